@@ -1,0 +1,59 @@
+# The two commands a newcomer needs: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint fmt typecheck migrate seed bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime ## Install, migrate the SQLite database, seed a demo, serve at 127.0.0.1:5000
+	APP_ENV=development $(FLASK) db upgrade
+	APP_ENV=development $(FLASK) seed-on-first-run
+	@echo ""
+	@echo "  API:      http://$(HOST):$(PORT)/api/v1/health"
+	@echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs"
+	@echo ""
+	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev ## Install test dependencies and run the suite (SQLite and PostgreSQL)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(VENV)/.dev ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(VENV)/.dev ## mypy only
+	$(BIN)/mypy
+
+migrate: $(VENV)/.runtime ## Apply migrations to DATABASE_URL (default: the SQLite file)
+	APP_ENV=development $(FLASK) db upgrade
+
+seed: $(VENV)/.runtime ## Seed the demo cohort into an empty database
+	APP_ENV=development $(FLASK) demo seed
+
+clean: ## Remove the virtual environment and the development database
+	rm -rf $(VENV) instance

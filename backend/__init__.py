@@ -1,0 +1,178 @@
+"""IR bone-consolidation follow-up: the application factory.
+
+``create_app`` reads like a table of contents: configuration, logging, database, API and errors,
+then each domain's blueprint and commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from backend import logs
+from backend.clock import Clock
+from backend.config import load_config
+from backend.context import assign_request_id, request_id
+from backend.errors import Problem, ProblemApi, handle_problem
+from backend.extensions import db, limiter, migrate
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, then environment variables, then ``config``."""
+    app = Flask(__name__, instance_relative_config=True)
+    overrides = dict(config or {})
+    clock = overrides.pop("CLOCK", None) or Clock()
+    app.config.update(load_config(app.instance_path, overrides))
+    app.extensions["clock"] = clock
+    app.config.update(_derived_settings(app.config))
+    logs.configure_logging(app.config["LOG_LEVEL"])
+
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+    _init_database(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(_project_root() / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    limiter.init_app(app)
+    # One Api per application (not a module singleton): tests build many apps.
+    api = ProblemApi(app)
+    app.extensions["smorest_api"] = api
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    app.register_error_handler(Problem, handle_problem)
+    _init_request_hooks(app)
+    logs.init_app(app)
+
+    _register_domains(app, api)
+    return app
+
+
+def _project_root() -> Any:
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent
+
+
+def _derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings of the extensions, derived from ours (users never set these directly)."""
+    env = config["APP_ENV"]
+    return {
+        "TESTING": env == "testing",
+        "DEBUG": False,
+        # Tests see what users see: a 500 problem, not a propagated exception.
+        "PROPAGATE_EXCEPTIONS": False,
+        "SQLALCHEMY_DATABASE_URI": config["DATABASE_URL"],
+        "SQLALCHEMY_ECHO": config["SQL_ECHO"],
+        # Statement parameters can hold health data: keep them out of exception messages.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "hide_parameters": not config["SQL_ECHO"],
+            "pool_pre_ping": True,
+        },
+        "RATELIMIT_STORAGE_URI": config["REDIS_URL"] or "memory://",
+        "RATELIMIT_ENABLED": config.get("RATELIMIT_ENABLED", True),
+        "RATELIMIT_KEY_PREFIX": "ir-followup",
+        "API_TITLE": "IR bone-consolidation follow-up API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        "API_SPEC_OPTIONS": {
+            "security": [{"bearerAuth": []}],
+            "info": {
+                "description": "Follow-up of patients after percutaneous bone "
+                "consolidation. Errors are RFC 9457 problem details."
+            },
+        },
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env == "production",
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "JSON_SORT_KEYS": False,
+    }
+
+
+def _init_database(app: Flask) -> None:
+    db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            _configure_sqlite(db.engine)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """Make SQLite behave: foreign keys on, real transactions, one writer at a time.
+
+    pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; the SQLAlchemy
+    documentation's recipe takes it over. BEGIN IMMEDIATE takes the write lock at the start, so
+    two writers queue (busy timeout) instead of failing on a lock upgrade.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _init_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _before() -> None:
+        assign_request_id()
+        if (
+            request.path.startswith("/api")
+            and request.method in _BODY_METHODS
+            and request.get_data(cache=True)
+        ):
+            if not request.is_json:
+                raise UnsupportedMediaType("The request body must be application/json.")
+            if request.get_json(silent=True) is None:  # malformed: 400 before any view runs
+                raise BadRequest("The request body is not valid JSON.")
+
+    @app.after_request
+    def _after(response: Response) -> Response:
+        response.headers["X-Request-ID"] = request_id() or ""
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path.startswith("/api"):
+            # Patient data must not linger in shared caches or the browser's.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _register_domains(app: Flask, api: ProblemApi) -> None:
+    from backend.auth.cli import users_cli
+    from backend.auth.routes import blp as auth_blp
+    from backend.auth.routes import users_blp
+    from backend.demo import demo_cli, seed_on_first_run_command
+    from backend.service.cli import config_table_command
+    from backend.service.routes import blp as service_blp
+
+    api.register_blueprint(service_blp)
+    api.register_blueprint(auth_blp)
+    api.register_blueprint(users_blp)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(seed_on_first_run_command)
+    app.cli.add_command(config_table_command)

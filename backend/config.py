@@ -1,0 +1,251 @@
+"""Configuration: defaults, then environment variables, then the mapping given to ``create_app``.
+
+Every setting is declared once in ``SETTINGS`` with its default, its parser and its meaning; the
+README's configuration table is generated from the same list (``flask config-table``), so the
+documentation cannot drift from the code. A missing or malformed value stops start-up with a
+message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+ENVIRONMENTS = ("development", "testing", "production")
+
+
+def parse_str(value: str) -> str:
+    return value
+
+
+def parse_int(value: str) -> int:
+    return int(value)
+
+
+def parse_positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def parse_hhmm(value: str) -> time:
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value.strip())
+    if not match:
+        raise ValueError("must be a local time HH:MM, e.g. 10:00")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time]:
+    parts = value.split("-")
+    if len(parts) != 2:
+        raise ValueError("must be a range HH:MM-HH:MM, e.g. 21:00-08:00")
+    start, end = parse_hhmm(parts[0]), parse_hhmm(parts[1])
+    if start == end:
+        raise ValueError("start and end must differ")
+    return start, end
+
+
+def parse_environment(value: str) -> str:
+    if value not in ENVIRONMENTS:
+        raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}")
+    return value
+
+
+def parse_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone, e.g. Europe/Paris") from exc
+    return value
+
+
+def parse_log_level(value: str) -> str:
+    upper = value.upper()
+    if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return upper
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "APP_ENV",
+        "production",
+        parse_environment,
+        "`development`, `testing` or `production`; `make run` sets `development`.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        None,
+        parse_str,
+        "Signs access tokens and sessions. Required outside development and testing; "
+        "at least 32 characters in production.",
+        secret=True,
+    ),
+    Setting(
+        "DATABASE_URL",
+        None,
+        parse_str,
+        "SQLAlchemy URL. Default: SQLite file `instance/ir-followup.sqlite3`. Production: "
+        "`postgresql+psycopg://user:password@host/db`.",
+    ),
+    Setting(
+        "REDIS_URL",
+        None,
+        parse_str,
+        "Optional. Shared rate-limit storage so limits hold across workers and hosts "
+        "(e.g. `redis://127.0.0.1:6379/0`); in-process memory when unset.",
+    ),
+    Setting(
+        "ACCESS_TOKEN_TTL_SECONDS",
+        900,
+        parse_positive_int,
+        "Lifetime of access tokens (at most 900 s).",
+    ),
+    Setting(
+        "STAFF_REFRESH_TOKEN_TTL_DAYS",
+        14,
+        parse_positive_int,
+        "Lifetime of a staff refresh token chain without use.",
+    ),
+    Setting(
+        "PATIENT_REFRESH_TOKEN_TTL_DAYS",
+        180,
+        parse_positive_int,
+        "Lifetime of a patient device's refresh token chain without use.",
+    ),
+    Setting(
+        "LOGIN_LIMIT_PER_ACCOUNT",
+        "5 per 15 minutes",
+        parse_str,
+        "Failed staff logins allowed per account (Flask-Limiter notation).",
+    ),
+    Setting(
+        "LOGIN_LIMIT_PER_ADDRESS",
+        "30 per 15 minutes",
+        parse_str,
+        "Failed staff logins allowed per client address (a ward may share one address).",
+    ),
+    Setting(
+        "ENROLLMENT_CLAIM_LIMIT",
+        "10 per 15 minutes",
+        parse_str,
+        "Failed enrollment-code claims allowed per client address.",
+    ),
+    Setting(
+        "ENROLLMENT_CODE_TTL_DAYS", 14, parse_positive_int, "Validity of a patient enrollment code."
+    ),
+    Setting(
+        "REMINDER_LOCAL_TIME",
+        "10:00",
+        parse_hhmm,
+        "Local time (patient's zone) at which a questionnaire opens and is first reminded.",
+    ),
+    Setting(
+        "QUIET_HOURS",
+        "21:00-08:00",
+        parse_quiet_hours,
+        "Local quiet hours: no reminder inside; one due inside waits for the end.",
+    ),
+    Setting(
+        "DEFAULT_TIMEZONE",
+        "Europe/Paris",
+        parse_timezone,
+        "Time zone of a new site created from the command line.",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        parse_int,
+        "Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.",
+    ),
+    Setting("LOG_LEVEL", "INFO", parse_log_level, "Log level of the JSON logs on stderr."),
+    Setting("SQL_ECHO", False, parse_bool, "Log every SQL statement (development only)."),
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def load_config(
+    instance_path: str,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Resolve every setting: default, then environment variable, then override.
+
+    Overrides may carry already-parsed values (tests pass ``ACCESS_TOKEN_TTL_SECONDS=5``) or
+    strings, which are parsed like environment variables. Keys that are not settings are passed
+    through untouched (Flask's own keys, e.g. ``TESTING``).
+    """
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    resolved: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw: Any = setting.default
+        source = "default"
+        if setting.name in environ:
+            raw, source = environ[setting.name], "environment"
+        if setting.name in overrides:
+            raw, source = overrides.pop(setting.name), "override"
+        if isinstance(raw, str) and (source != "default" or setting.parse is not parse_str):
+            try:
+                raw = setting.parse(raw)
+            except ValueError as exc:
+                shown = "<hidden>" if setting.secret else repr(raw)
+                raise ConfigError(f"{setting.name}={shown} is invalid: {exc}") from exc
+        resolved[setting.name] = raw
+
+    env = resolved["APP_ENV"]
+    if not resolved["SECRET_KEY"]:
+        if env == "production":
+            raise ConfigError(
+                "SECRET_KEY is required in production (set APP_ENV=development for local runs)"
+            )
+        resolved["SECRET_KEY"] = f"insecure-{env}-key-not-for-production-use-0123456789"
+    elif env == "production" and len(resolved["SECRET_KEY"]) < 32:
+        raise ConfigError("SECRET_KEY is too short: use at least 32 random characters")
+    if resolved["ACCESS_TOKEN_TTL_SECONDS"] > 900:
+        raise ConfigError("ACCESS_TOKEN_TTL_SECONDS must be at most 900 (15 minutes)")
+    if not resolved["DATABASE_URL"]:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        resolved["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'ir-followup.sqlite3'}"
+    resolved.update(overrides)
+    return resolved
+
+
+def markdown_table() -> str:
+    """The configuration table of the README, generated from ``SETTINGS``."""
+    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        default = "(none)" if setting.default is None else f"`{setting.default}`"
+        lines.append(f"| `{setting.name}` | {default} | {setting.doc} |")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""``flask demo seed``: a small demo cohort so that a newcomer sees something on first start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import click
+from flask.cli import AppGroup
+
+from backend.auth.models import Site, User
+from backend.auth.services import create_user, get_or_create_site
+from backend.clock import utcnow
+from backend.extensions import db
+
+demo_cli = AppGroup("demo", help="Demo data for local runs.")
+
+# Demo credentials: printed at start-up, only ever created by this command.
+DEMO_USERS = (
+    ("nurse.ada@demo.example", "nurse", "Ada Martin", "demo-nurse-Lyon-2026"),
+    ("dr.leon@demo.example", "physician", "Léon Bernard", "demo-physician-Lyon-2026"),
+    ("admin.iris@demo.example", "admin", "Iris Petit", "demo-admin-Lyon-2026"),
+)
+OTHER_SITE_NURSE = ("nurse.noe@demo.example", "nurse", "Noé Robert", "demo-nurse-Nantes-2026")
+
+
+def seed() -> bool:
+    """Fill an empty database; False (and nothing done) when it already has users."""
+    if db.session.execute(db.select(User.id).limit(1)).first():
+        return False
+    now = utcnow()
+    lyon = get_or_create_site(
+        "LYON", now=now, name="CHU Lyon - Radiologie interventionnelle", timezone="Europe/Paris"
+    )
+    nantes = get_or_create_site(
+        "NANTES", now=now, name="CHU Nantes - Radiologie interventionnelle", timezone="Europe/Paris"
+    )
+    for email, role, name, password in DEMO_USERS:
+        create_user(email, password, role, lyon, now=now, full_name=name)
+    email, role, name, password = OTHER_SITE_NURSE
+    create_user(email, password, role, nantes, now=now, full_name=name)
+    for hook in seed_hooks:
+        hook(lyon, now)
+    return True
+
+
+# Later domains (patients, responses, alerts) add their demo data here.
+seed_hooks: list[Callable[[Site, datetime], None]] = []
+
+
+def print_logins() -> None:
+    click.echo("Demo logins (site LYON):")
+    for email, role, _name, password in DEMO_USERS:
+        click.echo(f"  {role:<10} {email:<28} {password}")
+    click.echo(f"  other site {OTHER_SITE_NURSE[0]:<28} {OTHER_SITE_NURSE[3]}")
+
+
+@demo_cli.command("seed")
+def seed_command() -> None:
+    """Fill an empty database with a small demo cohort and print the logins."""
+    created = seed()
+    db.session.commit()
+    click.echo(
+        "Demo data created." if created else "The database already has data; nothing seeded."
+    )
+    print_logins()
+
+
+@click.command("seed-on-first-run", hidden=True)
+def seed_on_first_run_command() -> None:
+    """Used by `make run`: seed when empty, print the logins either way."""
+    seed()
+    db.session.commit()
+    print_logins()

@@ -1,0 +1,46 @@
+"""Service endpoints: health."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from backend.errors import Problem, problems
+from backend.extensions import db
+
+blp = Blueprint("service", __name__, url_prefix="/api/v1", description="Service status")
+log = logging.getLogger(__name__)
+
+
+class HealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"example": "ok"})
+    database = ma.fields.String(metadata={"example": "ok"})
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.doc(security=[])
+    @blp.response(200, HealthSchema)
+    @problems(blp, 503)
+    def get(self) -> dict[str, Any]:
+        """Liveness and database reachability (no authentication)"""
+        try:
+            db.session.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            db.session.rollback()
+            log.warning(
+                "health check: database unreachable", extra={"error_type": type(exc).__name__}
+            )
+            raise Problem(
+                "The database is unreachable.",
+                status=503,
+                title="Service Unavailable",
+                slug="service-unavailable",
+                extra={"database": "unreachable"},
+            ) from exc
+        return {"status": "ok", "database": "ok"}

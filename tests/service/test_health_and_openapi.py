@@ -1,0 +1,74 @@
+"""Health, the OpenAPI document and its browsable docs."""
+
+from __future__ import annotations
+
+from openapi_spec_validator import validate
+
+from backend import create_app
+from backend.clock import FrozenClock
+from tests.conftest import T0
+
+
+def test_health_is_ok_with_the_database_reachable(client):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_answers_503_problem_when_the_database_is_down(tmp_path):
+    # A PostgreSQL URL where nothing listens: the app starts, the health check says why not.
+    app = create_app(
+        {
+            "APP_ENV": "testing",
+            "CLOCK": FrozenClock(T0),
+            "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1",
+        }
+    )
+    response = app.test_client().get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_the_openapi_document_validates_and_lists_problem_responses(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    validate(spec)
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    problem = spec["components"]["responses"]["UNAUTHORIZED"]["content"]
+    assert list(problem) == ["application/problem+json"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            codes = set(operation["responses"])
+            assert "default" in codes, (method, path)
+            assert operation.get("summary"), f"{method} {path} has no summary"
+            if operation.get("security", spec["security"]):
+                assert "401" in codes, f"{method} {path} does not document its 401"
+            if "requestBody" in operation:
+                assert "422" in codes, f"{method} {path} does not document its 422"
+
+
+def test_every_api_route_is_in_the_openapi_document(app, client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    documented = {
+        (path, method.upper())
+        for path, ops in spec["paths"].items()
+        for method in ops
+        if method != "parameters"
+    }
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/") or rule.endpoint.startswith("api-docs"):
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<uuid:{arg}>", f"{{{arg}}}").replace(f"<{arg}>", f"{{{arg}}}")
+            path = path.replace(f"<int:{arg}>", f"{{{arg}}}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, f"{method} {path} missing from OpenAPI"
+
+
+def test_the_browsable_docs_are_served(client):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    assert b"swagger" in response.data.lower()
