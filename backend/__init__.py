@@ -162,6 +162,8 @@ def _init_request_hooks(app: Flask) -> None:
 
 
 def _register_domains(app: Flask, api: ProblemApi) -> None:
+    import backend.patients.models
+    import backend.questionnaires.models  # noqa: F401 - models known to migrations
     from backend.auth.cli import users_cli
     from backend.auth.routes import blp as auth_blp
     from backend.auth.routes import users_blp

@@ -52,11 +52,17 @@ class AuthSession(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     """
 
     __tablename__ = "auth_sessions"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(user_id IS NULL) <> (patient_id IS NULL)", name="exactly_one_principal"
+        ),
+    )
     user_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    # A patient device's session (the foreign key is added with the patients table).
-    patient_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]

@@ -1,0 +1,151 @@
+"""Patients, their procedures, their phones and their enrollment codes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.db import UUIDPrimaryKey
+from backend.extensions import db
+
+PATIENT_STATUSES = ("active", "paused", "readmitted", "deceased", "withdrawn")
+LOCALES = ("fr", "en")
+CHANNELS = ("push", "sms", "email")
+SEXES = ("female", "male", "other", "unknown")
+
+# Value lists of the clinical specification (procedure record).
+PROCEDURE_KINDS = (
+    "cementoplasty", "screw_fixation", "screw_fixation_cementoplasty", "sclerotherapy",
+    "other_hardware",
+)
+SCREW_KINDS = ("screw_fixation", "screw_fixation_cementoplasty", "other_hardware")
+LOCATIONS = (
+    "sacrum", "sacroiliac", "iliac_wing", "acetabulum", "pubic_ramus", "femoral_neck",
+    "proximal_femur", "vertebra", "other",
+)
+SIDES = ("left", "right", "bilateral", "midline")
+ETIOLOGIES = ("osteoporotic", "neoplastic", "traumatic", "cyst", "other")
+BONE_QUALITIES = ("normal", "osteopenic", "osteoporotic", "lytic", "unknown")
+ANAESTHESIAS = ("local", "sedation", "general")
+ANALGESICS = ("none", "non_opioid", "weak_opioid", "strong_opioid")
+WALKING_AIDS = ("none", "cane", "crutches", "walker", "human_help", "unable")
+LIVING_SITUATIONS = ("alone", "with_partner_or_family", "assisted_living", "nursing_home", "other")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Patient(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "patients"
+    __table_args__ = (
+        sa.UniqueConstraint("site_id", "mrn"),
+        sa.CheckConstraint(_in("status", PATIENT_STATUSES), name="status_known"),
+        sa.CheckConstraint(_in("locale", LOCALES), name="locale_known"),
+    )
+
+    site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    mrn: Mapped[str] = mapped_column(sa.String(64))
+    given_name: Mapped[str] = mapped_column(sa.String(100))
+    family_name: Mapped[str] = mapped_column(sa.String(100))
+    birth_date: Mapped[date]
+    sex: Mapped[str | None] = mapped_column(sa.String(8))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    locale: Mapped[str] = mapped_column(sa.String(2))
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    contact_channels: Mapped[list[Any]] = mapped_column(default=list)
+    caregiver_answers: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    status_changed_at: Mapped[datetime]
+    consent_given_on: Mapped[date | None]
+    consent_withdrawn_on: Mapped[date | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    procedures: Mapped[list[Procedure]] = relationship(
+        back_populates="patient", order_by="Procedure.discharged_on", lazy="selectin"
+    )
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.given_name} {self.family_name[:1]}."
+
+    @property
+    def current_procedure(self) -> Procedure | None:
+        return self.procedures[-1] if self.procedures else None
+
+
+class Procedure(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """The procedure performed, entered at discharge, with the pre-procedure baseline."""
+
+    __tablename__ = "procedures"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", PROCEDURE_KINDS), name="kind_known"),
+        sa.CheckConstraint("discharged_on >= performed_on", name="discharge_after_procedure"),
+        sa.CheckConstraint("baseline_pain_rest BETWEEN 0 AND 10", name="pain_rest_range"),
+        sa.CheckConstraint("baseline_pain_walking BETWEEN 0 AND 10", name="pain_walking_range"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    protocol_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("protocols.id"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    location: Mapped[str] = mapped_column(sa.String(32))
+    side: Mapped[str | None] = mapped_column(sa.String(16))
+    vertebral_level: Mapped[str | None] = mapped_column(sa.String(32))
+    etiology: Mapped[str] = mapped_column(sa.String(16))
+    bone_quality: Mapped[str | None] = mapped_column(sa.String(16))
+    anaesthesia: Mapped[str | None] = mapped_column(sa.String(16))
+    screw_count: Mapped[int | None]
+    cement_volume_ml: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 1))
+    performed_on: Mapped[date]
+    discharged_on: Mapped[date]
+    study_arm: Mapped[str | None] = mapped_column(sa.String(64))
+    baseline_pain_rest: Mapped[int]
+    baseline_pain_walking: Mapped[int]
+    baseline_mobility_score: Mapped[int | None]
+    baseline_analgesics: Mapped[str | None] = mapped_column(sa.String(16))
+    baseline_walking_aid: Mapped[str | None] = mapped_column(sa.String(16))
+    baseline_living_situation: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    patient: Mapped[Patient] = relationship(back_populates="procedures")
+
+
+class Device(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """A patient's phone, registered by an enrollment claim."""
+
+    __tablename__ = "devices"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("auth_sessions.id"))
+    platform: Mapped[str] = mapped_column(sa.String(8))
+    push_token: Mapped[str | None] = mapped_column(sa.String(4096))
+    app_version: Mapped[str | None] = mapped_column(sa.String(32))
+    locale: Mapped[str | None] = mapped_column(sa.String(2))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # Set when a provider says the token is dead for good (unregistered); a new token revives it.
+    push_disabled_at: Mapped[datetime | None]
+    push_disabled_reason: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class EnrollmentCode(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """A single-use code the patient types (or scans) to enroll their phone; stored hashed."""
+
+    __tablename__ = "enrollment_codes"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -1,0 +1,392 @@
+"""Patients, procedures and their schedule, enrollment. Services flush, never commit."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+
+from backend.audit.services import record
+from backend.auth.models import AuthSession, Site
+from backend.auth.principal import Principal
+from backend.auth.services import IssuedTokens, _issue
+from backend.errors import BadRequest, Conflict, NotFound, ValidationProblem, field_error
+from backend.extensions import db
+from backend.patients.models import Device, EnrollmentCode, Patient, Procedure
+from backend.questionnaires.models import Assignment, Protocol, Response
+from backend.questionnaires.planning import local_instant, plan, protocol_for_kind
+
+# Crockford-like alphabet without look-alikes (no 0/O, 1/I/L, U): easy to read aloud and type.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 10  # 30^10 = 5.9e14 codes: 49 bits of entropy
+
+
+# --- patients ---------------------------------------------------------------------------------
+
+
+def get_patient(principal: Principal, patient_id: uuid.UUID) -> Patient:
+    """A patient of the principal's site, or 404 exactly as for an unknown id."""
+    patient = db.session.get(Patient, patient_id)
+    if patient is None or patient.site_id != principal.site_id:
+        raise NotFound()
+    return patient
+
+
+def create_patient(principal: Principal, data: Mapping[str, Any], *, now: datetime) -> Patient:
+    """Register a patient at the principal's site (409 when the MRN is already there)."""
+    _check_contact_channels(data)
+    exists = db.session.execute(
+        db.select(Patient.id).filter_by(site_id=principal.site_id, mrn=data["mrn"])
+    ).first()
+    if exists:
+        raise Conflict("A patient with this MRN already exists at your site.")
+    patient = Patient(
+        site_id=principal.site_id,
+        status="active",
+        status_changed_at=now,
+        created_at=now,
+        updated_at=now,
+        **data,
+    )
+    db.session.add(patient)
+    db.session.flush()
+    record(
+        "patient.create",
+        now=now,
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+    )
+    return patient
+
+
+def update_patient(
+    principal: Principal, patient: Patient, changes: Mapping[str, Any], *, now: datetime
+) -> Patient:
+    merged = {
+        "contact_channels": changes.get("contact_channels", patient.contact_channels),
+        "phone": changes.get("phone", patient.phone),
+        "email": changes.get("email", patient.email),
+    }
+    _check_contact_channels(merged)
+    if "mrn" in changes and changes["mrn"] != patient.mrn:
+        clash = db.session.execute(
+            db.select(Patient.id).filter_by(site_id=patient.site_id, mrn=changes["mrn"])
+        ).first()
+        if clash:
+            raise Conflict("A patient with this MRN already exists at your site.")
+    if "status" in changes and changes["status"] != patient.status:
+        patient.status_changed_at = now
+    for key, value in changes.items():
+        setattr(patient, key, value)
+    patient.updated_at = now
+    record(
+        "patient.update",
+        now=now,
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+        details={"fields": sorted(changes)},
+    )
+    return patient
+
+
+def _check_contact_channels(data: Mapping[str, Any]) -> None:
+    """A channel needs its contact point: SMS a phone number, e-mail an address."""
+    errors = []
+    channels = data.get("contact_channels") or []
+    if "sms" in channels and not data.get("phone"):
+        errors.append(field_error("/phone", "is required when contact_channels includes sms"))
+    if "email" in channels and not data.get("email"):
+        errors.append(field_error("/email", "is required when contact_channels includes email"))
+    if len(set(channels)) != len(channels):
+        errors.append(field_error("/contact_channels", "lists a channel twice"))
+    if errors:
+        raise ValidationProblem(errors)
+
+
+# --- procedures and their schedule -----------------------------------------------------------
+
+
+def _protocol_for(kind: str) -> Protocol:
+    protocols = db.session.execute(db.select(Protocol)).scalars().all()
+    chosen = protocol_for_kind(
+        [{"definition": p.definition, "version": p.version, "row": p} for p in protocols], kind
+    )
+    row: Protocol = chosen["row"]
+    return row
+
+
+def create_procedure(
+    principal: Principal, patient: Patient, data: Mapping[str, Any], *, now: datetime
+) -> Procedure:
+    """Record the procedure and its baseline, and plan the follow-up from its protocol."""
+    data = dict(data)
+    baseline = data.pop("baseline")
+    protocol = _protocol_for(data["kind"])
+    procedure = Procedure(
+        patient_id=patient.id,
+        site_id=patient.site_id,
+        protocol_id=protocol.id,
+        created_at=now,
+        created_by_id=principal.id if principal.is_staff else None,
+        **data,
+        **{f"baseline_{key}": value for key, value in baseline.items()},
+    )
+    db.session.add(procedure)
+    db.session.flush()
+    _plan_schedule(patient, procedure, protocol, now=now)
+    record(
+        "procedure.create",
+        now=now,
+        resource_type="procedure",
+        resource_id=procedure.id,
+        patient_id=patient.id,
+    )
+    db.session.refresh(patient, ["procedures"])
+    return procedure
+
+
+def _plan_schedule(
+    patient: Patient, procedure: Procedure, protocol: Protocol, *, now: datetime,
+    keep_days: set[int] | None = None,
+) -> None:
+    keep_days = keep_days or set()
+    for item in plan(
+        protocol.definition,
+        procedure.discharged_on,
+        patient.timezone,
+        current_app.config["REMINDER_LOCAL_TIME"],
+    ):
+        if item.day in keep_days:
+            continue
+        db.session.add(
+            Assignment(
+                patient_id=patient.id,
+                procedure_id=procedure.id,
+                instrument_key=item.instrument_key,
+                instrument_version=item.instrument_version,
+                day=item.day,
+                reason="protocol",
+                opens_at=item.opens_at,
+                closes_at=item.closes_at,
+                status="pending",
+                status_changed_at=now,
+                created_at=now,
+            )
+        )
+    db.session.flush()
+
+
+def update_procedure(
+    principal: Principal, procedure: Procedure, changes: Mapping[str, Any], *, now: datetime
+) -> Procedure:
+    """Correct a procedure. A corrected discharge date re-plans what has not been answered
+    (and keeps what has: an answer stays attached to the questionnaire it answered)."""
+    changes = dict(changes)
+    baseline = changes.pop("baseline", None) or {}
+    new_discharge = changes.get("discharged_on")
+    performed_on = changes.get("performed_on", procedure.performed_on)
+    discharged_on = new_discharge or procedure.discharged_on
+    if discharged_on < performed_on:
+        raise ValidationProblem(
+            [field_error("/discharged_on", "must be on or after performed_on")]
+        )
+    if new_discharge is not None and new_discharge != procedure.discharged_on:
+        first_answer = db.session.execute(
+            db.select(sa.func.min(Response.answered_at)).filter_by(procedure_id=procedure.id)
+        ).scalar()
+        patient = db.session.get(Patient, procedure.patient_id)
+        assert patient is not None
+        if first_answer is not None:
+            start = local_instant(new_discharge, time(0, 0), ZoneInfo(patient.timezone))
+            if first_answer < start:
+                raise ValidationProblem(
+                    [field_error("/discharged_on", "is after answers already received")]
+                )
+    for key, value in changes.items():
+        setattr(procedure, key, value)
+    for key, value in baseline.items():
+        setattr(procedure, f"baseline_{key}", value)
+    if new_discharge is not None:
+        _replan(procedure, now=now)
+    record(
+        "procedure.update",
+        now=now,
+        resource_type="procedure",
+        resource_id=procedure.id,
+        patient_id=procedure.patient_id,
+        details={"fields": sorted(list(changes) + [f"baseline.{k}" for k in baseline])},
+    )
+    return procedure
+
+
+def _replan(procedure: Procedure, *, now: datetime) -> None:
+    patient = db.session.get(Patient, procedure.patient_id)
+    protocol = db.session.get(Protocol, procedure.protocol_id)
+    assert patient is not None and protocol is not None
+    assignments = db.session.execute(
+        db.select(Assignment).filter_by(procedure_id=procedure.id, reason="protocol")
+    ).scalars()
+    answered_days = set()
+    for assignment in assignments:
+        if assignment.status == "completed":
+            answered_days.add(assignment.day)
+        elif assignment.status != "cancelled":
+            db.session.delete(assignment)
+    db.session.flush()
+    _plan_schedule(patient, procedure, protocol, now=now, keep_days=answered_days)
+
+
+# --- enrollment --------------------------------------------------------------------------------
+
+
+def _hash_code(code: str) -> str:
+    normalised = code.strip().upper().replace("-", "").replace(" ", "")
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def format_code(code: str) -> str:
+    return f"{code[:5]}-{code[5:]}"
+
+
+def create_enrollment_code(
+    principal: Principal, patient: Patient, *, now: datetime
+) -> tuple[str, datetime]:
+    """A new single-use code; the ones issued before for this patient stop working."""
+    db.session.execute(
+        sa.update(EnrollmentCode)
+        .where(EnrollmentCode.patient_id == patient.id, EnrollmentCode.used_at.is_(None))
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    expires_at = now + timedelta(days=int(current_app.config["ENROLLMENT_CODE_TTL_DAYS"]))
+    db.session.add(
+        EnrollmentCode(
+            patient_id=patient.id,
+            code_hash=_hash_code(code),
+            created_at=now,
+            created_by_id=principal.id,
+            expires_at=expires_at,
+        )
+    )
+    record(
+        "enrollment_code.create",
+        now=now,
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+    )
+    return format_code(code), expires_at
+
+
+INVALID_CODE = "The code is wrong, already used or expired."
+
+
+def claim_enrollment(
+    code: str, device: Mapping[str, Any], *, now: datetime
+) -> tuple[Patient, IssuedTokens]:
+    """Enroll a phone with a code: register the device and open a patient session.
+
+    The code is consumed with a conditional update, so two phones racing with one code cannot
+    both win. Wrong, used and expired codes get the same answer.
+    """
+    row = db.session.execute(
+        db.select(EnrollmentCode).filter_by(code_hash=_hash_code(code))
+    ).scalar_one_or_none()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        record(
+            "enrollment.claim",
+            now=now,
+            outcome="failure",
+            actor_type="anonymous",
+            details={"reason": "invalid_code"},
+        )
+        raise BadRequest(INVALID_CODE, slug="invalid-enrollment-code")
+    consumed = db.session.execute(
+        sa.update(EnrollmentCode)
+        .where(EnrollmentCode.id == row.id, EnrollmentCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if consumed.rowcount != 1:  # type: ignore[attr-defined]
+        raise BadRequest(INVALID_CODE, slug="invalid-enrollment-code")
+    patient = db.session.get(Patient, row.patient_id)
+    assert patient is not None
+    session = AuthSession(patient_id=patient.id, created_at=now, expires_at=now)
+    db.session.add(session)
+    db.session.flush()
+    db.session.add(
+        Device(
+            patient_id=patient.id,
+            session_id=session.id,
+            platform=device["platform"],
+            push_token=device.get("push_token"),
+            app_version=device.get("app_version"),
+            locale=device.get("locale"),
+            timezone=device.get("timezone"),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    principal = patient_principal(patient, session.id)
+    issued = _issue(session, principal, now)
+    record(
+        "enrollment.claim",
+        now=now,
+        actor=principal,
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+    )
+    return patient, issued
+
+
+def patient_principal(patient: Patient, session_id: uuid.UUID) -> Principal:
+    return Principal(
+        kind="patient", id=patient.id, site_id=patient.site_id, session_id=session_id,
+        role="patient",
+    )
+
+
+def resolve_patient_session(session: AuthSession) -> Principal | None:
+    """The patient principal of a device session (registered with the auth package)."""
+    if session.patient_id is None:
+        return None
+    patient = db.session.get(Patient, session.patient_id)
+    if patient is None or patient.status in {"withdrawn", "deceased"}:
+        return None
+    return patient_principal(patient, session.id)
+
+
+def update_device(principal: Principal, data: Mapping[str, Any], *, now: datetime) -> Device:
+    """The OS rotated the push token: store it on this session's device (and revive it)."""
+    device = db.session.execute(
+        db.select(Device).filter_by(session_id=principal.session_id)
+    ).scalar_one_or_none()
+    if device is None:
+        raise NotFound()
+    device.platform = data["platform"]
+    device.push_token = data["push_token"]
+    device.push_disabled_at = None
+    device.push_disabled_reason = None
+    device.updated_at = now
+    return device
+
+
+def site_of(patient: Patient) -> Site:
+    site = db.session.get(Site, patient.site_id)
+    assert site is not None
+    return site
+
+
+def today_for(patient: Patient, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(patient.timezone)).date()

@@ -1,0 +1,112 @@
+"""Instruments, follow-up protocols, planned questionnaires (assignments) and responses."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import UUIDPrimaryKey
+from backend.extensions import db
+
+ASSIGNMENT_STATUSES = ("pending", "open", "completed", "missed", "cancelled")
+ASSIGNMENT_REASONS = ("protocol", "confirmation")
+SOURCES = ("patient", "caregiver", "nurse")
+
+
+class Instrument(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """A questionnaire definition, immutable once published: a change is a new version."""
+
+    __tablename__ = "instruments"
+    __table_args__ = (sa.UniqueConstraint("key", "version"),)
+
+    key: Mapped[str] = mapped_column(sa.String(32))
+    version: Mapped[int]
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Protocol(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """A follow-up schedule (days, instrument, window) for some procedure kinds, versioned."""
+
+    __tablename__ = "protocols"
+    __table_args__ = (sa.UniqueConstraint("key", "version"),)
+
+    key: Mapped[str] = mapped_column(sa.String(32))
+    version: Mapped[int]
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Assignment(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """One planned questionnaire: open from ``opens_at`` (local reminder time on its day) to
+    ``closes_at``. ``status`` is kept by the scheduler; readers use ``effective_status`` so the
+    API is right even while the scheduler catches up."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'open', 'completed', 'missed', 'cancelled')",
+            name="status_known",
+        ),
+        sa.CheckConstraint("reason IN ('protocol', 'confirmation')", name="reason_known"),
+        sa.CheckConstraint("closes_at > opens_at", name="window_positive"),
+        sa.Index("ix_assignments_patient_id_opens_at", "patient_id", "opens_at"),
+        sa.Index("ix_assignments_status_opens_at", "status", "opens_at"),
+        sa.Index("ix_assignments_status_closes_at", "status", "closes_at"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"))
+    procedure_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("procedures.id"), index=True)
+    instrument_key: Mapped[str] = mapped_column(sa.String(32))
+    instrument_version: Mapped[int]
+    day: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.String(16), default="protocol")
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    status_changed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+    def effective_status(self, now: datetime) -> str:
+        if self.status in {"completed", "cancelled", "missed"}:
+            return self.status
+        if now < self.opens_at:
+            return "pending"
+        if now < self.closes_at:
+            return "open"
+        return "missed"
+
+
+class Response(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """A completed questionnaire. Never updated: a correction would be a new response.
+
+    Two constraints make duplicates impossible whatever the timing: one response per
+    assignment, and one per (patient, Idempotency-Key).
+    """
+
+    __tablename__ = "responses"
+    __table_args__ = (
+        sa.UniqueConstraint("assignment_id"),
+        sa.UniqueConstraint("patient_id", "idempotency_key"),
+        sa.CheckConstraint("source IN ('patient', 'caregiver', 'nurse')", name="source_known"),
+        sa.Index("ix_responses_patient_id_answered_at", "patient_id", "answered_at"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"))
+    procedure_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("procedures.id"), index=True)
+    assignment_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("assignments.id"))
+    instrument_key: Mapped[str] = mapped_column(sa.String(32))
+    instrument_version: Mapped[int]
+    day: Mapped[int]
+    answered_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(sa.String(16))
+    answers: Mapped[dict[str, Any]]
+    scores: Mapped[dict[str, Any]]
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(64))
+    request_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    entered_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))

@@ -1,0 +1,74 @@
+"""Local-time arithmetic for the follow-up schedule: pure functions, no database.
+
+A questionnaire of day N opens on the calendar date ``discharged_on + N`` at the reminder time in
+the patient's IANA zone, and closes ``window_days`` later at the same local wall-clock time. The
+UTC instants therefore move by an hour across a daylight-saving change, which is what a patient
+expects ("every day at ten"). A local time that does not exist (spring-forward gap) is moved
+forward by the gap; an ambiguous one (fall-back) takes its first occurrence (``fold=0``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class PlannedQuestionnaire:
+    day: int
+    instrument_key: str
+    instrument_version: int
+    opens_at: datetime  # aware, UTC
+    closes_at: datetime  # aware, UTC
+
+
+def local_instant(on: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of wall-clock ``at`` on ``on`` in ``zone`` (gaps skipped forward)."""
+    naive = datetime.combine(on, at)
+    aware = naive.replace(tzinfo=zone, fold=0)
+    # Round-trip through UTC: a time in a spring-forward gap does not survive it unchanged.
+    back = aware.astimezone(UTC).astimezone(zone)
+    if back.replace(tzinfo=None) != naive:
+        aware = naive.replace(tzinfo=zone, fold=1)
+    return aware.astimezone(UTC)
+
+
+def plan(
+    protocol: Mapping[str, Any],
+    discharged_on: date,
+    timezone: str,
+    reminder_time: time,
+) -> list[PlannedQuestionnaire]:
+    """The protocol's questionnaires for a discharge date, in the patient's zone."""
+    zone = ZoneInfo(timezone)
+    planned = []
+    for item in protocol["items"]:
+        day = int(item["day"])
+        opens_on = discharged_on + timedelta(days=day)
+        closes_on = opens_on + timedelta(days=int(item["window_days"]))
+        planned.append(
+            PlannedQuestionnaire(
+                day=day,
+                instrument_key=str(item["instrument"]),
+                instrument_version=int(item["version"]),
+                opens_at=local_instant(opens_on, reminder_time, zone),
+                closes_at=local_instant(closes_on, reminder_time, zone),
+            )
+        )
+    return planned
+
+
+def day_number(discharged_on: date, instant: datetime, timezone: str) -> int:
+    """Days since discharge of an instant, counted on the patient's local calendar."""
+    return (instant.astimezone(ZoneInfo(timezone)).date() - discharged_on).days
+
+
+def protocol_for_kind(protocols: Sequence[Mapping[str, Any]], kind: str) -> Mapping[str, Any]:
+    """The latest protocol version that applies to a procedure kind."""
+    matching = [p for p in protocols if kind in p["definition"]["applies_to"]]
+    if not matching:
+        raise LookupError(f"no protocol applies to procedure kind {kind!r}")
+    return max(matching, key=lambda p: int(p["version"]))

@@ -1,0 +1,338 @@
+"""Instruments, answer validation and scoring, and recording a response exactly once.
+
+``record_response`` is the one way a response enters the database, whoever sends it (the
+patient's phone, a caregiver on it, a nurse after a phone call). No answer is lost, doubled or
+silently accepted when wrong:
+
+1. A known ``Idempotency-Key`` replays the first result (same body) or is refused (another body).
+2. Every rule is checked and every bad field reported at once (422); nothing is stored.
+3. The row is inserted inside a savepoint; the database's unique constraints (one response per
+   assignment, one per patient and key) decide a race between two identical requests, and the
+   loser replays the winner's result instead of failing.
+4. The assignment is completed and the response hooks (the alert engine) run in the same
+   transaction, so an answer and the alerts it raises commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from backend.audit.services import record
+from backend.auth.principal import Principal
+from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field_error
+from backend.extensions import db
+from backend.patients.models import Patient, Procedure
+from backend.questionnaires.models import Assignment, Instrument, Response
+from backend.questionnaires.planning import day_number
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; beyond this is a wrong clock
+
+
+# --- instruments -------------------------------------------------------------------------------
+
+
+def get_instrument(key: str, version: int | None = None) -> Instrument:
+    query = db.select(Instrument).filter_by(key=key)
+    if version is not None:
+        query = query.filter_by(version=version)
+    instrument = db.session.execute(
+        query.order_by(Instrument.version.desc()).limit(1)
+    ).scalar_one_or_none()
+    if instrument is None:
+        raise NotFound()
+    return instrument
+
+
+def localise(definition: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    """The definition with every text in one language (French when the locale is unknown)."""
+
+    def pick(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) <= {"en", "fr"} and value:
+            return value.get(locale) or value.get("fr") or next(iter(value.values()))
+        if isinstance(value, dict):
+            return {k: pick(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [pick(v) for v in value]
+        return value
+
+    localised: dict[str, Any] = pick(dict(definition))
+    localised["locale"] = locale
+    return localised
+
+
+# --- validation and scoring --------------------------------------------------------------------
+
+
+def validate_answers(definition: Mapping[str, Any], answers: Any) -> list[dict[str, str]]:
+    """Every problem with the answers, each with its JSON pointer; empty when valid."""
+    if not isinstance(answers, dict):
+        return [field_error("/answers", "must be an object of item: value")]
+    errors: list[dict[str, str]] = []
+    items = {item["id"]: item for item in definition["items"]}
+    for key in answers:
+        if key not in items:
+            errors.append(field_error(f"/answers/{key}", "is not an item of this instrument"))
+    for item_id, item in items.items():
+        pointer = f"/answers/{item_id}"
+        if item_id not in answers or answers[item_id] is None:
+            if item.get("required"):
+                errors.append(field_error(pointer, "is required"))
+            continue
+        problem = _item_problem(item, answers[item_id])
+        if problem:
+            errors.append(field_error(pointer, problem))
+    return errors
+
+
+def _item_problem(item: Mapping[str, Any], value: Any) -> str | None:
+    kind = item["type"]
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be a whole number"
+        if not item["minimum"] <= value <= item["maximum"]:
+            return f"must be between {item['minimum']} and {item['maximum']}"
+    elif kind in {"choice", "choice_integer"}:
+        allowed = [option["value"] for option in item["options"]]
+        if isinstance(value, bool) or value not in allowed:
+            return f"must be one of {', '.join(str(a) for a in allowed)}"
+    elif kind == "multi_choice":
+        allowed = [option["value"] for option in item["options"]]
+        if not isinstance(value, list):
+            return "must be a list (empty for none)"
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            return f"has unknown values: {', '.join(map(str, unknown))}"
+        if len(set(value)) != len(value):
+            return "lists a value twice"
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return "must be true or false"
+    elif kind == "text":
+        if not isinstance(value, str):
+            return "must be text"
+        if len(value) > item["max_length"]:
+            return f"must have at most {item['max_length']} characters"
+    return None
+
+
+ANALGESIC_STEPS = ("none", "non_opioid", "weak_opioid", "strong_opioid")  # WHO steps 0-3
+AID_LEVELS = ("none", "cane", "crutches", "walker", "human_help", "unable")  # levels 0-5
+
+
+def pain_band(value: int) -> str:
+    """0 none, 1-3 mild, 4-6 moderate, 7-10 severe (clinical.md)."""
+    if value == 0:
+        return "none"
+    if value <= 3:
+        return "mild"
+    if value <= 6:
+        return "moderate"
+    return "severe"
+
+
+def score(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The derived scores of the clinical specification, stored with each response."""
+    pms = [answers.get(k) for k in ("pms_indoors", "pms_outdoors", "pms_shopping")]
+    return {
+        "mobility_score": sum(pms) if all(isinstance(v, int) for v in pms) else None,  # type: ignore[arg-type]
+        "analgesic_step": ANALGESIC_STEPS.index(answers["analgesics"]),
+        "aid_level": AID_LEVELS.index(answers["walking_aid"]),
+        "pain_rest_band": pain_band(answers["pain_rest"]),
+        "pain_walking_band": pain_band(answers["pain_walking"]),
+    }
+
+
+# --- hooks -------------------------------------------------------------------------------------
+
+ResponseHook = Callable[[Response, Patient, Procedure, datetime], None]
+response_hooks: list[ResponseHook] = []
+
+
+def on_response_stored(hook: ResponseHook) -> ResponseHook:
+    """Register a function run after a response is stored, in the same transaction."""
+    if hook not in response_hooks:
+        response_hooks.append(hook)
+    return hook
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recorded:
+    response: Response
+    replayed: bool
+
+
+def request_fingerprint(body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(patient: Patient, key: str, fingerprint: str) -> Recorded | None:
+    existing = db.session.execute(
+        db.select(Response).filter_by(patient_id=patient.id, idempotency_key=key)
+    ).scalar_one_or_none()
+    if existing is None:
+        return None
+    if existing.request_hash != fingerprint:
+        raise ValidationProblem(
+            [{"header": "Idempotency-Key", "detail": "was already used with another body"}],
+            detail="This Idempotency-Key was used for a different request.",
+        )
+    return Recorded(existing, replayed=True)
+
+
+def record_response(
+    actor: Principal,
+    patient: Patient,
+    body: Mapping[str, Any],
+    *,
+    now: datetime,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> Recorded:
+    """Store one response (see the module docstring for the guarantees)."""
+    if idempotency_key:
+        replay = _replay(patient, idempotency_key, fingerprint)
+        if replay:
+            return replay
+
+    answered_at: datetime = body["answered_at"]
+    source = body["source"]
+    errors: list[dict[str, str]] = []
+    instrument = db.session.execute(
+        db.select(Instrument).filter_by(key=body["instrument"], version=body["version"])
+    ).scalar_one_or_none()
+    if instrument is None:
+        errors.append(field_error("/instrument", "no such instrument and version"))
+
+    assignment: Assignment | None = None
+    if body.get("assignment_id") is not None:
+        assignment = db.session.get(Assignment, body["assignment_id"])
+        if assignment is None or assignment.patient_id != patient.id:
+            errors.append(field_error("/assignment_id", "no such questionnaire for you"))
+            assignment = None
+        elif (assignment.instrument_key, assignment.instrument_version) != (
+            body["instrument"],
+            body["version"],
+        ):
+            errors.append(
+                field_error(
+                    "/instrument",
+                    f"this questionnaire is {assignment.instrument_key} "
+                    f"version {assignment.instrument_version}",
+                )
+            )
+    elif body["instrument"] != "checkin":
+        errors.append(field_error("/instrument", "an unscheduled answer must be a checkin"))
+
+    procedure = _procedure_for(patient, assignment)
+    if procedure is None:
+        raise Conflict("No procedure is recorded for this patient yet.")
+    if answered_at > now + FUTURE_TOLERANCE:
+        errors.append(field_error("/answered_at", "is in the future"))
+    elif day_number(procedure.discharged_on, answered_at, patient.timezone) < 0:
+        errors.append(field_error("/answered_at", "is before the discharge"))
+    elif assignment is not None and answered_at < assignment.opens_at:
+        errors.append(field_error("/answered_at", "is before the questionnaire opened"))
+    if instrument is not None:
+        errors.extend(validate_answers(instrument.definition, body["answers"]))
+    if errors:
+        raise ValidationProblem(errors)
+
+    if assignment is not None:
+        _check_assignment_accepts(assignment, answered_at, now)
+
+    response = Response(
+        patient_id=patient.id,
+        procedure_id=procedure.id,
+        assignment_id=assignment.id if assignment else None,
+        instrument_key=body["instrument"],
+        instrument_version=body["version"],
+        day=day_number(procedure.discharged_on, answered_at, patient.timezone),
+        answered_at=answered_at,
+        received_at=now,
+        source=source,
+        answers=dict(body["answers"]),
+        scores=score(body["answers"]),
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        entered_by_id=actor.id if actor.is_staff else None,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(response)
+    except sa.exc.IntegrityError:
+        # A concurrent twin won the race; the savepoint is rolled back, the transaction lives.
+        if idempotency_key:
+            replay = _replay(patient, idempotency_key, fingerprint)
+            if replay:
+                return replay
+        raise Conflict("This questionnaire has already been answered.") from None
+
+    if assignment is not None:
+        assignment.status = "completed"
+        assignment.status_changed_at = now
+    record(
+        "response.create",
+        now=now,
+        actor=actor,
+        resource_type="response",
+        resource_id=response.id,
+        patient_id=patient.id,
+        details={"source": source},
+    )
+    for hook in response_hooks:
+        hook(response, patient, procedure, now)
+    return Recorded(response, replayed=False)
+
+
+def _procedure_for(patient: Patient, assignment: Assignment | None) -> Procedure | None:
+    if assignment is not None:
+        return db.session.get(Procedure, assignment.procedure_id)
+    return patient.current_procedure
+
+
+def _check_assignment_accepts(assignment: Assignment, answered_at: datetime, now: datetime) -> None:
+    """409 unless the questionnaire can still take this answer.
+
+    A late sync is fine when the answer was given inside the window (offline phones); an
+    answer given after the window closed is refused.
+    """
+    if assignment.status == "completed":
+        raise Conflict("This questionnaire has already been answered.")
+    if assignment.status == "cancelled":
+        raise Conflict("This questionnaire was cancelled.")
+    if answered_at > assignment.closes_at:
+        raise Problem(
+            "This questionnaire closed before it was answered.",
+            status=409,
+            title="Conflict",
+            slug="questionnaire-closed",
+        )
+
+
+def list_assignments(patient: Patient, now: datetime, status: str | None) -> list[Assignment]:
+    assignments = db.session.execute(
+        db.select(Assignment).filter_by(patient_id=patient.id).order_by(Assignment.opens_at)
+    ).scalars()
+    return [a for a in assignments if status is None or a.effective_status(now) == status]
+
+
+def list_responses(patient_id: uuid.UUID) -> list[Response]:
+    return list(
+        db.session.execute(
+            db.select(Response)
+            .filter_by(patient_id=patient_id)
+            .order_by(Response.answered_at, Response.id)
+        ).scalars()
+    )
