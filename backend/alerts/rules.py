@@ -1,0 +1,1083 @@
+"""Alert rules engine (clinical.md, "Alert rules (version 1)"): pure, standard library only.
+
+`evaluate()` turns one patient's procedure, responses and missed questionnaires into signals,
+one per (response, alert kind) that fires, plus the confirmation check-ins the pain-recurrence
+rule asks for. `reconcile()` groups signals into the one open alert per kind that the database
+keeps.
+Thresholds and symptom lists are data (`ruleset_v1.json`, loaded by `load_ruleset()`), so a site
+can tune them without code; every signal records the rule version that fired.
+
+Where the specification is silent, this module decides as follows (each decision is tested):
+ 1. The first response has no nadir: pain recurrence, and the mechanical-sign and mobility routes
+    to loosening, cannot fire on it and it asks for no confirmation; red flags, call requests and
+    worsening can.
+ 2. "Improved by 2+" (the back-to-baseline route) is measured on the nadir, the settled best, not
+    on one low report: the same noise argument as for the nadir itself.
+ 3. "Previous" for the first response is the pre-procedure baseline: its walking pain for the fall
+    rule, its walking aid for "newly unable". With no baseline walking aid, `unable` on the first
+    response counts as newly unable (an urgent flag is not suppressed by missing data).
+ 4. Best walking aid: the lowest aid level among earlier responses, the baseline aid if none
+    (mirrors best mobility).
+ 5. Lowest analgesic step: among earlier responses only (the baseline is before discharge), so
+    the first response cannot escalate.
+ 6. Confirmation: the previous response must itself have met the criterion against its own
+    reference points; a response at 7+ fires at once only if it meets the criterion.
+ 7. A confirmation check-in is asked only when no alert of the kind it would confirm fires on the
+    same response (a mechanical sign may already open loosening).
+ 8. Worsening does not fire on a response that fires loosening or pain recurrence; the worsening
+    reasons it had are kept in that signal's evidence under "accompanying".
+ 9. Worsening may fire beside a red flag: only fever or a wound sign, which the infection flag
+    already covers together, is excluded ("alone").
+10. State criteria (mobility decline, analgesic escalation, walking aid worse) fire on every
+    response that meets them; deduplication into one open alert is the database's job.
+11. Responses are ordered by (answered_at, id); ties between equal reference points keep the
+    earliest.
+12. Missed questionnaires are consecutive when no response (scheduled or not) was answered
+    between their closing times; missed confirmation check-ins neither count nor break a run;
+    each further miss of a run fires again (the open alert gathers them).
+"""
+
+import json
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+from math import isfinite
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+# Vocabularies of clinical.md ("Procedure record", "Instruments").
+PROCEDURE_KINDS = frozenset(
+    {
+        "cementoplasty",
+        "screw_fixation",
+        "screw_fixation_cementoplasty",
+        "sclerotherapy",
+        "other_hardware",
+    }
+)
+SYMPTOMS = frozenset(
+    {
+        "clicking",
+        "giving_way",
+        "entry_point_bump",
+        "new_contralateral_pain",
+        "wound_redness",
+        "wound_discharge",
+        "fever",
+        "leg_weakness",
+        "numbness",
+        "bladder_bowel",
+        "breathlessness",
+        "chest_pain",
+    }
+)
+CHANGES = (
+    "very_much_improved",
+    "much_improved",
+    "minimally_improved",
+    "no_change",
+    "minimally_worse",
+    "much_worse",
+    "very_much_worse",
+)
+ANALGESIC_STEPS = ("none", "non_opioid", "weak_opioid", "strong_opioid")
+AID_LEVELS = ("none", "cane", "crutches", "walker", "human_help", "unable")
+MISSED_REASONS = frozenset({"protocol", "confirmation"})
+
+# Alert kinds in the order signals of one instant are listed; severities from most urgent.
+ALERT_KINDS = (
+    "red_flag",
+    "possible_screw_loosening",
+    "pain_recurrence",
+    "call_request",
+    "worsening",
+    "no_response",
+)
+SEVERITIES = ("urgent", "high", "routine")
+_KIND_ORDER = {kind: i for i, kind in enumerate(ALERT_KINDS)}
+_SEVERITY_RANK = {severity: i for i, severity in enumerate(SEVERITIES)}
+
+RULESET_V1_PATH = Path(__file__).with_name("ruleset_v1.json")
+
+
+# --------------------------------------------------------------------------------------------
+# Rule set
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every threshold and list of the alert rules; built from data by `load_ruleset()`."""
+
+    version: int
+    severities: Mapping[str, str]
+    screw_kinds: frozenset[str]
+    recurrence_kinds: frozenset[str]
+    recurrence_min_rise: int
+    recurrence_min_relative: float
+    recurrence_immediate_level: int
+    return_to_baseline_min_improvement: int
+    confirmation_delay_days: int
+    mechanical_signs: frozenset[str]
+    mechanical_sign_min_rise: int
+    mobility_decline: int
+    analgesic_escalation_min_step: int
+    walking_aid_worse_levels: int
+    unable_aid_level: int
+    fall_pain_rise: int
+    nerve_symptoms: frozenset[str]
+    embolism_symptoms: frozenset[str]
+    fever_symptoms: frozenset[str]
+    wound_symptoms: frozenset[str]
+    contralateral_symptoms: frozenset[str]
+    much_worse_changes: frozenset[str]
+    no_response_consecutive: int
+    no_response_single_from_day: int
+
+    def __post_init__(self) -> None:
+        # Every procedure kind must map to exactly one high alert kind, or a relapse is silent.
+        both = self.screw_kinds & self.recurrence_kinds
+        if both:
+            raise ValueError(f"screw_kinds and recurrence_kinds share {sorted(both)}")
+        uncovered = PROCEDURE_KINDS - self.screw_kinds - self.recurrence_kinds
+        if uncovered:
+            raise ValueError(f"recurrence_kinds: no rule for procedure kinds {sorted(uncovered)}")
+
+
+def _parse_int(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int]:
+    def parse(key: str, value: Any) -> int:
+        if type(value) is not int or value < minimum or (maximum is not None and value > maximum):
+            bounds = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+            raise ValueError(f"{key}: expected an integer {bounds}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _parse_fraction(key: str, value: Any) -> float:
+    if type(value) not in (int, float) or not isfinite(value) or not 0 <= value <= 10:
+        raise ValueError(f"{key}: expected a number between 0 and 10, got {value!r}")
+    return float(value)
+
+
+def _parse_names(vocabulary: frozenset[str]) -> Callable[[str, Any], frozenset[str]]:
+    def parse(key: str, value: Any) -> frozenset[str]:
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"{key}: expected a non-empty list, got {value!r}")
+        for name in value:
+            if name not in vocabulary:
+                raise ValueError(f"{key}: unknown value {name!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"{key}: duplicate values in {value!r}")
+        return frozenset(value)
+
+    return parse
+
+
+def _parse_severities(key: str, value: Any) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key}: expected an object, got {value!r}")
+    for kind in value:
+        if kind not in _KIND_ORDER:
+            raise ValueError(f"{key}.{kind}: unknown alert kind")
+    for kind in ALERT_KINDS:
+        if kind not in value:
+            raise ValueError(f"{key}.{kind}: missing")
+        if value[kind] not in _SEVERITY_RANK:
+            raise ValueError(f"{key}.{kind}: expected one of {SEVERITIES}, got {value[kind]!r}")
+    return MappingProxyType({kind: value[kind] for kind in ALERT_KINDS})  # RULES_V1 is shared
+
+
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "version": _parse_int(1),
+    "severities": _parse_severities,
+    "screw_kinds": _parse_names(PROCEDURE_KINDS),
+    "recurrence_kinds": _parse_names(PROCEDURE_KINDS),
+    "recurrence_min_rise": _parse_int(1, 10),
+    "recurrence_min_relative": _parse_fraction,
+    "recurrence_immediate_level": _parse_int(0, 10),
+    "return_to_baseline_min_improvement": _parse_int(1, 10),
+    "confirmation_delay_days": _parse_int(1),
+    "mechanical_signs": _parse_names(SYMPTOMS),
+    "mechanical_sign_min_rise": _parse_int(0, 10),
+    "mobility_decline": _parse_int(1, 9),
+    "analgesic_escalation_min_step": _parse_int(0, 3),
+    "walking_aid_worse_levels": _parse_int(1, 5),
+    "unable_aid_level": _parse_int(0, 5),
+    "fall_pain_rise": _parse_int(0, 10),
+    "nerve_symptoms": _parse_names(SYMPTOMS),
+    "embolism_symptoms": _parse_names(SYMPTOMS),
+    "fever_symptoms": _parse_names(SYMPTOMS),
+    "wound_symptoms": _parse_names(SYMPTOMS),
+    "contralateral_symptoms": _parse_names(SYMPTOMS),
+    "much_worse_changes": _parse_names(frozenset(CHANGES)),
+    "no_response_consecutive": _parse_int(1),
+    "no_response_single_from_day": _parse_int(0),
+}
+assert list(_PARSERS) == [f.name for f in fields(RuleSet)]
+
+
+def load_ruleset(data: Mapping[str, Any]) -> RuleSet:
+    """Validate rule data (e.g. a site's stored JSON); a ValueError names the bad key."""
+    for key in data:
+        if key not in _PARSERS:
+            raise ValueError(f"{key}: unknown rule set key")
+    for key in _PARSERS:
+        if key not in data:
+            raise ValueError(f"{key}: missing rule set key")
+    return RuleSet(**{key: parse(key, data[key]) for key, parse in _PARSERS.items()})
+
+
+RULES_V1 = load_ruleset(json.loads(RULESET_V1_PATH.read_text(encoding="utf-8")))
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs and outputs
+# --------------------------------------------------------------------------------------------
+
+
+def _check_range(name: str, value: int | None, low: int, high: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{name}: expected an integer {low}..{high}, got {value!r}")
+
+
+def _check_aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name}: expected an aware datetime, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ProcedureFacts:
+    kind: str
+    discharged_on: date
+    baseline_pain_walking: int
+    baseline_pain_rest: int
+    baseline_mobility: int | None
+    baseline_analgesic_step: int | None
+    baseline_aid_level: int | None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROCEDURE_KINDS:
+            raise ValueError(f"kind: unknown procedure kind {self.kind!r}")
+        _check_range("baseline_pain_walking", self.baseline_pain_walking, 0, 10)
+        _check_range("baseline_pain_rest", self.baseline_pain_rest, 0, 10)
+        _check_range("baseline_mobility", self.baseline_mobility, 0, 9, optional=True)
+        _check_range("baseline_analgesic_step", self.baseline_analgesic_step, 0, 3, optional=True)
+        _check_range("baseline_aid_level", self.baseline_aid_level, 0, 5, optional=True)
+
+
+@dataclass(frozen=True)
+class ResponseFacts:
+    id: str
+    answered_at: datetime
+    day: int
+    pain_walking: int
+    pain_rest: int
+    analgesic_step: int
+    aid_level: int
+    fell: bool
+    symptoms: frozenset[str]
+    change: str
+    call_request: bool
+    mobility_score: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware("answered_at", self.answered_at)
+        _check_range("pain_walking", self.pain_walking, 0, 10)
+        _check_range("pain_rest", self.pain_rest, 0, 10)
+        _check_range("analgesic_step", self.analgesic_step, 0, 3)
+        _check_range("aid_level", self.aid_level, 0, 5)
+        _check_range("mobility_score", self.mobility_score, 0, 9, optional=True)
+
+
+@dataclass(frozen=True)
+class MissedFacts:
+    assignment_id: str
+    day: int
+    closes_at: datetime
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_aware("closes_at", self.closes_at)
+        if self.reason not in MISSED_REASONS:
+            expected = sorted(MISSED_REASONS)
+            raise ValueError(f"reason: expected one of {expected}, got {self.reason!r}")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a signal fired: `code` (e.g. "nerve_symptom") and JSON-serialisable `details`."""
+
+    code: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One alert kind firing for one response (or, for no_response, one missed questionnaire)."""
+
+    kind: str
+    severity: str
+    response_id: str | None
+    answered_at: datetime
+    rule_key: str
+    rule_version: int
+    reasons: tuple[Reason, ...]
+    evidence: dict[str, Any]
+    summary: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ConfirmationRequest:
+    """An extra check-in asked `confirmation_delay_days` after an unconfirmed pain recurrence."""
+
+    response_id: str
+    answered_at: datetime
+    due: datetime
+    due_day: int
+    alert_kind: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    signals: list[Signal]
+    confirmation_requests: list[ConfirmationRequest]
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    """The open episode of one alert kind: the alert the database should hold open."""
+
+    kind: str
+    severity: str
+    rule_version: int
+    signals: tuple[Signal, ...]
+    opened_by: Signal
+    evidence: list[dict[str, Any]]
+    summary: dict[str, str]
+
+
+# --------------------------------------------------------------------------------------------
+# Reference points
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Nadir:
+    """Best settled walking pain: a mean of two consecutive reports (or the only one)."""
+
+    value: Fraction
+    responses: tuple[ResponseFacts, ...]
+
+
+@dataclass(frozen=True)
+class _Best:
+    """A best (or lowest) value and the response it came from; None means the baseline."""
+
+    value: int
+    response: ResponseFacts | None
+
+
+@dataclass(frozen=True)
+class _Reference:
+    nadir: _Nadir | None
+    best_mobility: _Best | None
+    previous: ResponseFacts | None
+    lowest_analgesic: _Best | None
+    best_aid: _Best | None
+
+
+class _Tracker:
+    """Running reference points, updated once per response: O(1) per response."""
+
+    def __init__(self, procedure: ProcedureFacts) -> None:
+        self.procedure = procedure
+        self.previous: ResponseFacts | None = None
+        self.pair: tuple[int, ResponseFacts, ResponseFacts] | None = None
+        self.mobility: _Best | None = None
+        self.analgesic: _Best | None = None
+        self.aid: _Best | None = None
+
+    def reference(self) -> _Reference:
+        baseline = self.procedure
+        nadir: _Nadir | None = None
+        if self.pair is not None:
+            total, first, second = self.pair
+            nadir = _Nadir(Fraction(total, 2), (first, second))
+        elif self.previous is not None:
+            nadir = _Nadir(Fraction(self.previous.pain_walking), (self.previous,))
+        mobility = self.mobility
+        if mobility is None and baseline.baseline_mobility is not None:
+            mobility = _Best(baseline.baseline_mobility, None)
+        aid = self.aid
+        if aid is None and baseline.baseline_aid_level is not None:
+            aid = _Best(baseline.baseline_aid_level, None)
+        return _Reference(nadir, mobility, self.previous, self.analgesic, aid)
+
+    def add(self, response: ResponseFacts) -> None:
+        previous = self.previous
+        if previous is not None:
+            total = previous.pain_walking + response.pain_walking
+            if self.pair is None or total < self.pair[0]:
+                self.pair = (total, previous, response)
+        score = response.mobility_score
+        if score is not None and (self.mobility is None or score > self.mobility.value):
+            self.mobility = _Best(score, response)
+        if self.analgesic is None or response.analgesic_step < self.analgesic.value:
+            self.analgesic = _Best(response.analgesic_step, response)
+        if self.aid is None or response.aid_level < self.aid.value:
+            self.aid = _Best(response.aid_level, response)
+        self.previous = response
+
+
+# --------------------------------------------------------------------------------------------
+# Rules for one response
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Recurrence:
+    met: bool
+    fires: bool
+    details: dict[str, Any]
+
+
+def _recurrence(
+    procedure: ProcedureFacts,
+    response: ResponseFacts,
+    nadir: _Nadir | None,
+    previous_met: bool,
+    rules: RuleSet,
+    relative: Fraction,
+) -> _Recurrence:
+    if nadir is None:
+        return _Recurrence(False, False, {})
+    pain, best, baseline = response.pain_walking, nadir.value, procedure.baseline_pain_walking
+    # Nadir 0: 30 % of 0 is 0, so the +2 rise alone decides, as clinical.md says.
+    rise = pain >= best + rules.recurrence_min_rise and pain >= best * (1 + relative)
+    back_to_baseline = (
+        pain >= baseline and best <= baseline - rules.return_to_baseline_min_improvement
+    )
+    if not (rise or back_to_baseline):
+        return _Recurrence(False, False, {})
+    immediate = pain >= rules.recurrence_immediate_level
+    details: dict[str, Any] = {
+        "pain_walking": pain,
+        "nadir": _json_number(best),
+        "routes": [name for name, hit in (("rise", rise), ("baseline", back_to_baseline)) if hit],
+        "baseline_pain_walking": baseline,
+        "confirmed": previous_met,
+        "immediate": immediate,
+    }
+    return _Recurrence(True, previous_met or immediate, details)
+
+
+def _red_flag_reasons(
+    procedure: ProcedureFacts, response: ResponseFacts, ref: _Reference, rules: RuleSet
+) -> list[Reason]:
+    symptoms = response.symptoms
+    reasons: list[Reason] = []
+    nerve = symptoms & rules.nerve_symptoms
+    if nerve:
+        reasons.append(Reason("nerve_symptom", {"symptoms": sorted(nerve)}))
+    embolism = symptoms & rules.embolism_symptoms
+    if embolism:
+        reasons.append(Reason("embolism_symptom", {"symptoms": sorted(embolism)}))
+    fever, wound = symptoms & rules.fever_symptoms, symptoms & rules.wound_symptoms
+    if fever and wound:
+        reasons.append(Reason("infection", {"symptoms": sorted(fever | wound)}))
+    before_aid: int | None
+    before: dict[str, Any]
+    if ref.previous is not None:
+        before_pain, before_aid = ref.previous.pain_walking, ref.previous.aid_level
+        before = {"source": "response", "response_id": ref.previous.id, "day": ref.previous.day}
+    else:
+        before_pain, before_aid = procedure.baseline_pain_walking, procedure.baseline_aid_level
+        before = {"source": "baseline"}
+    if response.fell and response.pain_walking >= before_pain + rules.fall_pain_rise:
+        rise = {"pain_walking": response.pain_walking, "previous_pain_walking": before_pain}
+        reasons.append(Reason("fall_with_pain_rise", rise | before))
+    unable = rules.unable_aid_level
+    if response.aid_level == unable and (before_aid is None or before_aid < unable):
+        aid = {"aid_level": response.aid_level, "previous_aid_level": before_aid}
+        reasons.append(Reason("newly_unable_to_walk", aid | before))
+    return reasons
+
+
+def _mobility_decline(response: ResponseFacts, ref: _Reference, rules: RuleSet) -> Reason | None:
+    best = ref.best_mobility
+    score = response.mobility_score
+    if score is None or best is None or score > best.value - rules.mobility_decline:
+        return None
+    details = {"mobility_score": score, "best_mobility": best.value} | _source(best)
+    return Reason("mobility_decline", details)
+
+
+def _worsening_reasons(response: ResponseFacts, ref: _Reference, rules: RuleSet) -> list[Reason]:
+    """Worsening criteria other than mobility decline, in the order of clinical.md."""
+    reasons: list[Reason] = []
+    step, lowest = response.analgesic_step, ref.lowest_analgesic
+    # Landing on an opioid from a lower step; a paracetamol step alone never counts.
+    if lowest is not None and step >= rules.analgesic_escalation_min_step and step > lowest.value:
+        details = {"analgesic_step": step, "lowest_analgesic_step": lowest.value}
+        reasons.append(Reason("analgesic_escalation", details | _source(lowest)))
+    best_aid = ref.best_aid
+    worse = rules.walking_aid_worse_levels
+    if best_aid is not None and response.aid_level >= best_aid.value + worse:
+        details = {"aid_level": response.aid_level, "best_aid_level": best_aid.value}
+        reasons.append(Reason("walking_aid_worse", details | _source(best_aid)))
+    symptoms = response.symptoms
+    contralateral = symptoms & rules.contralateral_symptoms
+    if contralateral:
+        reasons.append(Reason("new_contralateral_pain", {"symptoms": sorted(contralateral)}))
+    fever, wound = symptoms & rules.fever_symptoms, symptoms & rules.wound_symptoms
+    if fever and not wound:
+        reasons.append(Reason("fever_alone", {"symptoms": sorted(fever)}))
+    if wound and not fever:
+        reasons.append(Reason("wound_sign_alone", {"symptoms": sorted(wound)}))
+    if response.change in rules.much_worse_changes:
+        reasons.append(Reason("much_worse", {"change": response.change}))
+    return reasons
+
+
+def _assess(
+    procedure: ProcedureFacts,
+    response: ResponseFacts,
+    ref: _Reference,
+    previous_met: bool,
+    rules: RuleSet,
+    relative: Fraction,
+) -> tuple[list[Signal], _Recurrence, ConfirmationRequest | None]:
+    """Steps: 1 red flags; 2 recurrence and loosening; 3 worsening; 4 call request."""
+    signals: list[Signal] = []
+
+    def emit(kind: str, reasons: list[Reason], **extra: Any) -> None:
+        signals.append(_response_signal(kind, reasons, procedure, response, ref, rules, extra))
+
+    red = _red_flag_reasons(procedure, response, ref, rules)
+    if red:
+        emit("red_flag", red)
+
+    recurrence = _recurrence(procedure, response, ref.nadir, previous_met, rules, relative)
+    screw = procedure.kind in rules.screw_kinds
+    high_kind = "possible_screw_loosening" if screw else "pain_recurrence"
+    high: list[Reason] = []
+    if recurrence.fires:
+        high.append(Reason("pain_recurrence", recurrence.details))
+    decline = _mobility_decline(response, ref, rules)
+    nadir = ref.nadir
+    if screw and nadir is not None:
+        pain = response.pain_walking
+        signs = response.symptoms & rules.mechanical_signs
+        if signs and pain >= nadir.value + rules.mechanical_sign_min_rise:
+            details = {"symptoms": sorted(signs), "pain_walking": pain}
+            high.append(Reason("mechanical_sign", details | {"nadir": _json_number(nadir.value)}))
+        if decline is not None and pain > nadir.value:
+            # With pain above the nadir, a screw patient's mobility decline is loosening.
+            details = decline.details | {"pain_walking": pain, "nadir": _json_number(nadir.value)}
+            high.append(Reason("mobility_decline", details))
+            decline = None
+
+    worsening = ([decline] if decline is not None else []) + _worsening_reasons(
+        response, ref, rules
+    )
+    if high:
+        accompanying = [_reason_data(reason) for reason in worsening]
+        emit(high_kind, high, accompanying=accompanying)
+    elif worsening:
+        emit("worsening", worsening)
+
+    if response.call_request:
+        emit("call_request", [Reason("call_request", {})])
+
+    request = None
+    if recurrence.met and not recurrence.fires and not high:
+        delay = rules.confirmation_delay_days
+        request = ConfirmationRequest(
+            response_id=response.id,
+            answered_at=response.answered_at,
+            due=response.answered_at + timedelta(days=delay),
+            due_day=response.day + delay,
+            alert_kind=high_kind,
+        )
+    return signals, recurrence, request
+
+
+# --------------------------------------------------------------------------------------------
+# Missed questionnaires
+# --------------------------------------------------------------------------------------------
+
+
+def _no_response_signals(
+    missed: Iterable[MissedFacts], answered: Sequence[datetime], rules: RuleSet
+) -> list[Signal]:
+    protocol = sorted(
+        (m for m in missed if m.reason == "protocol"), key=lambda m: (m.closes_at, m.assignment_id)
+    )
+    signals: list[Signal] = []
+    run: list[MissedFacts] = []
+    for item in protocol:
+        if run:
+            # Any response answered since the last miss shows the patient is still answering.
+            i = bisect_right(answered, run[-1].closes_at)
+            if i < len(answered) and answered[i] <= item.closes_at:
+                run = []
+        run.append(item)
+        reasons: list[Reason] = []
+        if len(run) >= rules.no_response_consecutive:
+            consecutive = run[-rules.no_response_consecutive :]
+            details = {"missed": [_missed_data(m) for m in consecutive]}
+            reasons.append(Reason("two_missed", details))
+        if item.day >= rules.no_response_single_from_day:
+            reasons.append(Reason("missed_from_day_30", {"missed": [_missed_data(item)]}))
+        if reasons:
+            signals.append(_no_response_signal(item, reasons, rules))
+    return signals
+
+
+def _missed_data(item: MissedFacts) -> dict[str, Any]:
+    return {
+        "assignment_id": item.assignment_id,
+        "day": item.day,
+        "closes_at": item.closes_at.isoformat(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------
+
+
+def _signal_order(signal: Signal) -> tuple[datetime, int, str]:
+    kind = _KIND_ORDER.get(signal.kind, len(ALERT_KINDS))
+    return signal.answered_at, kind, signal.response_id or ""
+
+
+def evaluate(
+    procedure: ProcedureFacts,
+    responses: Sequence[ResponseFacts],
+    missed: Sequence[MissedFacts] = (),
+    rules: RuleSet = RULES_V1,
+) -> Evaluation:
+    """Evaluate every response against the reference points of the responses answered before it."""
+    ordered = sorted(responses, key=lambda r: (r.answered_at, r.id))
+    if len({r.id for r in ordered}) != len(ordered):
+        raise ValueError("responses: duplicate response ids")
+    relative = Fraction(str(rules.recurrence_min_relative))  # exact: 0.3 -> 3/10
+    tracker = _Tracker(procedure)
+    signals: list[Signal] = []
+    requests: list[ConfirmationRequest] = []
+    previous_met = False
+    for response in ordered:
+        found, recurrence, request = _assess(
+            procedure, response, tracker.reference(), previous_met, rules, relative
+        )
+        signals.extend(found)
+        if request is not None:
+            requests.append(request)
+        previous_met = recurrence.met
+        tracker.add(response)
+    signals.extend(_no_response_signals(missed, [r.answered_at for r in ordered], rules))
+    signals.sort(key=_signal_order)
+    return Evaluation(signals=signals, confirmation_requests=requests)
+
+
+def reconcile(
+    signals: Sequence[Signal], resolutions: Mapping[str, Sequence[datetime]]
+) -> list[AlertPlan]:
+    """The open alert per kind: signals answered after that kind's latest resolution.
+
+    Signals answered at or before a resolution belong to the episode it closed and are ignored.
+    Severity is the highest of the episode's signals, the summary the latest signal's.
+    """
+    by_kind: dict[str, list[Signal]] = {}
+    for signal in sorted(signals, key=_signal_order):
+        by_kind.setdefault(signal.kind, []).append(signal)
+    plans: list[AlertPlan] = []
+    for kind, items in by_kind.items():
+        resolved = resolutions.get(kind, ())
+        if resolved:
+            last = max(resolved)
+            items = [s for s in items if s.answered_at > last]
+        if not items:
+            continue
+        plans.append(
+            AlertPlan(
+                kind=kind,
+                severity=min((s.severity for s in items), key=_SEVERITY_RANK.__getitem__),
+                rule_version=items[0].rule_version,
+                signals=tuple(items),
+                opened_by=items[0],
+                evidence=[s.evidence for s in items],
+                summary=items[-1].summary,
+            )
+        )
+    plans.sort(key=lambda plan: _signal_order(plan.opened_by))
+    return plans
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence
+# --------------------------------------------------------------------------------------------
+
+# Rule set fields each reason applies, recorded with the evidence as the thresholds that fired.
+_THRESHOLDS: dict[str, tuple[str, ...]] = {
+    "nerve_symptom": ("nerve_symptoms",),
+    "embolism_symptom": ("embolism_symptoms",),
+    "infection": ("fever_symptoms", "wound_symptoms"),
+    "fall_with_pain_rise": ("fall_pain_rise",),
+    "newly_unable_to_walk": ("unable_aid_level",),
+    "pain_recurrence": (
+        "recurrence_min_rise",
+        "recurrence_min_relative",
+        "return_to_baseline_min_improvement",
+        "recurrence_immediate_level",
+    ),
+    "mechanical_sign": ("mechanical_signs", "mechanical_sign_min_rise"),
+    "mobility_decline": ("mobility_decline",),
+    "analgesic_escalation": ("analgesic_escalation_min_step",),
+    "walking_aid_worse": ("walking_aid_worse_levels",),
+    "new_contralateral_pain": ("contralateral_symptoms",),
+    "fever_alone": ("fever_symptoms", "wound_symptoms"),
+    "wound_sign_alone": ("fever_symptoms", "wound_symptoms"),
+    "much_worse": ("much_worse_changes",),
+    "call_request": (),
+    "two_missed": ("no_response_consecutive",),
+    "missed_from_day_30": ("no_response_single_from_day",),
+}
+
+
+def _json_number(value: Fraction) -> int | float:
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def _json_value(value: Any) -> Any:
+    return sorted(value) if isinstance(value, frozenset) else value
+
+
+def _source(best: _Best) -> dict[str, Any]:
+    if best.response is None:
+        return {"source": "baseline"}
+    return {"source": "response", "response_id": best.response.id, "day": best.response.day}
+
+
+def _best_data(best: _Best | None) -> dict[str, Any] | None:
+    return None if best is None else {"value": best.value} | _source(best)
+
+
+def _reason_data(reason: Reason) -> dict[str, Any]:
+    return {"code": reason.code, "details": reason.details}
+
+
+def _thresholds(reasons: Sequence[Reason], rules: RuleSet) -> dict[str, Any]:
+    names = [name for reason in reasons for name in _THRESHOLDS[reason.code]]
+    return {name: _json_value(getattr(rules, name)) for name in dict.fromkeys(names)}
+
+
+def _response_data(response: ResponseFacts) -> dict[str, Any]:
+    return {
+        "id": response.id,
+        "answered_at": response.answered_at.isoformat(),
+        "day": response.day,
+        "pain_walking": response.pain_walking,
+        "pain_rest": response.pain_rest,
+        "analgesic_step": response.analgesic_step,
+        "aid_level": response.aid_level,
+        "fell": response.fell,
+        "symptoms": sorted(response.symptoms),
+        "change": response.change,
+        "call_request": response.call_request,
+        "mobility_score": response.mobility_score,
+    }
+
+
+def _reference_data(procedure: ProcedureFacts, ref: _Reference) -> dict[str, Any]:
+    nadir = ref.nadir
+    previous = ref.previous
+    return {
+        "nadir": None
+        if nadir is None
+        else {
+            "value": _json_number(nadir.value),
+            "response_ids": [r.id for r in nadir.responses],
+            "days": [r.day for r in nadir.responses],
+        },
+        "best_mobility": _best_data(ref.best_mobility),
+        "previous": None if previous is None else _response_data(previous),
+        "lowest_analgesic_step": _best_data(ref.lowest_analgesic),
+        "best_aid_level": _best_data(ref.best_aid),
+        "baseline": {
+            "pain_walking": procedure.baseline_pain_walking,
+            "pain_rest": procedure.baseline_pain_rest,
+            "mobility_score": procedure.baseline_mobility,
+            "analgesic_step": procedure.baseline_analgesic_step,
+            "aid_level": procedure.baseline_aid_level,
+        },
+    }
+
+
+def _response_signal(
+    kind: str,
+    reasons: list[Reason],
+    procedure: ProcedureFacts,
+    response: ResponseFacts,
+    ref: _Reference,
+    rules: RuleSet,
+    extra: dict[str, Any],
+) -> Signal:
+    evidence = {
+        "rule": {"key": kind, "version": rules.version},
+        "response": _response_data(response),
+        "reference": _reference_data(procedure, ref),
+        "reasons": [_reason_data(reason) for reason in reasons],
+        "thresholds": _thresholds(reasons, rules),
+    } | extra
+    return Signal(
+        kind=kind,
+        severity=rules.severities[kind],
+        response_id=response.id,
+        answered_at=response.answered_at,
+        rule_key=kind,
+        rule_version=rules.version,
+        reasons=tuple(reasons),
+        evidence=evidence,
+        summary=_summary(kind, reasons, response, ref),
+    )
+
+
+def _no_response_signal(item: MissedFacts, reasons: list[Reason], rules: RuleSet) -> Signal:
+    missed = reasons[0].details["missed"]
+    evidence = {
+        "rule": {"key": "no_response", "version": rules.version},
+        "missed": missed,
+        "reasons": [_reason_data(reason) for reason in reasons],
+        "thresholds": _thresholds(reasons, rules),
+    }
+    days = [m["day"] for m in missed]
+    if len(days) > 1:
+        summary = {
+            "en": f"{len(days)} scheduled questionnaires missed in a row "
+            f"({_days(days, 'en', preposition=False)}).",
+            "fr": f"{len(days)} questionnaires programmés manqués de suite "
+            f"({_days(days, 'fr', preposition=False)}).",
+        }
+    else:
+        summary = {
+            "en": f"Scheduled questionnaire of day {item.day} missed.",
+            "fr": f"Questionnaire programmé du jour {item.day} manqué.",
+        }
+    return Signal(
+        kind="no_response",
+        severity=rules.severities["no_response"],
+        response_id=None,
+        answered_at=item.closes_at,
+        rule_key="no_response",
+        rule_version=rules.version,
+        reasons=tuple(reasons),
+        evidence=evidence,
+        summary=summary,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries: one sentence in English and French, the key numbers first
+# --------------------------------------------------------------------------------------------
+
+_SYMPTOM_TEXT = {
+    "clicking": ("clicking", "claquement"),
+    "giving_way": ("giving way", "dérobement"),
+    "entry_point_bump": ("a bump at the entry point", "bosse au point d'entrée"),
+    "new_contralateral_pain": ("new pain on the other side", "nouvelle douleur du côté opposé"),
+    "wound_redness": ("wound redness", "rougeur de la cicatrice"),
+    "wound_discharge": ("wound discharge", "écoulement de la cicatrice"),
+    "fever": ("fever", "fièvre"),
+    "leg_weakness": ("leg weakness", "faiblesse des jambes"),
+    "numbness": ("numbness", "engourdissement"),
+    "bladder_bowel": ("bladder or bowel trouble", "troubles urinaires ou intestinaux"),
+    "breathlessness": ("breathlessness", "essoufflement"),
+    "chest_pain": ("chest pain", "douleur thoracique"),
+}
+_ANALGESIC_TEXT = (
+    ("no analgesic", "aucun antalgique"),
+    ("a non-opioid analgesic", "un antalgique non opioïde"),
+    ("a weak opioid", "un opioïde faible"),
+    ("a strong opioid", "un opioïde fort"),
+)
+_AID_TEXT = (
+    ("no aid", "aucune aide"),
+    ("a cane", "une canne"),
+    ("crutches", "des béquilles"),
+    ("a walker", "un déambulateur"),
+    ("help from another person", "l'aide d'une personne"),
+    ("unable to walk", "incapable de marcher"),
+)
+_CHANGE_TEXT = {
+    "much_worse": ("feels much worse", "se sent nettement moins bien"),
+    "very_much_worse": ("feels very much worse", "se sent beaucoup moins bien"),
+}
+_CAUSE_TEXT = {
+    "nerve_symptom": (
+        "possible nerve injury or cement leak",
+        "atteinte nerveuse ou fuite de ciment possible",
+    ),
+    "embolism_symptom": ("possible cement embolism", "embolie de ciment possible"),
+    "infection": ("possible infection", "infection possible"),
+}
+_EN, _FR = 0, 1
+_LANGS = {"en": _EN, "fr": _FR}
+_CLAUSE_SEPARATORS = {"en": "; ", "fr": " ; "}  # French sets a space before a semicolon
+
+Text = tuple[str, str]
+
+
+def _num(value: Fraction | int, lang: str) -> str:
+    value = Fraction(value)
+    text = str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+    return text.replace(".", ",") if lang == "fr" else text
+
+
+def _join(items: Sequence[str], lang: str) -> str:
+    last = " and " if lang == "en" else " et "
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1]
+
+
+def _days(days: Iterable[int], lang: str, preposition: bool = True) -> str:
+    unique = [str(d) for d in sorted(set(days))]
+    one = len(unique) == 1
+    if lang == "en":
+        word = "day " if one else "days "
+        return ("on " if preposition else "") + word + _join(unique, "en")
+    if preposition:
+        return ("au jour " if one else "aux jours ") + _join(unique, "fr")
+    return ("jour " if one else "jours ") + _join(unique, "fr")
+
+
+def _symptoms(symptoms: Iterable[str]) -> Text:
+    texts = [_SYMPTOM_TEXT.get(s, (s, s)) for s in sorted(symptoms)]
+    return _join([t[_EN] for t in texts], "en"), _join([t[_FR] for t in texts], "fr")
+
+
+def _when(details: Mapping[str, Any]) -> Text:
+    """Where a reference point came from: a response's day or the pre-procedure baseline."""
+    if details.get("source") == "response":
+        return _days([details["day"]], "en"), _days([details["day"]], "fr")
+    return "before the procedure", "avant la procédure"
+
+
+def _pain_clauses(
+    reasons: Sequence[Reason], response: ResponseFacts, ref: _Reference
+) -> list[Text]:
+    """Loosening or pain recurrence: walking pain against the nadir, then each route."""
+    nadir = ref.nadir
+    assert nadir is not None  # every route to these alerts is measured from the nadir
+    pain = response.pain_walking
+    days = [r.day for r in nadir.responses]
+    best_en, best_fr = _num(nadir.value, "en"), _num(nadir.value, "fr")
+    lead_en = f"Walking pain {pain}/10, up from a best of {best_en}/10 {_days(days, 'en')}"
+    days_fr = _days(days, "fr")
+    lead_fr = f"Douleur à la marche {pain}/10, contre un meilleur niveau de {best_fr}/10 {days_fr}"
+    clauses: list[Text] = []
+    for reason in reasons:
+        d = reason.details
+        if reason.code == "pain_recurrence":
+            if "rise" not in d["routes"]:
+                b = d["baseline_pain_walking"]
+                lead_en += f", back to its pre-procedure {b}/10"
+                lead_fr += f", revenue à son niveau d'avant la procédure ({b}/10)"
+            if d["confirmed"]:
+                lead_en += ", second report in a row"
+                lead_fr += ", deuxième réponse de suite"
+            else:
+                lead_en += ", severe in a single report"
+                lead_fr += ", sévère dès une seule réponse"
+        elif reason.code == "mechanical_sign":
+            en, fr = _symptoms(d["symptoms"])
+            clauses.append((f"new {en}", f"signe mécanique ({fr})"))
+        elif reason.code == "mobility_decline":
+            clauses.append(_mobility_clause(d))
+    return [(lead_en, lead_fr), *clauses]
+
+
+def _mobility_clause(d: Mapping[str, Any]) -> Text:
+    when_en, when_fr = _when(d)
+    score, best = d["mobility_score"], d["best_mobility"]
+    return (
+        f"mobility score {score}/9, down from a best of {best}/9 {when_en}",
+        f"score de mobilité {score}/9, contre {best}/9 au mieux {when_fr}",
+    )
+
+
+def _clause(reason: Reason, response: ResponseFacts) -> Text:
+    d = reason.details
+    code = reason.code
+    if code in ("nerve_symptom", "embolism_symptom", "infection"):
+        en, fr = _symptoms(d["symptoms"])
+        cause = _CAUSE_TEXT[code]
+        return f"{en} ({cause[_EN]})", f"{fr} ({cause[_FR]})"
+    if code == "fall_with_pain_rise":
+        en, fr = _when(d)
+        before = d["previous_pain_walking"]
+        return (
+            f"a fall with walking pain {d['pain_walking']}/10, up from {before}/10 {en}",
+            f"une chute avec douleur à la marche {d['pain_walking']}/10, contre {before}/10 {fr}",
+        )
+    if code == "newly_unable_to_walk":
+        before = d["previous_aid_level"]
+        if before is None:
+            return "now unable to walk", "ne peut plus marcher"
+        en, fr = _when(d)
+        aid = _AID_TEXT[before]
+        return f"now unable to walk ({aid[_EN]} {en})", f"ne peut plus marcher ({aid[_FR]} {fr})"
+    if code == "mobility_decline":
+        return _mobility_clause(d)
+    if code == "analgesic_escalation":
+        en, fr = _when(d)
+        now = _ANALGESIC_TEXT[d["analgesic_step"]]
+        low = _ANALGESIC_TEXT[d["lowest_analgesic_step"]]
+        return (
+            f"now on {now[_EN]}, after {low[_EN]} {en}",
+            f"passe à {now[_FR]}, après {low[_FR]} {fr}",
+        )
+    if code == "walking_aid_worse":
+        en, fr = _when(d)
+        now, best = _AID_TEXT[d["aid_level"]], _AID_TEXT[d["best_aid_level"]]
+        return (
+            f"walking aid now {now[_EN]}, against {best[_EN]} at best {en}",
+            f"aide à la marche : {now[_FR]}, contre {best[_FR]} au mieux {fr}",
+        )
+    if code == "new_contralateral_pain":
+        return _SYMPTOM_TEXT["new_contralateral_pain"]
+    if code == "fever_alone":
+        return "fever without a wound sign", "fièvre sans signe à la cicatrice"
+    if code == "wound_sign_alone":
+        en, fr = _symptoms(d["symptoms"])
+        return f"{en} without fever", f"{fr} sans fièvre"
+    if code == "much_worse":
+        return _CHANGE_TEXT.get(d["change"], ("feels much worse", "se sent nettement moins bien"))
+    if code == "call_request":
+        return (
+            f"asks for a nurse to call (walking pain {response.pain_walking}/10, "
+            f"at rest {response.pain_rest}/10)",
+            f"demande l'appel d'une infirmière (douleur à la marche {response.pain_walking}/10, "
+            f"au repos {response.pain_rest}/10)",
+        )
+    raise ValueError(f"no summary for reason {code!r}")
+
+
+def _summary(
+    kind: str, reasons: Sequence[Reason], response: ResponseFacts, ref: _Reference
+) -> dict[str, str]:
+    if kind in ("possible_screw_loosening", "pain_recurrence"):
+        clauses = _pain_clauses(reasons, response, ref)
+    else:
+        clauses = [_clause(reason, response) for reason in reasons]
+    summary: dict[str, str] = {}
+    for lang, i in _LANGS.items():
+        text = _CLAUSE_SEPARATORS[lang].join(clause[i] for clause in clauses)
+        summary[lang] = text[0].upper() + text[1:] + "."
+    return summary
