@@ -1,0 +1,212 @@
+"""E-mail over SMTP (smtplib), for staff e-mails and patient reminders.
+
+Classification follows RFC 5321 section 4.2.1: ``4yz`` replies are transient
+and ``5yz`` replies are permanent *for the command they answer*.  Only a
+``5yz`` on ``RCPT TO`` says something about the recipient, so only that
+disables an address, with two exceptions:
+
+* ``552`` on RCPT (mailbox full / too many recipients): RFC 5321 section
+  4.5.3.1.10 tells clients to treat it as temporary.
+* enhanced status ``5.7.x`` (RFC 3463: security or policy, e.g. "relay access
+  denied"): usually *our* relay configuration; it would otherwise disable every
+  patient's address at once.
+
+Authentication failures (``535``, RFC 4954) are our credentials: transient,
+``code="auth"``.  Connection refused, timeouts, TLS failures and dropped
+connections are transient, ``code="unavailable"``.
+
+The ``Message-ID`` is derived from ``Message.idempotency_key`` (``<key@domain>``)
+so retries of one delivery carry the same id and recipients' mail systems can
+thread or dedupe them; it is also the returned ``provider_id``.  SMTP replies are
+never copied into errors because servers echo the recipient address in them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+from .base import Message, SendResult, TransportError
+
+__all__ = ["SmtpTransport"]
+
+log = logging.getLogger(__name__)
+
+_MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
+_ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+class SmtpTransport:
+    """Send plain-text e-mail through an SMTP relay.
+
+    ``starttls`` upgrades a plain connection (port 587) with ``STARTTLS``;
+    ``use_ssl`` uses implicit TLS instead (port 465).  Both verify the server
+    certificate with ``ssl.create_default_context()`` unless ``ssl_context`` is
+    given.  ``AUTH`` is used when ``username`` is set.
+    """
+
+    channel = "email"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        from_addr: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = True,
+        timeout: float = 10.0,
+        use_ssl: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.from_addr = from_addr
+        self.username = username
+        self._password = password
+        self.starttls = starttls
+        self.timeout = timeout
+        self.use_ssl = use_ssl
+        self._ssl_context = ssl_context
+        domain = parseaddr(from_addr)[1].rpartition("@")[2]
+        self._msgid_domain = domain or "localhost"
+
+    def __repr__(self) -> str:
+        return f"SmtpTransport(host={self.host!r}, port={self.port!r})"
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
+    def message_id(self, message: Message) -> str:
+        """The ``Message-ID`` used for ``message`` (stable per idempotency key)."""
+        if message.idempotency_key:
+            local = _MSGID_UNSAFE.sub("-", message.idempotency_key).strip(".") or "x"
+            return f"<{local}@{self._msgid_domain}>"
+        return make_msgid(domain=self._msgid_domain)
+
+    def build(self, message: Message) -> EmailMessage:
+        """The RFC 5322 message that :meth:`send` would transmit."""
+        msg = EmailMessage()
+        msg["Subject"] = message.title
+        msg["From"] = self.from_addr
+        msg["To"] = message.to
+        msg["Date"] = formatdate(usegmt=True)
+        msg["Message-ID"] = self.message_id(message)
+        if message.idempotency_key:
+            msg["X-Delivery-Id"] = message.idempotency_key
+        text = message.body
+        if message.link:
+            text = f"{text.rstrip()}\n\n{message.link}"
+        msg.set_content(text + "\n")
+        return msg
+
+    def send(self, message: Message) -> SendResult:
+        msg = self.build(message)
+        message_id = str(msg["Message-ID"])
+        try:
+            self._deliver(msg)
+        except TransportError as exc:
+            log.info("smtp delivery failed: code=%s permanent=%s", exc.code, exc.permanent)
+            raise
+        log.debug("smtp delivery accepted: %s", message_id)
+        return SendResult(provider_id=message_id)
+
+    def _deliver(self, msg: EmailMessage) -> None:
+        try:
+            smtp: smtplib.SMTP
+            if self.use_ssl:
+                smtp = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self._context()
+                )
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with smtp:
+                smtp.ehlo()
+                if self.starttls and not self.use_ssl:
+                    smtp.starttls(context=self._context())
+                    smtp.ehlo()
+                if self.username is not None:
+                    smtp.login(self.username, self._password or "")
+                smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise _classify_rcpt(list(exc.recipients.values())) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            raise TransportError(
+                f"smtp: authentication failed ({exc.smtp_code})",
+                permanent=False,
+                code="auth",
+            ) from None
+        except smtplib.SMTPNotSupportedError:
+            raise TransportError(
+                "smtp: server does not support STARTTLS/AUTH as configured",
+                permanent=False,
+                code="config",
+            ) from None
+        except smtplib.SMTPSenderRefused as exc:
+            raise TransportError(
+                f"smtp: sender refused ({exc.smtp_code})",
+                permanent=False,
+                code="config" if exc.smtp_code >= 500 else "unavailable",
+            ) from None
+        except smtplib.SMTPDataError as exc:
+            raise TransportError(
+                f"smtp: message refused at DATA ({exc.smtp_code})",
+                permanent=False,
+                code="rejected" if exc.smtp_code >= 500 else "unavailable",
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            raise TransportError(
+                f"smtp: unexpected reply ({exc.smtp_code})",
+                permanent=False,
+                code="unavailable",
+            ) from None
+        except ssl.SSLCertVerificationError:
+            raise TransportError(
+                "smtp: server certificate verification failed",
+                permanent=False,
+                code="config",
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            # SMTPServerDisconnected, ConnectionRefusedError, TimeoutError, SSLError...
+            raise TransportError(
+                f"smtp: connection failed ({type(exc).__name__})",
+                permanent=False,
+                code="unavailable",
+            ) from None
+
+
+def _classify_rcpt(replies: list[tuple[int, bytes]]) -> TransportError:
+    codes = sorted({code for code, _ in replies})
+    label = ",".join(str(c) for c in codes)
+    transient = [c for c, _ in replies if c < 500]
+    if transient:
+        return TransportError(
+            f"smtp: recipient temporarily refused ({label})",
+            permanent=False,
+            code="unavailable",
+        )
+    if any(code == 552 for code, _ in replies):
+        return TransportError(
+            f"smtp: recipient mailbox full ({label})", permanent=False, code="rejected"
+        )
+    if any(_is_policy(text) for _, text in replies):
+        return TransportError(
+            f"smtp: recipient refused by relay policy ({label})",
+            permanent=False,
+            code="config",
+        )
+    return TransportError(
+        f"smtp: recipient refused ({label})", permanent=True, code="invalid_recipient"
+    )
+
+
+def _is_policy(text: bytes) -> bool:
+    match = _ENHANCED.match(text)
+    return bool(match and match.group(2) == b"7")

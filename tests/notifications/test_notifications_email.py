@@ -1,0 +1,202 @@
+"""SMTP transport against a real in-process SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import socket
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+
+import pytest
+
+from notifications import Message, SmtpTransport, TransportError
+
+FROM = "Clinic follow-up <noreply@clinic.example>"
+
+
+def reminder(to: str = "patient@example.org", **kwargs: str) -> Message:
+    return Message(
+        to=to,
+        title="Your follow-up questionnaire",
+        body="Please answer today's questionnaire.",
+        link="https://app.clinic.example/a/123",
+        **kwargs,
+    )
+
+
+def plain_transport(server: object, **kwargs: object) -> SmtpTransport:
+    return SmtpTransport(
+        server.host,  # type: ignore[attr-defined]
+        server.port,  # type: ignore[attr-defined]
+        from_addr=FROM,
+        starttls=False,
+        timeout=5.0,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def received(server: object) -> EmailMessage:
+    content = server.handler.messages[-1]["content"]  # type: ignore[attr-defined]
+    parsed = message_from_bytes(content, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_a_reminder_is_delivered_with_headers_body_and_link(smtp_server) -> None:
+    result = plain_transport(smtp_server).send(reminder(idempotency_key="delivery-42"))
+
+    assert result.provider_id == "<delivery-42@clinic.example>"
+    [envelope] = smtp_server.handler.messages
+    assert envelope["rcpt_tos"] == ["patient@example.org"]
+    assert envelope["mail_from"] == "noreply@clinic.example"
+    mail = received(smtp_server)
+    assert mail["Subject"] == "Your follow-up questionnaire"
+    assert mail["From"] == FROM
+    assert mail["To"] == "patient@example.org"
+    assert mail["Message-ID"] == "<delivery-42@clinic.example>"
+    assert mail["X-Delivery-Id"] == "delivery-42"
+    assert parsedate_to_datetime(mail["Date"]).tzinfo is not None
+    assert mail.get_content_type() == "text/plain"
+    lines = mail.get_content().splitlines()
+    assert lines[0] == "Please answer today's questionnaire."
+    assert "https://app.clinic.example/a/123" in lines
+
+
+def test_retries_of_one_delivery_reuse_the_same_message_id(smtp_server) -> None:
+    transport = plain_transport(smtp_server)
+    first = transport.send(reminder(idempotency_key="a b<c>"))
+    second = transport.send(reminder(idempotency_key="a b<c>"))
+    assert first.provider_id == second.provider_id == "<a-b-c-@clinic.example>"
+
+
+def test_without_an_idempotency_key_a_unique_message_id_is_generated(
+    smtp_server,
+) -> None:
+    transport = plain_transport(smtp_server)
+    first = transport.send(reminder())
+    second = transport.send(reminder())
+    assert first.provider_id != second.provider_id
+    assert str(first.provider_id).endswith("@clinic.example>")
+    assert received(smtp_server)["Message-ID"] == second.provider_id
+
+
+def test_starttls_and_auth_are_used_when_configured(smtp_tls_server, tls_material) -> None:
+    transport = SmtpTransport(
+        smtp_tls_server.host,
+        smtp_tls_server.port,
+        from_addr=FROM,
+        username=smtp_tls_server.user,
+        password=smtp_tls_server.password,
+        starttls=True,
+        ssl_context=tls_material.client_context,
+        timeout=5.0,
+    )
+    transport.send(reminder())
+    [envelope] = smtp_tls_server.handler.messages
+    assert envelope["tls"] is True
+    assert envelope["authenticated"] is True
+
+
+def test_an_untrusted_server_certificate_is_refused_by_default(smtp_tls_server) -> None:
+    transport = SmtpTransport(
+        smtp_tls_server.host,
+        smtp_tls_server.port,
+        from_addr=FROM,
+        username=smtp_tls_server.user,
+        password=smtp_tls_server.password,
+        timeout=5.0,
+    )
+    with pytest.raises(TransportError) as caught:
+        transport.send(reminder())
+    assert caught.value.permanent is False
+    assert caught.value.code == "config"
+    assert smtp_tls_server.handler.messages == []
+
+
+def test_a_wrong_password_is_transient_with_code_auth(smtp_tls_server, tls_material) -> None:
+    transport = SmtpTransport(
+        smtp_tls_server.host,
+        smtp_tls_server.port,
+        from_addr=FROM,
+        username=smtp_tls_server.user,
+        password="wrong",
+        ssl_context=tls_material.client_context,
+        timeout=5.0,
+    )
+    with pytest.raises(TransportError) as caught:
+        transport.send(reminder())
+    assert caught.value.permanent is False
+    assert caught.value.code == "auth"
+    assert "535" in str(caught.value)
+
+
+def test_auth_against_a_tls_only_relay_without_starttls_is_a_config_error(
+    smtp_tls_server,
+) -> None:
+    transport = SmtpTransport(
+        smtp_tls_server.host,
+        smtp_tls_server.port,
+        from_addr=FROM,
+        username=smtp_tls_server.user,
+        password=smtp_tls_server.password,
+        starttls=False,
+        timeout=5.0,
+    )
+    with pytest.raises(TransportError) as caught:
+        transport.send(reminder())
+    assert (caught.value.permanent, caught.value.code) == (False, "config")
+
+
+def test_a_451_on_rcpt_is_transient(smtp_server) -> None:
+    with pytest.raises(TransportError) as caught:
+        plain_transport(smtp_server).send(reminder("busy@example.org"))
+    assert caught.value.permanent is False
+    assert caught.value.code == "unavailable"
+    assert "451" in str(caught.value)
+
+
+def test_a_550_on_rcpt_is_permanent_and_does_not_echo_the_address(
+    smtp_server,
+) -> None:
+    with pytest.raises(TransportError) as caught:
+        plain_transport(smtp_server).send(reminder("nobody@example.org"))
+    assert caught.value.permanent is True
+    assert caught.value.code == "invalid_recipient"
+    assert "550" in str(caught.value)
+    assert "nobody" not in str(caught.value)
+    assert smtp_server.handler.messages == []
+
+
+def test_a_full_mailbox_552_is_treated_as_temporary(smtp_server) -> None:
+    with pytest.raises(TransportError) as caught:
+        plain_transport(smtp_server).send(reminder("full@example.org"))
+    assert (caught.value.permanent, caught.value.code) == (False, "rejected")
+
+
+def test_a_relay_policy_refusal_5_7_1_does_not_disable_the_address(
+    smtp_server,
+) -> None:
+    with pytest.raises(TransportError) as caught:
+        plain_transport(smtp_server).send(reminder("relay@example.org"))
+    assert (caught.value.permanent, caught.value.code) == (False, "config")
+
+
+def test_a_server_that_is_not_listening_is_transient() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    transport = SmtpTransport("127.0.0.1", port, from_addr=FROM, timeout=2.0)
+    with pytest.raises(TransportError) as caught:
+        transport.send(reminder())
+    assert (caught.value.permanent, caught.value.code) == (False, "unavailable")
+
+
+def test_a_server_that_never_greets_times_out_as_transient() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        transport = SmtpTransport("127.0.0.1", port, from_addr=FROM, timeout=0.2)
+        with pytest.raises(TransportError) as caught:
+            transport.send(reminder())
+    assert (caught.value.permanent, caught.value.code) == (False, "unavailable")
