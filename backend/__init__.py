@@ -162,18 +162,25 @@ def _init_request_hooks(app: Flask) -> None:
 
 
 def _register_domains(app: Flask, api: ProblemApi) -> None:
-    import backend.patients.models
-    import backend.questionnaires.models  # noqa: F401 - models known to migrations
     from backend.auth.cli import users_cli
     from backend.auth.routes import blp as auth_blp
     from backend.auth.routes import users_blp
     from backend.demo import demo_cli, seed_on_first_run_command
+    from backend.patients.routes import blp as patients_blp
+    from backend.patients.routes import enrollment_blp
+    from backend.patients.services import resolve_patient_session
+    from backend.questionnaires.routes import instruments_blp, me_blp
     from backend.service.cli import config_table_command
     from backend.service.routes import blp as service_blp
 
     api.register_blueprint(service_blp)
     api.register_blueprint(auth_blp)
     api.register_blueprint(users_blp)
+    api.register_blueprint(patients_blp)
+    api.register_blueprint(enrollment_blp)
+    api.register_blueprint(me_blp)
+    api.register_blueprint(instruments_blp)
+    app.extensions["patient_principal_resolver"] = resolve_patient_session
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(seed_on_first_run_command)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+if TYPE_CHECKING:
+    from backend.questionnaires.models import Assignment, Protocol
 
 from backend.db import UUIDPrimaryKey
 from backend.extensions import db
@@ -20,13 +23,23 @@ SEXES = ("female", "male", "other", "unknown")
 
 # Value lists of the clinical specification (procedure record).
 PROCEDURE_KINDS = (
-    "cementoplasty", "screw_fixation", "screw_fixation_cementoplasty", "sclerotherapy",
+    "cementoplasty",
+    "screw_fixation",
+    "screw_fixation_cementoplasty",
+    "sclerotherapy",
     "other_hardware",
 )
 SCREW_KINDS = ("screw_fixation", "screw_fixation_cementoplasty", "other_hardware")
 LOCATIONS = (
-    "sacrum", "sacroiliac", "iliac_wing", "acetabulum", "pubic_ramus", "femoral_neck",
-    "proximal_femur", "vertebra", "other",
+    "sacrum",
+    "sacroiliac",
+    "iliac_wing",
+    "acetabulum",
+    "pubic_ramus",
+    "femoral_neck",
+    "proximal_femur",
+    "vertebra",
+    "other",
 )
 SIDES = ("left", "right", "bilateral", "midline")
 ETIOLOGIES = ("osteoporotic", "neoplastic", "traumatic", "cyst", "other")
@@ -117,6 +130,10 @@ class Procedure(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
 
     patient: Mapped[Patient] = relationship(back_populates="procedures")
+    protocol: Mapped[Protocol] = relationship(lazy="joined")
+    schedule: Mapped[list[Assignment]] = relationship(
+        order_by="Assignment.opens_at", viewonly=True, lazy="selectin"
+    )
 
 
 class Device(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]

@@ -155,7 +155,11 @@ def create_procedure(
 
 
 def _plan_schedule(
-    patient: Patient, procedure: Procedure, protocol: Protocol, *, now: datetime,
+    patient: Patient,
+    procedure: Procedure,
+    protocol: Protocol,
+    *,
+    now: datetime,
     keep_days: set[int] | None = None,
 ) -> None:
     keep_days = keep_days or set()
@@ -196,9 +200,7 @@ def update_procedure(
     performed_on = changes.get("performed_on", procedure.performed_on)
     discharged_on = new_discharge or procedure.discharged_on
     if discharged_on < performed_on:
-        raise ValidationProblem(
-            [field_error("/discharged_on", "must be on or after performed_on")]
-        )
+        raise ValidationProblem([field_error("/discharged_on", "must be on or after performed_on")])
     if new_discharge is not None and new_discharge != procedure.discharged_on:
         first_answer = db.session.execute(
             db.select(sa.func.min(Response.answered_at)).filter_by(procedure_id=procedure.id)
@@ -352,7 +354,10 @@ def claim_enrollment(
 
 def patient_principal(patient: Patient, session_id: uuid.UUID) -> Principal:
     return Principal(
-        kind="patient", id=patient.id, site_id=patient.site_id, session_id=session_id,
+        kind="patient",
+        id=patient.id,
+        site_id=patient.site_id,
+        session_id=session_id,
         role="patient",
     )
 

@@ -27,13 +27,9 @@ class PlannedQuestionnaire:
 
 def local_instant(on: date, at: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of wall-clock ``at`` on ``on`` in ``zone`` (gaps skipped forward)."""
-    naive = datetime.combine(on, at)
-    aware = naive.replace(tzinfo=zone, fold=0)
-    # Round-trip through UTC: a time in a spring-forward gap does not survive it unchanged.
-    back = aware.astimezone(UTC).astimezone(zone)
-    if back.replace(tzinfo=None) != naive:
-        aware = naive.replace(tzinfo=zone, fold=1)
-    return aware.astimezone(UTC)
+    # PEP 495: with fold=0 an ambiguous time takes its first occurrence, and a time inside a gap
+    # is read with the offset before the gap, which lands the same distance after it.
+    return datetime.combine(on, at).replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def plan(

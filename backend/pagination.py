@@ -1,0 +1,84 @@
+"""Keyset pagination for every list: ``{"items": [...], "next_cursor": "..." | null}``.
+
+The cursor is the sort key of the last item, opaque to clients (URL-safe base64 of JSON). Keyset
+rather than offset: a page stays right while new rows arrive, and deep pages cost the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from marshmallow import fields, validate
+
+from backend.errors import ValidationProblem
+from backend.extensions import db
+
+
+class PageArgsSchema(ma.Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=512))
+
+
+def _encode(values: Sequence[Any]) -> str:
+    raw = json.dumps([v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, n: int) -> list[str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != n:
+            raise ValueError
+        return [str(v) for v in values]
+    except ValueError as exc:
+        raise ValidationProblem(
+            [{"parameter": "cursor", "detail": "is not a valid cursor"}]
+        ) from exc
+
+
+def paginate(
+    query: sa.Select[Any], keys: Sequence[sa.ColumnElement[Any]], limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of ``query`` ordered by ``keys`` (ascending, the last one unique)."""
+    if cursor:
+        raw = _decode(cursor, len(keys))
+        try:
+            after = [
+                sa.literal(_coerce(key, value), key.type)
+                for key, value in zip(keys, raw, strict=True)
+            ]
+        except ValueError as exc:
+            raise ValidationProblem(
+                [{"parameter": "cursor", "detail": "is not a valid cursor"}]
+            ) from exc
+        query = query.where(sa.tuple_(*keys) > sa.tuple_(*after))
+    rows = db.session.execute(query.order_by(*keys).limit(limit + 1)).scalars().all()
+    page = list(rows[:limit])
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = _encode([getattr(last, key.key) for key in keys])  # type: ignore[attr-defined]
+    return page, next_cursor
+
+
+def _coerce(key: sa.ColumnElement[Any], value: str) -> Any:
+    """Turn a cursor string back into the Python value of its column."""
+    column_type = key.type
+    if isinstance(column_type, sa.types.TypeDecorator):
+        column_type = column_type.impl_instance
+    python_type = column_type.python_type
+    if python_type is uuid.UUID:
+        return uuid.UUID(value)
+    if python_type is datetime:
+        return datetime.fromisoformat(value)
+    if python_type is date:
+        return date.fromisoformat(value)
+    return python_type(value)

@@ -1,0 +1,256 @@
+"""Staff endpoints for patients, procedures, enrollment codes, nurse-entered answers, timeline;
+and the phone's enrollment claim."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from backend.audit.services import record
+from backend.auth.guards import current_staff, staff_required
+from backend.clock import utcnow
+from backend.errors import NotFound, Problem, problems
+from backend.extensions import db, limiter
+from backend.pagination import paginate
+from backend.patients import services
+from backend.patients.models import Patient, Procedure
+from backend.patients.schemas import (
+    ClaimResultSchema,
+    ClaimSchema,
+    EnrollmentCodeSchema,
+    PatientCreateSchema,
+    PatientListSchema,
+    PatientQueryArgsSchema,
+    PatientSchema,
+    PatientUpdateSchema,
+    ProcedureCreateSchema,
+    ProcedureSchema,
+    ProcedureUpdateSchema,
+)
+from backend.patients.timeline import TimelineSchema, build_timeline
+from backend.questionnaires import services as questionnaires
+from backend.questionnaires.schemas import (
+    OptionalIdempotencyHeaderSchema,
+    ResponseCreatedSchema,
+    StaffResponseCreateSchema,
+)
+
+blp = Blueprint(
+    "patients", __name__, url_prefix="/api/v1/patients", description="Patients (staff of the site)"
+)
+enrollment_blp = Blueprint(
+    "enrollment", __name__, url_prefix="/api/v1/enrollment", description="Phone enrollment"
+)
+
+
+@blp.route("")
+class Patients(MethodView):
+    @staff_required()
+    @blp.arguments(PatientQueryArgsSchema, location="query")
+    @blp.response(200, PatientListSchema)
+    @problems(blp, 401)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Search the patients of your site (by MRN or name) and filter by status"""
+        principal = current_staff()
+        query = db.select(Patient).filter_by(site_id=principal.site_id)
+        if args.get("status"):
+            query = query.filter_by(status=args["status"])
+        if args.get("q"):
+            like = f"%{args['q'].lower()}%"
+            query = query.where(
+                db.or_(
+                    db.func.lower(Patient.mrn).like(like),
+                    db.func.lower(Patient.family_name).like(like),
+                    db.func.lower(Patient.given_name).like(like),
+                )
+            )
+        items, cursor = paginate(
+            query, [Patient.created_at, Patient.id], args["limit"], args["cursor"]
+        )
+        now = utcnow()
+        for patient in items:
+            record(
+                "patient.read",
+                now=now,
+                resource_type="patient",
+                resource_id=patient.id,
+                patient_id=patient.id,
+                details={"via": "list"},
+            )
+        db.session.commit()
+        return {"items": items, "next_cursor": cursor}
+
+    @staff_required()
+    @blp.arguments(PatientCreateSchema)
+    @blp.response(201, PatientSchema)
+    @problems(blp, 401, 409)
+    def post(self, body: dict[str, Any]) -> Patient:
+        """Register a patient at discharge"""
+        patient = services.create_patient(current_staff(), body, now=utcnow())
+        db.session.commit()
+        return patient
+
+
+@blp.route("/<uuid:patient_id>")
+class PatientById(MethodView):
+    @staff_required()
+    @blp.response(200, PatientSchema)
+    @problems(blp, 401, 404)
+    def get(self, patient_id: uuid.UUID) -> Patient:
+        """One patient of your site"""
+        patient = services.get_patient(current_staff(), patient_id)
+        record(
+            "patient.read",
+            now=utcnow(),
+            resource_type="patient",
+            resource_id=patient.id,
+            patient_id=patient.id,
+        )
+        db.session.commit()
+        return patient
+
+    @staff_required()
+    @blp.arguments(PatientUpdateSchema)
+    @blp.response(200, PatientSchema)
+    @problems(blp, 401, 404, 409)
+    def patch(self, body: dict[str, Any], patient_id: uuid.UUID) -> Patient:
+        """Update a patient (including status and consent)"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        services.update_patient(principal, patient, body, now=utcnow())
+        db.session.commit()
+        return patient
+
+
+@blp.route("/<uuid:patient_id>/procedures")
+class Procedures(MethodView):
+    @staff_required()
+    @blp.arguments(ProcedureCreateSchema)
+    @blp.response(201, ProcedureSchema)
+    @problems(blp, 401, 404)
+    def post(self, body: dict[str, Any], patient_id: uuid.UUID) -> Procedure:
+        """Record the procedure and baseline; the follow-up schedule is planned from it"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        procedure = services.create_procedure(principal, patient, body, now=utcnow())
+        db.session.commit()
+        db.session.refresh(procedure)
+        return procedure
+
+
+@blp.route("/<uuid:patient_id>/procedures/<uuid:procedure_id>")
+class ProcedureById(MethodView):
+    @staff_required()
+    @blp.arguments(ProcedureUpdateSchema)
+    @blp.response(200, ProcedureSchema)
+    @problems(blp, 401, 404)
+    def patch(
+        self, body: dict[str, Any], patient_id: uuid.UUID, procedure_id: uuid.UUID
+    ) -> Procedure:
+        """Correct a procedure; a new discharge date re-plans the unanswered questionnaires"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        procedure = db.session.get(Procedure, procedure_id)
+        if procedure is None or procedure.patient_id != patient.id:
+            raise NotFound()
+        services.update_procedure(principal, procedure, body, now=utcnow())
+        db.session.commit()
+        db.session.refresh(procedure)
+        return procedure
+
+
+@blp.route("/<uuid:patient_id>/enrollment-codes")
+class EnrollmentCodes(MethodView):
+    @staff_required()
+    @blp.response(201, EnrollmentCodeSchema)
+    @problems(blp, 401, 404)
+    def post(self, patient_id: uuid.UUID) -> dict[str, Any]:
+        """Issue a single-use enrollment code for the patient's phone (older codes stop working)"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        code, expires_at = services.create_enrollment_code(principal, patient, now=utcnow())
+        db.session.commit()
+        return {"code": code, "expires_at": expires_at}
+
+
+@blp.route("/<uuid:patient_id>/responses")
+class StaffResponses(MethodView):
+    @staff_required()
+    @blp.arguments(OptionalIdempotencyHeaderSchema, location="headers")
+    @blp.arguments(StaffResponseCreateSchema)
+    @blp.response(201, ResponseCreatedSchema)
+    @problems(blp, 401, 404, 409)
+    def post(self, headers: dict[str, Any], body: dict[str, Any], patient_id: uuid.UUID) -> Any:
+        """Enter a patient's answers after a phone call (source `nurse`)"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        key = headers.get("idempotency_key")
+        result = questionnaires.record_response(
+            principal,
+            patient,
+            body,
+            now=utcnow(),
+            idempotency_key=str(key) if key else None,
+            fingerprint=questionnaires.request_fingerprint(request.get_json()),
+        )
+        db.session.commit()
+        # A replay answers exactly as the first time, and says it is one.
+        return result.response, 201, {"Idempotent-Replayed": "true" if result.replayed else "false"}
+
+
+@blp.route("/<uuid:patient_id>/timeline")
+class Timeline(MethodView):
+    @staff_required()
+    @blp.response(200, TimelineSchema)
+    @problems(blp, 401, 404)
+    def get(self, patient_id: uuid.UUID) -> dict[str, Any]:
+        """The patient's procedure, baseline, responses with scores, schedule and alerts"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        now = utcnow()
+        timeline = build_timeline(patient, now)
+        record(
+            "patient.timeline.read",
+            now=now,
+            resource_type="patient",
+            resource_id=patient.id,
+            patient_id=patient.id,
+        )
+        db.session.commit()
+        return timeline
+
+
+def _failed_claim(response: Any) -> bool:
+    return bool(response.status_code == 400)
+
+
+@enrollment_blp.route("/claim")
+class Claim(MethodView):
+    @limiter.limit(
+        lambda: current_app.config["ENROLLMENT_CLAIM_LIMIT"],
+        scope="enrollment-claim",
+        deduct_when=_failed_claim,
+    )
+    @enrollment_blp.doc(security=[])
+    @enrollment_blp.arguments(ClaimSchema)
+    @enrollment_blp.response(201, ClaimResultSchema)
+    @problems(enrollment_blp, 400, 429)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Enroll a phone with the code the nurse gave; returns the patient's tokens"""
+        try:
+            patient, issued = services.claim_enrollment(body["code"], body["device"], now=utcnow())
+        except Problem:
+            db.session.commit()  # keep the audit row of the failed attempt
+            raise
+        db.session.commit()
+        return {
+            "access_token": issued.access_token,
+            "refresh_token": issued.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "patient": patient,
+        }

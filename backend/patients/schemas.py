@@ -1,0 +1,256 @@
+"""Schemas of patients, procedures, enrollment and the patient's own profile."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
+
+from backend.pagination import PageArgsSchema
+from backend.patients.models import (
+    ANAESTHESIAS,
+    ANALGESICS,
+    BONE_QUALITIES,
+    CHANNELS,
+    ETIOLOGIES,
+    LIVING_SITUATIONS,
+    LOCALES,
+    LOCATIONS,
+    PATIENT_STATUSES,
+    PROCEDURE_KINDS,
+    SEXES,
+    SIDES,
+    WALKING_AIDS,
+)
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("is not an IANA time zone (e.g. Europe/Paris)") from exc
+
+
+def validate_phone(value: str) -> None:
+    if not E164.match(value):
+        raise ValidationError("must be an international number, e.g. +33612345678")
+
+
+class PatientFieldsMixin(ma.Schema):
+    mrn = fields.String(validate=validate.Length(min=1, max=64))
+    given_name = fields.String(validate=validate.Length(min=1, max=100))
+    family_name = fields.String(validate=validate.Length(min=1, max=100))
+    birth_date = fields.Date()
+    sex = fields.String(allow_none=True, validate=validate.OneOf(SEXES))
+    phone = fields.String(allow_none=True, validate=validate_phone)
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    locale = fields.String(validate=validate.OneOf(LOCALES))
+    timezone = fields.String(validate=validate_timezone)
+    contact_channels = fields.List(
+        fields.String(validate=validate.OneOf(CHANNELS)), validate=validate.Length(max=3)
+    )
+    caregiver_answers = fields.Boolean()
+    consent_given_on = fields.Date(allow_none=True)
+    consent_withdrawn_on = fields.Date(allow_none=True)
+
+    @validates("birth_date")
+    def _birth_date_plausible(self, value: date, **_: Any) -> None:
+        if value.year < 1900 or value > date.today():
+            raise ValidationError("is not a plausible birth date")
+
+
+class PatientCreateSchema(PatientFieldsMixin):
+    class Meta:
+        fields_required = ("mrn", "given_name", "family_name", "birth_date", "locale", "timezone")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.Meta.fields_required:
+            self.fields[name].required = True
+        self.fields["contact_channels"].load_default = lambda: ["push"]
+        self.fields["caregiver_answers"].load_default = False
+
+
+class PatientUpdateSchema(PatientFieldsMixin):
+    status = fields.String(validate=validate.OneOf(PATIENT_STATUSES))
+
+
+class PatientSchema(PatientFieldsMixin):
+    id = fields.UUID()
+    status = fields.String()
+    status_changed_at = fields.DateTime()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class PatientListSchema(ma.Schema):
+    items = fields.List(fields.Nested(PatientSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PatientQueryArgsSchema(PageArgsSchema):
+    q = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Part of the MRN or of a name"},
+    )
+    status = fields.String(validate=validate.OneOf(PATIENT_STATUSES))
+
+
+class BaselineSchema(ma.Schema):
+    pain_rest = fields.Integer(required=True, validate=validate.Range(0, 10))
+    pain_walking = fields.Integer(required=True, validate=validate.Range(0, 10))
+    mobility_score = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(0, 9),
+        metadata={"description": "Pre-fracture Parker Mobility Score"},
+    )
+    analgesics = fields.String(allow_none=True, validate=validate.OneOf(ANALGESICS))
+    walking_aid = fields.String(allow_none=True, validate=validate.OneOf(WALKING_AIDS))
+    living_situation = fields.String(allow_none=True, validate=validate.OneOf(LIVING_SITUATIONS))
+
+
+class ProcedureFieldsMixin(ma.Schema):
+    kind = fields.String(validate=validate.OneOf(PROCEDURE_KINDS))
+    location = fields.String(validate=validate.OneOf(LOCATIONS))
+    side = fields.String(allow_none=True, validate=validate.OneOf(SIDES))
+    vertebral_level = fields.String(allow_none=True, validate=validate.Length(max=32))
+    etiology = fields.String(validate=validate.OneOf(ETIOLOGIES))
+    bone_quality = fields.String(allow_none=True, validate=validate.OneOf(BONE_QUALITIES))
+    anaesthesia = fields.String(allow_none=True, validate=validate.OneOf(ANAESTHESIAS))
+    screw_count = fields.Integer(allow_none=True, validate=validate.Range(0, 20))
+    cement_volume_ml = fields.Float(allow_none=True, validate=validate.Range(0.0, 100.0))
+    performed_on = fields.Date()
+    discharged_on = fields.Date()
+    study_arm = fields.String(allow_none=True, validate=validate.Length(max=64))
+
+    @validates_schema
+    def _discharge_after_procedure(self, data: dict[str, Any], **_: Any) -> None:
+        performed, discharged = data.get("performed_on"), data.get("discharged_on")
+        if performed and discharged and discharged < performed:
+            raise ValidationError("must be on or after performed_on", "discharged_on")
+
+
+class ProcedureCreateSchema(ProcedureFieldsMixin):
+    baseline = fields.Nested(BaselineSchema, required=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("kind", "location", "etiology", "performed_on", "discharged_on"):
+            self.fields[name].required = True
+
+
+class BaselineUpdateSchema(BaselineSchema):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+
+class ProcedureUpdateSchema(ProcedureFieldsMixin):
+    baseline = fields.Nested(BaselineUpdateSchema)
+
+
+class AssignmentSchema(ma.Schema):
+    id = fields.UUID()
+    instrument = fields.String(attribute="instrument_key")
+    version = fields.Integer(attribute="instrument_version")
+    day = fields.Integer()
+    opens_at = fields.DateTime()
+    closes_at = fields.DateTime()
+    status = fields.Method("get_status")
+    reason = fields.String()
+
+    def get_status(self, obj: Any) -> str:
+        status: str = obj.effective_status(self.context_now())
+        return status
+
+    def context_now(self) -> Any:
+        from backend.clock import utcnow
+
+        return utcnow()
+
+
+class ProcedureSchema(ProcedureFieldsMixin):
+    id = fields.UUID()
+    patient_id = fields.UUID()
+    protocol = fields.Method("get_protocol")
+    baseline = fields.Method("get_baseline")
+    schedule = fields.List(fields.Nested(AssignmentSchema))
+    created_at = fields.DateTime()
+
+    def get_baseline(self, obj: Any) -> dict[str, Any]:
+        return {
+            key: getattr(obj, f"baseline_{key}")
+            for key in (
+                "pain_rest",
+                "pain_walking",
+                "mobility_score",
+                "analgesics",
+                "walking_aid",
+                "living_situation",
+            )
+        }
+
+    def get_protocol(self, obj: Any) -> dict[str, Any] | None:
+        protocol = getattr(obj, "protocol", None)
+        return {"key": protocol.key, "version": protocol.version} if protocol else None
+
+
+class EnrollmentCodeSchema(ma.Schema):
+    code = fields.String(metadata={"example": "7KQ4M-XR9TD"})
+    expires_at = fields.DateTime()
+
+
+class DeviceSchema(ma.Schema):
+    platform = fields.String(required=True, validate=validate.OneOf(("ios", "android")))
+    push_token = fields.String(allow_none=True, validate=validate.Length(min=1, max=4096))
+    app_version = fields.String(allow_none=True, validate=validate.Length(max=32))
+    locale = fields.String(allow_none=True, validate=validate.OneOf(LOCALES))
+    timezone = fields.String(allow_none=True, validate=validate_timezone)
+
+
+class ClaimSchema(ma.Schema):
+    code = fields.String(required=True, validate=validate.Length(min=8, max=32))
+    device = fields.Nested(DeviceSchema, required=True)
+
+
+class DeviceUpdateSchema(ma.Schema):
+    platform = fields.String(required=True, validate=validate.OneOf(("ios", "android")))
+    push_token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+
+class PatientPublicSchema(ma.Schema):
+    """What a patient's phone may know about its patient."""
+
+    id = fields.UUID()
+    display_name = fields.String()
+    locale = fields.String()
+    timezone = fields.String()
+
+
+class ClaimResultSchema(ma.Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    patient = fields.Nested(PatientPublicSchema)
+
+
+class MeSchema(PatientPublicSchema):
+    given_name = fields.String()
+    family_name = fields.String()
+    status = fields.String()
+    caregiver_answers = fields.Boolean()
+    site = fields.Method("get_site")
+
+    def get_site(self, obj: Any) -> dict[str, str]:
+        from backend.patients.services import site_of
+
+        site = site_of(obj)
+        return {"name": site.name}

@@ -1,0 +1,199 @@
+"""Patients and procedures through the API: validation, uniqueness, site scoping, audit."""
+
+from __future__ import annotations
+
+import uuid
+
+from backend.audit.models import AuditEvent
+from backend.extensions import db
+from backend.patients.models import Patient, Procedure
+
+MARCEL = {
+    "mrn": "LY-0001",
+    "given_name": "Marcel",
+    "family_name": "Dupont",
+    "birth_date": "1940-03-02",
+    "sex": "male",
+    "phone": "+33612345678",
+    "locale": "fr",
+    "timezone": "Europe/Paris",
+    "contact_channels": ["push", "sms"],
+    "caregiver_answers": True,
+}
+SACROILIAC_SCREWS = {
+    "kind": "screw_fixation",
+    "location": "sacroiliac",
+    "side": "left",
+    "etiology": "osteoporotic",
+    "bone_quality": "osteoporotic",
+    "anaesthesia": "local",
+    "screw_count": 2,
+    "cement_volume_ml": 4.5,
+    "performed_on": "2026-11-20",
+    "discharged_on": "2026-11-22",
+    "study_arm": "cement+screws",
+    "baseline": {
+        "pain_rest": 6,
+        "pain_walking": 8,
+        "mobility_score": 6,
+        "analgesics": "weak_opioid",
+        "walking_aid": "walker",
+        "living_situation": "alone",
+    },
+}
+
+
+def test_a_nurse_registers_a_patient_and_a_procedure_with_its_schedule(client, ada_headers):
+    created = client.post("/api/v1/patients", json=MARCEL, headers=ada_headers)
+    assert created.status_code == 201, created.get_json()
+    patient = created.get_json()
+    assert patient["status"] == "active" and patient["caregiver_answers"] is True
+    procedure = client.post(
+        f"/api/v1/patients/{patient['id']}/procedures", json=SACROILIAC_SCREWS, headers=ada_headers
+    )
+    assert procedure.status_code == 201, procedure.get_json()
+    body = procedure.get_json()
+    assert body["baseline"]["pain_walking"] == 8
+    assert body["protocol"] == {"key": "standard", "version": 1}
+    assert [s["day"] for s in body["schedule"]] == [1, 7, 14, 21, 30, 42, 56, 90, 180, 365]
+    assert body["schedule"][0]["opens_at"] == "2026-11-23T09:00:00+00:00"
+
+
+def test_a_duplicate_mrn_at_the_same_site_is_a_409_but_another_site_may_reuse_it(
+    client, ada_headers, noe_headers
+):
+    assert client.post("/api/v1/patients", json=MARCEL, headers=ada_headers).status_code == 201
+    again = client.post("/api/v1/patients", json=MARCEL, headers=ada_headers)
+    assert again.status_code == 409
+    assert client.post("/api/v1/patients", json=MARCEL, headers=noe_headers).status_code == 201
+
+
+def test_every_bad_patient_field_is_listed_and_nothing_is_stored(client, ada_headers):
+    bad = {
+        **MARCEL,
+        "timezone": "Europe/Lyon",
+        "locale": "de",
+        "birth_date": "2090-01-01",
+        "phone": "0612345678",
+        "contact_channels": ["pigeon"],
+        "status": "active",
+        "site": "NANTES",
+        "patient_id": "x",
+    }
+    response = client.post("/api/v1/patients", json=bad, headers=ada_headers)
+    assert response.status_code == 422
+    pointers = {e["pointer"] for e in response.get_json()["errors"]}
+    assert pointers == {
+        "/timezone",
+        "/locale",
+        "/birth_date",
+        "/phone",
+        "/contact_channels/0",
+        "/status",
+        "/site",
+        "/patient_id",
+    }
+    assert db.session.execute(db.select(Patient)).first() is None
+
+
+def test_sms_without_a_phone_number_is_refused(client, ada_headers):
+    body = {**MARCEL, "phone": None, "contact_channels": ["sms"]}
+    response = client.post("/api/v1/patients", json=body, headers=ada_headers)
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["pointer"] == "/phone"
+
+
+def test_every_bad_procedure_field_is_listed_against_the_clinical_value_lists(client, ada_headers):
+    patient = client.post("/api/v1/patients", json=MARCEL, headers=ada_headers).get_json()
+    bad = {
+        **SACROILIAC_SCREWS,
+        "kind": "kyphoplasty",
+        "location": "skull",
+        "etiology": "sad",
+        "discharged_on": "2026-11-19",
+        "baseline": {
+            "pain_rest": 11,
+            "pain_walking": -1,
+            "mobility_score": 10,
+            "walking_aid": "wheelchair",
+        },
+    }
+    response = client.post(
+        f"/api/v1/patients/{patient['id']}/procedures", json=bad, headers=ada_headers
+    )
+    assert response.status_code == 422
+    pointers = {e["pointer"] for e in response.get_json()["errors"]}
+    assert {
+        "/kind",
+        "/location",
+        "/etiology",
+        "/baseline/pain_rest",
+        "/baseline/pain_walking",
+        "/baseline/mobility_score",
+        "/baseline/walking_aid",
+    } <= pointers
+    assert db.session.execute(db.select(Procedure)).first() is None
+
+
+def test_status_and_consent_follow_the_patient_lifecycle(client, ada_headers, clock):
+    patient = client.post("/api/v1/patients", json=MARCEL, headers=ada_headers).get_json()
+    for status in ("paused", "readmitted", "active", "deceased"):
+        response = client.patch(
+            f"/api/v1/patients/{patient['id']}", json={"status": status}, headers=ada_headers
+        )
+        assert response.status_code == 200 and response.get_json()["status"] == status
+    consent = client.patch(
+        f"/api/v1/patients/{patient['id']}",
+        json={"consent_given_on": "2026-11-20", "consent_withdrawn_on": "2026-12-01"},
+        headers=ada_headers,
+    )
+    assert consent.get_json()["consent_withdrawn_on"] == "2026-12-01"
+    assert (
+        client.patch(
+            f"/api/v1/patients/{patient['id']}", json={"status": "asleep"}, headers=ada_headers
+        ).status_code
+        == 422
+    )
+
+
+def test_search_by_name_or_mrn_and_status_with_pagination(client, ada_headers):
+    for i in range(5):
+        client.post(
+            "/api/v1/patients",
+            headers=ada_headers,
+            json={**MARCEL, "mrn": f"LY-{i}", "family_name": f"Martin{i}"},
+        )
+    page = client.get("/api/v1/patients?q=martin&limit=2", headers=ada_headers).get_json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    rest = client.get(
+        f"/api/v1/patients?q=martin&limit=10&cursor={page['next_cursor']}", headers=ada_headers
+    ).get_json()
+    assert "items" in rest, rest
+    assert len(rest["items"]) == 3 and rest["next_cursor"] is None
+    names = {p["family_name"] for p in page["items"] + rest["items"]}
+    assert len(names) == 5
+    assert (
+        client.get("/api/v1/patients?status=paused", headers=ada_headers).get_json()["items"] == []
+    )
+    assert client.get("/api/v1/patients?cursor=garbage", headers=ada_headers).status_code == 422
+    assert client.get("/api/v1/patients?limit=500", headers=ada_headers).status_code == 422
+
+
+def test_another_sites_patient_is_invisible_and_reads_are_audited(
+    client, ada_headers, noe_headers, nurse_ada
+):
+    patient = client.post("/api/v1/patients", json=MARCEL, headers=ada_headers).get_json()
+    assert client.get(f"/api/v1/patients/{patient['id']}", headers=noe_headers).status_code == 404
+    assert client.get("/api/v1/patients", headers=noe_headers).get_json()["items"] == []
+    client.get(f"/api/v1/patients/{patient['id']}", headers=ada_headers)
+    client.get(f"/api/v1/patients/{patient['id']}/timeline", headers=ada_headers)
+    actions = [
+        e.action
+        for e in db.session.execute(
+            db.select(AuditEvent)
+            .filter_by(patient_id=uuid.UUID(patient["id"]))
+            .order_by(AuditEvent.occurred_at)
+        ).scalars()
+    ]
+    assert actions[0] == "patient.create"
+    assert "patient.read" in actions and "patient.timeline.read" in actions
