@@ -169,9 +169,15 @@ def committing_app(
             db.engine.dispose()
 
 
+# Reference data written by the migrations (instrument and protocol versions) stays.
+MIGRATION_DATA_TABLES = {"instruments", "protocols"}
+
+
 def _delete_everything() -> None:
     with db.engine.begin() as conn:
-        tables = list(reversed(db.metadata.sorted_tables))
+        tables = [
+            t for t in reversed(db.metadata.sorted_tables) if t.name not in MIGRATION_DATA_TABLES
+        ]
         if conn.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
             conn.exec_driver_sql(f"TRUNCATE {names} CASCADE")
@@ -181,13 +187,13 @@ def _delete_everything() -> None:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(any_app: Flask) -> FlaskClient:
+    return any_app.test_client()
 
 
 @pytest.fixture
-def runner(app: Flask) -> Any:
-    return app.test_cli_runner()
+def runner(any_app: Flask) -> Any:
+    return any_app.test_cli_runner()
 
 
 # --- personas --------------------------------------------------------------------------------
@@ -216,19 +222,27 @@ def make_staff(
 
 
 @pytest.fixture
-def nurse_ada(app: Flask) -> Staff:
+def any_app(request: pytest.FixtureRequest, database_url: str) -> Flask:
+    """The application the test asked for: ``committing_app`` when it did, else ``app``
+    (personas must not pull the rolled-back ``app`` into a committing test)."""
+    name = "committing_app" if "committing_app" in request.fixturenames else "app"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def nurse_ada(any_app: Flask) -> Staff:
     """Nurse Ada, site Lyon."""
     return make_staff("ada@lyon.example", "nurse", "LYON")
 
 
 @pytest.fixture
-def physician_leon(app: Flask) -> Staff:
+def physician_leon(any_app: Flask) -> Staff:
     """Dr Léon, physician, site Lyon."""
     return make_staff("leon@lyon.example", "physician", "LYON")
 
 
 @pytest.fixture
-def nurse_noe(app: Flask) -> Staff:
+def nurse_noe(any_app: Flask) -> Staff:
     """Nurse Noé, site Nantes: must never see Lyon's patients."""
     return make_staff("noe@nantes.example", "nurse", "NANTES")
 

@@ -1,0 +1,226 @@
+"""Who can reach what: every patient-scoped endpoint against every kind of caller.
+
+The matrix is built from the application's URL map: a new /api endpoint without an entry here
+fails ``test_every_api_endpoint_has_an_access_rule``. For each endpoint, only the right principals
+succeed; the others get 401 (no or expired token) or 404 (learn nothing, not even existence).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from backend.extensions import db
+from backend.questionnaires.models import Assignment
+from tests.conftest import bearer, login
+from tests.factories import checkin_answers, make_patient, make_procedure
+
+PUBLIC = "public"
+STAFF_OF_SITE = "staff_of_site"  # staff of the patient's site only
+PATIENT_SELF = "patient_self"  # the patient's own token; answers about the caller only
+ANY_PRINCIPAL = "any_principal"  # any valid token (instruments)
+ADMIN = "admin"
+ANY_STAFF = "any_staff"  # any staff member, answering within their own site only
+
+
+@dataclass
+class World:
+    marcel: Any
+    procedure: Any
+    day1: Any
+    now: Any
+    callers: dict[str, dict[str, str]]
+
+
+Body = Callable[[World], dict[str, Any] | None]
+
+
+def procedure_body(world: World) -> dict[str, Any]:
+    return {
+        "kind": "cementoplasty",
+        "location": "vertebra",
+        "etiology": "osteoporotic",
+        "performed_on": "2026-11-20",
+        "discharged_on": "2026-11-22",
+        "baseline": {"pain_rest": 5, "pain_walking": 7},
+    }
+
+
+def response_body(world: World) -> dict[str, Any]:
+    return {
+        "assignment_id": None,
+        "instrument": "checkin",
+        "version": 1,
+        "answered_at": world.now.isoformat(),
+        "answers": checkin_answers(),
+    }
+
+
+def patient_response_body(world: World) -> dict[str, Any]:
+    return {**response_body(world), "source": "patient"}
+
+
+RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
+    ("GET", "/api/v1/health"): (PUBLIC, None),
+    ("POST", "/api/v1/auth/login"): (PUBLIC, None),
+    ("POST", "/api/v1/auth/refresh"): (PUBLIC, None),
+    ("POST", "/api/v1/auth/logout"): (PUBLIC, None),
+    ("POST", "/api/v1/enrollment/claim"): (PUBLIC, None),
+    ("GET", "/api/v1/openapi.json"): (PUBLIC, None),
+    ("GET", "/api/v1/users"): (ADMIN, None),
+    ("POST", "/api/v1/users"): (ADMIN, None),
+    ("GET", "/api/v1/users/<uuid:user_id>"): (ADMIN, None),
+    ("GET", "/api/v1/patients"): (ANY_STAFF, None),
+    ("POST", "/api/v1/patients"): (ANY_STAFF, None),
+    ("GET", "/api/v1/patients/<uuid:patient_id>"): (STAFF_OF_SITE, None),
+    ("PATCH", "/api/v1/patients/<uuid:patient_id>"): (
+        STAFF_OF_SITE,
+        lambda w: {"phone": "+33699999999"},
+    ),
+    ("POST", "/api/v1/patients/<uuid:patient_id>/procedures"): (STAFF_OF_SITE, procedure_body),
+    ("PATCH", "/api/v1/patients/<uuid:patient_id>/procedures/<uuid:procedure_id>"): (
+        STAFF_OF_SITE,
+        lambda w: {"study_arm": "A"},
+    ),
+    ("POST", "/api/v1/patients/<uuid:patient_id>/enrollment-codes"): (STAFF_OF_SITE, None),
+    ("POST", "/api/v1/patients/<uuid:patient_id>/responses"): (STAFF_OF_SITE, response_body),
+    ("GET", "/api/v1/patients/<uuid:patient_id>/timeline"): (STAFF_OF_SITE, None),
+    ("GET", "/api/v1/me"): (PATIENT_SELF, None),
+    ("GET", "/api/v1/me/assignments"): (PATIENT_SELF, None),
+    ("GET", "/api/v1/me/responses"): (PATIENT_SELF, None),
+    ("POST", "/api/v1/me/responses"): (PATIENT_SELF, patient_response_body),
+    ("PUT", "/api/v1/me/device"): (PATIENT_SELF, lambda w: {"platform": "ios", "push_token": "t"}),
+    ("GET", "/api/v1/instruments/<string:key>"): (ANY_PRINCIPAL, None),
+    ("GET", "/api/v1/instruments/<string:key>/versions/<int:version>"): (ANY_PRINCIPAL, None),
+}
+
+# Endpoints added by later domains register their rules here (alerts, reports, pages).
+EXTRA_RULES: dict[tuple[str, str], tuple[str, Body | None]] = {}
+
+
+def api_endpoints(app) -> list[tuple[str, str]]:
+    endpoints = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.endpoint.startswith("api-docs"):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            endpoints.append((method, rule.rule))
+    return endpoints
+
+
+def all_rules() -> dict[tuple[str, str], tuple[str, Body | None]]:
+    return {**RULES, **EXTRA_RULES}
+
+
+def test_every_api_endpoint_has_an_access_rule(app):
+    missing = [e for e in api_endpoints(app) if e not in all_rules()]
+    assert not missing, f"add these endpoints to the access matrix: {missing}"
+
+
+def enroll(client, headers, patient) -> str:
+    code = client.post(
+        f"/api/v1/patients/{patient.id}/enrollment-codes", headers=headers
+    ).get_json()["code"]
+    claim = client.post(
+        "/api/v1/enrollment/claim", json={"code": code, "device": {"platform": "android"}}
+    )
+    return claim.get_json()["access_token"]
+
+
+@pytest.fixture
+def world(app, client, nurse_ada, nurse_noe, clock) -> World:
+    marcel = make_patient(nurse_ada)
+    procedure = make_procedure(nurse_ada, marcel)
+    josette = make_patient(nurse_ada, given_name="Josette", family_name="Lefèvre")
+    make_procedure(nurse_ada, josette)
+    day1 = db.session.execute(
+        db.select(Assignment).filter_by(patient_id=marcel.id, day=1)
+    ).scalar_one()
+    ada = bearer(login(client, nurse_ada)["access_token"])
+    expired_patient = enroll(client, ada, marcel)
+    clock.advance(timedelta(minutes=16))  # the first tokens have expired
+    ada = bearer(login(client, nurse_ada)["access_token"])
+    callers = {
+        "own_patient": bearer(enroll(client, ada, marcel)),
+        "other_patient": bearer(enroll(client, ada, josette)),
+        "nurse_same_site": ada,
+        "nurse_other_site": bearer(login(client, nurse_noe)["access_token"]),
+        "expired_token": bearer(expired_patient),
+        "no_token": {},
+    }
+    return World(marcel, procedure, day1, clock.now(), callers)
+
+
+def expected(access: str, caller: str) -> set[int] | str:
+    """'ok' for success, else the set of acceptable refusal codes."""
+    if caller in {"expired_token", "no_token"}:
+        return {401}
+    if access == STAFF_OF_SITE:
+        return "ok" if caller == "nurse_same_site" else {404}
+    if access == PATIENT_SELF:
+        return "ok" if caller in {"own_patient", "other_patient"} else {404}
+    if access == ANY_PRINCIPAL:
+        return "ok"
+    if access == ANY_STAFF:
+        return "ok" if caller.startswith("nurse") else {404}
+    raise AssertionError(access)
+
+
+CALLERS = [
+    "own_patient",
+    "other_patient",
+    "nurse_same_site",
+    "nurse_other_site",
+    "expired_token",
+    "no_token",
+]
+
+
+def concrete(path: str, world: World) -> str:
+    return (
+        path.replace("<uuid:patient_id>", str(world.marcel.id))
+        .replace("<uuid:procedure_id>", str(world.procedure.id))
+        .replace("<string:key>", "checkin")
+        .replace("<int:version>", "1")
+    )
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_patient_data_is_reachable_only_by_the_right_principals(client, world, caller):
+    for (method, path), (access, body) in sorted(all_rules().items()):
+        if access not in {STAFF_OF_SITE, PATIENT_SELF, ANY_PRINCIPAL, ANY_STAFF}:
+            continue
+        headers = {**world.callers[caller]}
+        if path == "/api/v1/me/responses" and method == "POST":
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        payload = body(world) if body else None
+        if path == "/api/v1/patients" and method == "POST":
+            payload = {
+                "mrn": f"X-{uuid.uuid4().hex[:6]}",
+                "given_name": "A",
+                "family_name": "B",
+                "birth_date": "1940-01-01",
+                "locale": "fr",
+                "timezone": "Europe/Paris",
+            }
+        response = client.open(concrete(path, world), method=method, json=payload, headers=headers)
+        want = expected(access, caller)
+        text = response.get_data(as_text=True)
+        if want == "ok":
+            assert response.status_code < 400, (method, path, caller, response.get_json())
+            if (access == PATIENT_SELF and caller == "other_patient") or (
+                access == ANY_STAFF and caller == "nurse_other_site"
+            ):
+                assert str(world.marcel.id) not in text, (method, path)
+                assert "Marcel" not in text and "Dupont" not in text, (method, path)
+        else:
+            assert response.status_code in want, (method, path, caller, response.status_code)
+            assert str(world.marcel.id) not in text and "Dupont" not in text
+        # Another site's nurse sees the same 404 as for an id that does not exist.
+        if caller == "nurse_other_site" and "<uuid:patient_id>" in path:
+            assert response.get_json()["detail"] == "The resource does not exist."
