@@ -29,9 +29,14 @@ run: $(VENV)/.runtime ## Install, migrate the SQLite database, seed a demo, serv
 	APP_ENV=development $(FLASK) db upgrade
 	APP_ENV=development $(FLASK) seed-on-first-run
 	@echo ""
-	@echo "  API:      http://$(HOST):$(PORT)/api/v1/health"
-	@echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs"
+	@echo "  API:       http://$(HOST):$(PORT)/api/v1/health"
+	@echo "  API docs:  http://$(HOST):$(PORT)/api/v1/docs"
+	@echo "  Scheduler: running beside the server; reminders are printed here"
 	@echo ""
+	@# One scheduler process next to the server (not inside it: a reloader would start two),
+	@# stopped cleanly (SIGTERM) when the server stops.
+	APP_ENV=development $(FLASK) scheduler run & scheduler=$$!; \
+	trap 'kill -TERM $$scheduler 2>/dev/null; wait $$scheduler' EXIT; \
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev ## Install test dependencies and run the suite (SQLite and PostgreSQL)

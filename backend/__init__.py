@@ -170,6 +170,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.patients.routes import enrollment_blp
     from backend.patients.services import resolve_patient_session
     from backend.questionnaires.routes import instruments_blp, me_blp
+    from backend.schedule.cli import scheduler_cli  # also loads the schedule and notify models
     from backend.service.cli import config_table_command
     from backend.service.routes import blp as service_blp
 
@@ -185,3 +186,4 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(seed_on_first_run_command)
     app.cli.add_command(config_table_command)
+    app.cli.add_command(scheduler_cli)

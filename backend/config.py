@@ -190,7 +190,154 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("LOG_LEVEL", "INFO", parse_log_level, "Log level of the JSON logs on stderr."),
     Setting("SQL_ECHO", False, parse_bool, "Log every SQL statement (development only)."),
+    # --- scheduler and notifications (backend/schedule, backend/notify) ---
+    Setting(
+        "APP_DEEP_LINK_BASE",
+        "irfollowup://questionnaires/",
+        parse_str,
+        "Deep link into the phone app; a reminder carries this followed by the questionnaire "
+        "(assignment) id, and nothing else.",
+    ),
+    Setting(
+        "SCHEDULER_INTERVAL_SECONDS",
+        30,
+        parse_positive_int,
+        "Seconds between two passes of `flask scheduler run` over the due work.",
+    ),
+    Setting(
+        "SCHEDULER_BATCH_SIZE",
+        100,
+        parse_positive_int,
+        "Rows a scheduler claims and commits at a time (questionnaires, reminders, deliveries).",
+    ),
+    Setting(
+        "SCHEDULER_LEASE_SECONDS",
+        300,
+        parse_positive_int,
+        "How long a claimed delivery belongs to one scheduler process; after it, another "
+        "takes it up (a killed process loses nothing). Keep it well above a batch's send time.",
+    ),
+    Setting(
+        "NOTIFICATION_MAX_ATTEMPTS",
+        12,
+        parse_positive_int,
+        "Attempts on one channel before it is given up and the next channel of the patient "
+        "is tried.",
+    ),
+    Setting(
+        "NOTIFICATION_RETRY_BASE_SECONDS",
+        30,
+        parse_positive_int,
+        "First retry delay after a transient failure; doubles at each attempt (with jitter), "
+        "never shorter than the provider's `Retry-After`.",
+    ),
+    Setting(
+        "NOTIFICATION_RETRY_MAX_SECONDS",
+        1800,
+        parse_positive_int,
+        "Longest delay between two attempts (before `Retry-After`).",
+    ),
+    Setting(
+        "NOTIFICATION_TIMEOUT_SECONDS",
+        10,
+        parse_positive_int,
+        "Timeout of one provider call (SMTP, FCM, APNs, Twilio).",
+    ),
+    Setting(
+        "SMTP_HOST",
+        None,
+        parse_str,
+        "SMTP relay for e-mail (patients' reminders, staff notifications). Unset: e-mail is "
+        "printed to the console in development and refused in production (next channel).",
+    ),
+    Setting("SMTP_PORT", 587, parse_positive_int, "SMTP port (587 STARTTLS, 465 implicit TLS)."),
+    Setting("SMTP_USERNAME", None, parse_str, "SMTP login; no AUTH when unset."),
+    Setting("SMTP_PASSWORD", None, parse_str, "SMTP password.", secret=True),
+    Setting(
+        "SMTP_STARTTLS",
+        True,
+        parse_bool,
+        "Upgrade the SMTP connection with STARTTLS (certificate verified).",
+    ),
+    Setting("SMTP_SSL", False, parse_bool, "Implicit TLS from the first byte (port 465)."),
+    Setting(
+        "MAIL_FROM",
+        None,
+        parse_str,
+        "Sender address of every e-mail, e.g. `Suivi RI <no-reply@chu.example>`; required "
+        "with `SMTP_HOST`.",
+    ),
+    Setting(
+        "FCM_PROJECT_ID",
+        None,
+        parse_str,
+        "Firebase project of Android push (FCM HTTP v1); default: the service account's.",
+    ),
+    Setting(
+        "FCM_SERVICE_ACCOUNT_FILE",
+        None,
+        parse_str,
+        "Path of the Firebase service-account JSON key. Unset: Android push is printed to the "
+        "console in development and refused in production.",
+    ),
+    Setting(
+        "FCM_ENDPOINT",
+        "https://fcm.googleapis.com",
+        parse_str,
+        "FCM API base URL (tests point it at a local stand-in).",
+    ),
+    Setting(
+        "FCM_TOKEN_URI",
+        None,
+        parse_str,
+        "OAuth2 token endpoint overriding the service account's (tests only).",
+    ),
+    Setting("APNS_TEAM_ID", None, parse_str, "Apple developer team id (APNs token auth)."),
+    Setting("APNS_KEY_ID", None, parse_str, "Id of the APNs auth key (.p8)."),
+    Setting(
+        "APNS_PRIVATE_KEY_FILE",
+        None,
+        parse_str,
+        "Path of the APNs auth key (.p8). Unset: iOS push is printed to the console in "
+        "development and refused in production.",
+    ),
+    Setting("APNS_TOPIC", None, parse_str, "The iOS app's bundle id (`apns-topic`)."),
+    Setting(
+        "APNS_ENDPOINT",
+        "https://api.push.apple.com",
+        parse_str,
+        "APNs base URL (`https://api.sandbox.push.apple.com` for development builds).",
+    ),
+    Setting(
+        "TWILIO_ACCOUNT_SID",
+        None,
+        parse_str,
+        "Twilio account for SMS. Unset: SMS is printed to the console in development and "
+        "refused in production.",
+    ),
+    Setting("TWILIO_AUTH_TOKEN", None, parse_str, "Twilio auth token.", secret=True),
+    Setting("TWILIO_FROM", None, parse_str, "Sender number (E.164) of SMS."),
+    Setting(
+        "TWILIO_MESSAGING_SERVICE_SID",
+        None,
+        parse_str,
+        "Twilio messaging service, instead of `TWILIO_FROM`.",
+    ),
+    Setting(
+        "TWILIO_ENDPOINT",
+        "https://api.twilio.com",
+        parse_str,
+        "Twilio API base URL (tests point it at a local stand-in).",
+    ),
 )
+
+# A channel is configured by all of its settings or none: half a configuration is a typo.
+CHANNEL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "e-mail": ("SMTP_HOST", "MAIL_FROM"),
+    "Android push (FCM)": ("FCM_SERVICE_ACCOUNT_FILE",),
+    "iOS push (APNs)": ("APNS_TEAM_ID", "APNS_KEY_ID", "APNS_PRIVATE_KEY_FILE", "APNS_TOPIC"),
+    "SMS (Twilio)": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"),
+}
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -235,11 +382,23 @@ def load_config(
         raise ConfigError("SECRET_KEY is too short: use at least 32 random characters")
     if resolved["ACCESS_TOKEN_TTL_SECONDS"] > 900:
         raise ConfigError("ACCESS_TOKEN_TTL_SECONDS must be at most 900 (15 minutes)")
+    _check_channels(resolved)
     if not resolved["DATABASE_URL"]:
         Path(instance_path).mkdir(parents=True, exist_ok=True)
         resolved["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'ir-followup.sqlite3'}"
     resolved.update(overrides)
     return resolved
+
+
+def _check_channels(resolved: Mapping[str, Any]) -> None:
+    for channel, names in CHANNEL_SETTINGS.items():
+        missing = [name for name in names if not resolved[name]]
+        if missing and len(missing) < len(names):
+            raise ConfigError(f"{channel} is half configured: set {', '.join(missing)} too")
+    if resolved["TWILIO_ACCOUNT_SID"] and not (
+        resolved["TWILIO_FROM"] or resolved["TWILIO_MESSAGING_SERVICE_SID"]
+    ):
+        raise ConfigError("SMS (Twilio) needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID")
 
 
 def markdown_table() -> str:

@@ -70,6 +70,12 @@ class Patient(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     sex: Mapped[str | None] = mapped_column(sa.String(8))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     email: Mapped[str | None] = mapped_column(sa.String(254))
+    # Set when a provider says the number or address is dead for good (invalid, opted out);
+    # a new number or address clears them (backend.notify.contacts).
+    phone_disabled_at: Mapped[datetime | None]
+    phone_disabled_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    email_disabled_at: Mapped[datetime | None]
+    email_disabled_reason: Mapped[str | None] = mapped_column(sa.String(64))
     locale: Mapped[str] = mapped_column(sa.String(2))
     timezone: Mapped[str] = mapped_column(sa.String(64))
     contact_channels: Mapped[list[Any]] = mapped_column(default=list)

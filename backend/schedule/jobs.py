@@ -1,0 +1,52 @@
+"""The job registry: what every scheduler pass runs, in order.
+
+A job is a function ``(now) -> int``: it handles at most one small batch of due rows (reading
+``SCHEDULER_BATCH_SIZE``), flushes, and returns how many it handled. The runner commits after
+each call and calls it again until it returns 0, so a job never holds a long transaction and a
+killed scheduler loses at most one uncommitted batch (rolled back, done again by the next pass).
+
+Other domains append theirs with ``register_job`` (the alert escalations do). After every
+registered job, the runner flushes the notification outbox (``send_due_deliveries``), so what a
+job enqueued leaves in the same pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import current_app
+
+from backend.schedule import services
+
+Job = Callable[[datetime], int]
+jobs: list[Job] = []
+
+
+def register_job(job: Job) -> Job:
+    """Add ``job`` to every pass of ``flask scheduler run`` and ``run-once`` (idempotent)."""
+    if job not in jobs:
+        jobs.append(job)
+    return job
+
+
+def _batch() -> int:
+    return int(current_app.config["SCHEDULER_BATCH_SIZE"])
+
+
+@register_job
+def close_windows(now: datetime) -> int:
+    """Questionnaires whose window closed unanswered become ``missed``."""
+    return services.close_expired_assignments(now, limit=_batch())
+
+
+@register_job
+def open_questionnaires(now: datetime) -> int:
+    """Questionnaires whose time has come open, with their reminder ladder."""
+    return services.open_due_assignments(now, limit=_batch())
+
+
+@register_job
+def enqueue_reminders(now: datetime) -> int:
+    """Due reminders become notifications in the outbox (or are skipped, with the reason)."""
+    return services.enqueue_due_reminders(now, limit=_batch())

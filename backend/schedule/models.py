@@ -1,0 +1,38 @@
+"""Reminders: the rungs of a questionnaire's reminder ladder, each a row with its due time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import UUIDPrimaryKey
+from backend.extensions import db
+
+# pending: waiting for due_at; enqueued: a notification was written to the outbox;
+# skipped: not needed (answered, patient not active, no channel); expired: too late to be useful
+# (window closed, or superseded by a later rung after a scheduler outage).
+REMINDER_STATUSES = ("pending", "enqueued", "skipped", "expired")
+
+
+class Reminder(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "reminders"
+    __table_args__ = (
+        sa.UniqueConstraint("assignment_id", "rung"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'enqueued', 'skipped', 'expired')", name="status_known"
+        ),
+        sa.Index("ix_reminders_status_due_at", "status", "due_at"),
+    )
+
+    assignment_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("assignments.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    rung: Mapped[int]  # 0 when the questionnaire opens, 1 a day later, 2 two days later
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(sa.String(64))
+    notification_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("notifications.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,235 @@
+"""Questionnaires opened and closed on time, and the reminder ladder. Services flush, never commit.
+
+Each service takes ``now`` and a batch ``limit``, claims its due rows with
+``FOR UPDATE SKIP LOCKED`` (several schedulers on one PostgreSQL take disjoint rows; SQLite has
+one writer at a time), does all its work in the caller's transaction and returns how many rows
+it handled. Nothing here calls a provider: reminders become outbox rows
+(``backend.notify.services``), sent after commit by the delivery job.
+
+Catching up after an outage: a questionnaire whose window passed while no scheduler ran is
+marked ``missed`` (the hooks run); a reminder that is late is still sent while its questionnaire
+is open, unless a later rung of the ladder is due within ``SUPERSEDE_WITHIN`` (then that one
+speaks for both and this one is marked ``expired``/``superseded``), and never in quiet hours.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy.orm import lazyload
+
+from backend.extensions import db
+from backend.notify.quiet_hours import QuietHours, after_quiet_hours, in_quiet_hours
+from backend.notify.services import enqueue_patient_notification
+from backend.notify.texts import questionnaire_link
+from backend.patients.models import Patient
+from backend.questionnaires.models import Assignment
+from backend.questionnaires.planning import local_instant
+from backend.schedule.models import Reminder
+
+# The reminder ladder (clinical.md): when the questionnaire opens, then a day and two days
+# later at the same local wall-clock time ("+24 h" as a patient reads it, right across DST).
+LADDER_DAYS = (0, 1, 2)
+# After an outage, a late reminder gives way to the next rung when that one is this close.
+SUPERSEDE_WITHIN = timedelta(hours=6)
+
+# --- hooks -------------------------------------------------------------------------------------
+
+MissedHook = Callable[[Assignment, Patient, datetime], None]
+assignment_missed_hooks: list[MissedHook] = []
+
+
+def on_assignment_missed(hook: MissedHook) -> MissedHook:
+    """Register ``hook(assignment, patient, now)``, run in the transaction marking it missed."""
+    if hook not in assignment_missed_hooks:
+        assignment_missed_hooks.append(hook)
+    return hook
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def reminder_times(
+    opens_at: datetime, closes_at: datetime, zone: ZoneInfo, quiet: QuietHours
+) -> list[tuple[int, datetime]]:
+    """(rung, due time) of the ladder inside the window, each moved out of quiet hours."""
+    local_open = opens_at.astimezone(zone)
+    at = time(local_open.hour, local_open.minute, local_open.second)
+    times = []
+    for rung, days in enumerate(LADDER_DAYS):
+        due = local_instant(local_open.date() + timedelta(days=days), at, zone)
+        due = after_quiet_hours(max(due, opens_at), zone, quiet)
+        if due < closes_at:
+            times.append((rung, due))
+    return times
+
+
+def _patients(ids: set[uuid.UUID]) -> dict[uuid.UUID, Patient]:
+    # lazyload: the procedures and schedule a Patient loads eagerly are not needed here.
+    rows = db.session.execute(
+        db.select(Patient).where(Patient.id.in_(ids)).options(lazyload("*"))
+    ).scalars()
+    return {p.id: p for p in rows}
+
+
+def _claim_assignments(where: Sequence[object], order: object, limit: int) -> list[Assignment]:
+    return list(
+        db.session.execute(
+            db.select(Assignment)
+            .where(*where)  # type: ignore[arg-type]
+            .order_by(order, Assignment.id)  # type: ignore[arg-type]
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+# --- jobs' services ----------------------------------------------------------------------------
+
+
+def open_due_assignments(now: datetime, *, limit: int) -> int:
+    """Open the questionnaires whose time has come and plan their reminders."""
+    assignments = _claim_assignments(
+        [
+            Assignment.status == "pending",
+            Assignment.opens_at <= now,
+            Assignment.closes_at > now,
+        ],
+        Assignment.opens_at,
+        limit,
+    )
+    patients = _patients({a.patient_id for a in assignments})
+    quiet = current_app.config["QUIET_HOURS"]
+    for assignment in assignments:
+        assignment.status = "open"
+        assignment.status_changed_at = now
+        zone = ZoneInfo(patients[assignment.patient_id].timezone)
+        for rung, due in reminder_times(assignment.opens_at, assignment.closes_at, zone, quiet):
+            db.session.add(
+                Reminder(
+                    assignment_id=assignment.id,
+                    patient_id=assignment.patient_id,
+                    rung=rung,
+                    due_at=due,
+                    status="pending",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    db.session.flush()
+    return len(assignments)
+
+
+def close_expired_assignments(now: datetime, *, limit: int) -> int:
+    """Mark ``missed`` the questionnaires whose window closed unanswered; run the hooks."""
+    assignments = _claim_assignments(
+        [Assignment.status.in_(("pending", "open")), Assignment.closes_at <= now],
+        Assignment.closes_at,
+        limit,
+    )
+    if not assignments:
+        return 0
+    patients = _patients({a.patient_id for a in assignments})
+    for assignment in assignments:
+        assignment.status = "missed"
+        assignment.status_changed_at = now
+    # Their reminders still waiting will never be useful.
+    pending = db.session.execute(
+        db.select(Reminder).where(
+            Reminder.assignment_id.in_([a.id for a in assignments]),
+            Reminder.status == "pending",
+        )
+    ).scalars()
+    for reminder in pending:
+        _settle(reminder, "expired", "questionnaire_closed", now)
+    db.session.flush()
+    for assignment in assignments:
+        for hook in assignment_missed_hooks:
+            hook(assignment, patients[assignment.patient_id], now)
+    db.session.flush()
+    return len(assignments)
+
+
+def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
+    """Turn due reminders into outbox notifications, or say why not (skipped, expired)."""
+    reminders = list(
+        db.session.execute(
+            db.select(Reminder)
+            .where(Reminder.status == "pending", Reminder.due_at <= now)
+            .order_by(Reminder.due_at, Reminder.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not reminders:
+        return 0
+    assignment_ids = {r.assignment_id for r in reminders}
+    assignments = {
+        a.id: a
+        for a in db.session.execute(
+            db.select(Assignment).where(Assignment.id.in_(assignment_ids))
+        ).scalars()
+    }
+    patients = _patients({r.patient_id for r in reminders})
+    # Later rungs of the same questionnaires, to let a late reminder give way to the next one.
+    later: dict[uuid.UUID, list[Reminder]] = defaultdict(list)
+    for other in db.session.execute(
+        db.select(Reminder).where(
+            Reminder.assignment_id.in_(assignment_ids), Reminder.status == "pending"
+        )
+    ).scalars():
+        later[other.assignment_id].append(other)
+    quiet = current_app.config["QUIET_HOURS"]
+    for reminder in reminders:
+        assignment = assignments[reminder.assignment_id]
+        patient = patients[reminder.patient_id]
+        zone = ZoneInfo(patient.timezone)
+        if assignment.status == "completed":
+            _settle(reminder, "skipped", "answered", now)
+        elif assignment.status == "cancelled":
+            _settle(reminder, "skipped", "questionnaire_cancelled", now)
+        elif assignment.status == "missed" or now >= assignment.closes_at:
+            _settle(reminder, "expired", "questionnaire_closed", now)
+        elif patient.status != "active":
+            _settle(reminder, "skipped", f"patient_{patient.status}", now)
+        elif any(
+            o.rung > reminder.rung and o.due_at <= now + SUPERSEDE_WITHIN
+            for o in later[reminder.assignment_id]
+        ):
+            _settle(reminder, "expired", "superseded", now)
+        elif in_quiet_hours(now, zone, quiet):
+            # Late (the scheduler was down or behind) and now inside quiet hours: wait.
+            reminder.due_at = after_quiet_hours(now, zone, quiet)
+            reminder.updated_at = now
+        else:
+            notification = enqueue_patient_notification(
+                patient,
+                "questionnaire_reminder",
+                now=now,
+                text_key="questionnaire_reminder",
+                dedupe_key=f"reminder:{reminder.id}",
+                link=questionnaire_link(assignment.id),
+                assignment_id=assignment.id,
+                # On the phone, a later reminder of one questionnaire replaces the earlier one.
+                collapse_key=f"questionnaire-{assignment.id}",
+                expires_at=assignment.closes_at,
+                exclusive=True,  # this reminder row is locked: it is enqueued once
+            )
+            if notification is None:
+                _settle(reminder, "skipped", "no_contact_channel", now)
+            else:
+                _settle(reminder, "enqueued", None, now)
+                reminder.notification_id = notification.id
+    db.session.flush()
+    return len(reminders)
+
+
+def _settle(reminder: Reminder, status: str, reason: str | None, now: datetime) -> None:
+    reminder.status = status
+    reminder.reason = reason
+    reminder.updated_at = now

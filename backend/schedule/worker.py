@@ -1,0 +1,126 @@
+"""The scheduler process: one pass over everything due (``run_pass``), or passes on a timer.
+
+``run_forever`` uses APScheduler only as a timer: the work itself is rows in the database, so a
+missed tick loses nothing (``misfire_grace_time=None``: a late tick still runs; ``coalesce``:
+a backlog of ticks runs once). SIGTERM or SIGINT stops it cleanly: the current batch finishes
+and commits, the next is not started, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+
+from backend.clock import get_clock
+from backend.extensions import db
+from backend.notify.channels import get_channels
+from backend.notify.jobs import send_due_deliveries
+from backend.schedule import jobs as registry
+from backend.schedule.jobs import Job
+
+log = logging.getLogger(__name__)
+
+# Safety nets against a job that keeps reporting work it does not consume.
+MAX_BATCHES_PER_JOB = 10_000
+MAX_ROUNDS = 100
+
+
+def run_pass(stop: threading.Event | None = None) -> dict[str, int]:
+    """Run every registered job, then the outbox, each until nothing is due; and again while a
+    round found work (another scheduler may have committed some meanwhile, or a job may enqueue
+    for an earlier one). Needs an app context. Returns rows handled per job."""
+    stop = stop or threading.Event()
+    totals: dict[str, int] = {}
+    for _ in range(MAX_ROUNDS):
+        found = 0
+        for job in [*registry.jobs, send_due_deliveries]:
+            handled = _drain(job, stop)
+            totals[job.__name__] = totals.get(job.__name__, 0) + handled
+            found += handled
+        if not found or stop.is_set():
+            break
+    return totals
+
+
+def _drain(job: Job, stop: threading.Event) -> int:
+    clock = get_clock()
+    total = 0
+    for _ in range(MAX_BATCHES_PER_JOB):
+        if stop.is_set():
+            break
+        try:
+            handled = job(clock.now())
+            db.session.commit()
+        except Exception:
+            # One failing job (a bug, a lost connection) must not stop the others.
+            db.session.rollback()
+            log.exception("scheduler job failed", extra={"job": job.__name__})
+            break
+        total += handled
+        if handled == 0:
+            break
+    return total
+
+
+def run_forever(app: Flask, interval: float, *, ready: Callable[[], None] | None = None) -> None:
+    """Run a pass every ``interval`` seconds until SIGTERM/SIGINT."""
+    stop = threading.Event()
+    # APScheduler narrates every tick at INFO; our own "scheduler pass" line says what matters.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+    def tick() -> None:
+        with app.app_context():
+            started = time.monotonic()
+            try:
+                totals = run_pass(stop)
+            finally:
+                db.session.remove()
+            handled = {k: v for k, v in totals.items() if v}
+            log.info(
+                "scheduler pass",
+                extra={"handled": handled, "seconds": round(time.monotonic() - started, 3)},
+            )
+
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+    # The first pass at once, then one every ``interval`` seconds.
+    scheduler.add_job(
+        tick,
+        IntervalTrigger(seconds=interval, timezone=UTC),
+        id="pass",
+        next_run_time=datetime.now(UTC),
+    )
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("scheduler stopping", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        scheduler.start()
+        log.info("scheduler started", extra={"interval_seconds": interval})
+        if ready:
+            ready()
+        while not stop.wait(0.5):
+            pass
+        # Waits for the pass in progress, which stops after its current batch.
+        scheduler.shutdown(wait=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        with app.app_context():
+            get_channels(app).close()
+    log.info("scheduler stopped")

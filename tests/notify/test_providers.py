@@ -1,0 +1,325 @@
+"""Reminders through the real transports, built from the settings, to local provider stand-ins.
+
+E-mail goes to a real SMTP server in this process (aiosmtpd); FCM, APNs and Twilio to the HTTP
+stand-ins of tests/notifications, which answer as each provider documents. Only the network
+edge is a stand-in: configuration, outbox, retries and fallbacks all run for real.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from backend.extensions import db
+from backend.notify.channels import get_channels
+from backend.patients.models import Device
+from backend.schedule.worker import run_pass
+from tests.conftest import T0
+from tests.factories import make_patient, make_procedure
+from tests.notifications.conftest import (
+    APNS_KEY_ID,
+    APNS_TEAM,
+    APNS_TOPIC,
+    TWILIO_FROM,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    RecordingSmtpHandler,
+    Reply,
+    fcm_error_detail,
+    free_port,
+    google_error,
+)
+from tests.notify.conftest import attempts_of, notifications_of
+
+MAIL_FROM = "Suivi RI <no-reply@chu-lyon.example>"
+
+
+class FlakySmtpHandler(RecordingSmtpHandler):
+    """The stand-in's SMTP handler, which can also refuse the next RCPTs with a 4xx."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusals: list[str] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if self.refusals:
+            return self.refusals.pop(0)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Controller, FlakySmtpHandler]]:
+    handler = FlakySmtpHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=5.0)
+    controller.start()
+    try:
+        yield controller, handler
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def app_config(
+    tmp_path,
+    smtp,
+    fcm_stand_in,
+    apns_stand_in,
+    twilio_stand_in,
+    service_account_info,
+    apns_key_pem,
+) -> dict[str, Any]:
+    """Every channel configured as in production, pointing at the stand-ins."""
+    key_file = tmp_path / "fcm-service-account.json"
+    key_file.write_text(json.dumps(service_account_info))
+    p8 = tmp_path / "AuthKey.p8"
+    p8.write_text(apns_key_pem)
+    controller, _ = smtp
+    return {
+        "SMTP_HOST": controller.hostname,
+        "SMTP_PORT": str(controller.port),
+        "SMTP_STARTTLS": "false",
+        "MAIL_FROM": MAIL_FROM,
+        "FCM_SERVICE_ACCOUNT_FILE": str(key_file),
+        "FCM_ENDPOINT": fcm_stand_in.http.url,
+        "FCM_TOKEN_URI": fcm_stand_in.token_uri,
+        "APNS_TEAM_ID": APNS_TEAM,
+        "APNS_KEY_ID": APNS_KEY_ID,
+        "APNS_PRIVATE_KEY_FILE": str(p8),
+        "APNS_TOPIC": APNS_TOPIC,
+        "APNS_ENDPOINT": apns_stand_in.url,
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_FROM": TWILIO_FROM,
+        "TWILIO_ENDPOINT": twilio_stand_in.http.url,
+        "NOTIFICATION_TIMEOUT_SECONDS": "5",
+    }
+
+
+@pytest.fixture(autouse=True)
+def _close_channels(app) -> Iterator[None]:
+    yield
+    get_channels(app).close()
+
+
+def enroll_phone(patient, token: str, platform: str = "android") -> Device:
+    device = Device(
+        patient_id=patient.id, platform=platform, push_token=token, created_at=T0, updated_at=T0
+    )
+    db.session.add(device)
+    db.session.commit()
+    return device
+
+
+def only_notification(patient):
+    (notification,) = notifications_of(patient.id)
+    return notification
+
+
+def test_the_configured_channels_are_the_real_transports(app):
+    assert get_channels(app).describe() == {
+        "push:android": "FcmTransport",
+        "push:ios": "ApnsTransport",
+        "sms": "TwilioSmsTransport",
+        "email": "SmtpTransport",
+    }
+
+
+# --- e-mail: a real SMTP server ----------------------------------------------------------------
+
+
+def test_an_email_reminder_is_delivered_with_the_delivery_id_as_message_id(
+    app, nurse_ada, clock, smtp
+):
+    _, handler = smtp
+    marcel = make_patient(nurse_ada, contact_channels=["email"], email="marcel@example.org")
+    procedure = make_procedure(nurse_ada, marcel)
+
+    run_pass()
+
+    (envelope,) = handler.messages
+    assert envelope["rcpt_tos"] == ["marcel@example.org"]
+    mail = message_from_bytes(envelope["content"], policy=policy.default)
+    delivery = only_notification(marcel).deliveries[0]
+    assert mail["Subject"] == "Rappel"
+    assert mail["Message-ID"] == f"<{delivery.id}@chu-lyon.example>"
+    day_one = next(a for a in procedure.schedule if a.day == 1)
+    assert mail.get_content().splitlines() == [
+        "Vous avez un questionnaire à remplir.",
+        "",
+        f"irfollowup://questionnaires/{day_one.id}",
+    ]
+    assert delivery.status == "sent"
+    assert attempts_of(delivery)[0].provider_id == mail["Message-ID"]
+
+
+def test_an_smtp_4xx_is_retried_and_the_mail_then_delivered(app, nurse_ada, clock, smtp):
+    _, handler = smtp
+    handler.refusals.append("451 4.3.0 Temporary local problem - please try later")
+    marcel = make_patient(nurse_ada, contact_channels=["email"], email="marcel@example.org")
+    make_procedure(nurse_ada, marcel)
+
+    run_pass()
+    delivery = only_notification(marcel).deliveries[0]
+    assert (delivery.status, handler.messages) == ("pending", [])
+    clock.set(delivery.next_attempt_at)
+    run_pass()
+
+    assert len(handler.messages) == 1
+    assert [(a.outcome, a.error_code) for a in attempts_of(delivery)] == [
+        ("retry", "unavailable"),
+        ("sent", None),
+    ]
+
+
+def test_an_smtp_5xx_disables_the_address_and_the_reminder_goes_by_sms(
+    app, nurse_ada, clock, smtp, twilio_stand_in
+):
+    _, handler = smtp
+    marcel = make_patient(nurse_ada, contact_channels=["email", "sms"], email="nobody@example.org")
+    make_procedure(nurse_ada, marcel)
+
+    run_pass()
+
+    assert handler.messages == []
+    assert (marcel.email_disabled_reason, marcel.email_disabled_at) == ("invalid_recipient", T0)
+    email, sms = only_notification(marcel).deliveries
+    assert [(a.outcome, a.error) for a in attempts_of(email)] == [
+        ("failed", "smtp: recipient refused (550)")
+    ]
+    assert sms.status == "sent"
+    (form,) = twilio_stand_in.forms
+    assert form["To"] == "+33612345678" and form["From"] == TWILIO_FROM
+    assert form["Body"].startswith("Vous avez un questionnaire à remplir.\nirfollowup://")
+
+
+# --- push and SMS: HTTP stand-ins ---------------------------------------------------------------
+
+
+def test_an_android_push_goes_through_fcm_and_collapses_earlier_reminders(
+    app, nurse_ada, clock, fcm_stand_in
+):
+    marcel = make_patient(nurse_ada, contact_channels=["push"], locale="en")
+    enroll_phone(marcel, "android-token-ok")
+    procedure = make_procedure(nurse_ada, marcel)
+
+    run_pass()
+
+    day_one = next(a for a in procedure.schedule if a.day == 1)
+    (body,) = fcm_stand_in.sent
+    assert body["message"]["token"] == "android-token-ok"
+    assert body["message"]["notification"] == {
+        "title": "Reminder",
+        "body": "You have a questionnaire to answer.",
+    }
+    assert body["message"]["data"] == {"link": f"irfollowup://questionnaires/{day_one.id}"}
+    assert body["message"]["android"] == {"collapse_key": f"questionnaire-{day_one.id}"}
+    delivery = only_notification(marcel).deliveries[0]
+    assert delivery.provider_id.startswith("projects/demo-followup/messages/")
+
+
+def test_fcm_429_is_retried_no_sooner_than_its_retry_after(app, nurse_ada, clock, fcm_stand_in):
+    answer = fcm_stand_in.handle_send
+    replies = [
+        google_error(
+            429, "RESOURCE_EXHAUSTED", "Quota exceeded.", fcm_error_detail("QUOTA_EXCEEDED")
+        )
+    ]
+    replies[0].headers["Retry-After"] = "30"
+
+    def first_throttled(request: Any) -> Reply:
+        return replies.pop(0) if replies else answer(request)
+
+    fcm_stand_in.handle_send = first_throttled
+    marcel = make_patient(nurse_ada, contact_channels=["push"])
+    enroll_phone(marcel, "android-token-ok")
+    make_procedure(nurse_ada, marcel)
+
+    run_pass()
+    delivery = only_notification(marcel).deliveries[0]
+    assert delivery.next_attempt_at == T0 + timedelta(seconds=30)
+    clock.advance(timedelta(seconds=29))
+    run_pass()
+    assert fcm_stand_in.sent == []
+    clock.advance(timedelta(seconds=1))
+    run_pass()
+
+    assert len(fcm_stand_in.sent) == 1 and delivery.status == "sent"
+    assert [(a.outcome, a.error_code) for a in attempts_of(delivery)] == [
+        ("retry", "rate_limited"),
+        ("sent", None),
+    ]
+
+
+def test_an_unregistered_fcm_token_is_disabled_and_the_reminder_goes_by_sms(
+    app, nurse_ada, clock, fcm_stand_in, twilio_stand_in
+):
+    marcel = make_patient(nurse_ada, contact_channels=["push", "sms"])
+    phone = enroll_phone(marcel, "unregistered-android-token")
+    make_procedure(nurse_ada, marcel)
+
+    run_pass()
+
+    assert (phone.push_disabled_at, phone.push_disabled_reason) == (T0, "unregistered")
+    push, sms = only_notification(marcel).deliveries
+    assert (push.status, sms.status) == ("failed", "sent")
+    assert [f["To"] for f in twilio_stand_in.forms] == ["+33612345678"]
+    clock.advance(timedelta(hours=24))  # the next reminder does not try the dead token again
+    run_pass()
+    assert len(fcm_stand_in.sent) == 1 and len(twilio_stand_in.forms) == 2
+
+
+def test_an_apns_410_disables_the_iphone_and_the_reminder_goes_by_email(
+    app, nurse_ada, clock, apns_stand_in, smtp
+):
+    _, handler = smtp
+    marcel = make_patient(nurse_ada, contact_channels=["push", "email"], email="m@example.org")
+    iphone = enroll_phone(marcel, "unregistered0123abcd", platform="ios")
+    make_procedure(nurse_ada, marcel)
+
+    run_pass()
+
+    assert iphone.push_disabled_reason == "unregistered"
+    (request,) = apns_stand_in.requests
+    delivery = only_notification(marcel).deliveries[0]
+    assert request["headers"]["apns-id"] == str(delivery.id)
+    assert len(handler.messages) == 1
+
+
+def test_an_apns_503_is_retried_after_its_retry_after(app, nurse_ada, clock, apns_stand_in):
+    marcel = make_patient(nurse_ada, contact_channels=["push"])
+    enroll_phone(marcel, "down-iphone-token", platform="ios")
+    make_procedure(nurse_ada, marcel)
+
+    run_pass()
+
+    delivery = only_notification(marcel).deliveries[0]
+    assert delivery.status == "pending"
+    assert delivery.next_attempt_at == T0 + timedelta(seconds=120)
+    (attempt,) = attempts_of(delivery)
+    assert (attempt.outcome, attempt.error_code) == ("retry", "unavailable")
+
+
+def test_a_twilio_429_is_retried_and_an_opted_out_number_is_disabled(
+    app, nurse_ada, clock, twilio_stand_in
+):
+    busy = make_patient(nurse_ada, contact_channels=["sms"], phone="+15005550429")
+    stopped = make_patient(
+        nurse_ada, given_name="Josette", contact_channels=["sms"], phone="+15005550004"
+    )
+    make_procedure(nurse_ada, busy)
+    make_procedure(nurse_ada, stopped)
+
+    run_pass()
+
+    throttled = only_notification(busy).deliveries[0]
+    assert throttled.status == "pending"
+    assert attempts_of(throttled)[0].error_code == "rate_limited"
+    assert throttled.next_attempt_at >= T0 + timedelta(seconds=5)
+    assert stopped.phone_disabled_reason == "opted_out"
+    assert only_notification(stopped).status == "failed"
