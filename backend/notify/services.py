@@ -242,73 +242,102 @@ def claim_due_deliveries(
     if not rows:
         return Claim(0, [])
     batch = _load_batch(rows)
-    quiet = current_app.config["QUIET_HOURS"]
     lease_until = now + timedelta(seconds=lease_seconds)
     jobs = []
     for delivery in rows:
-        notification = batch.notifications[delivery.notification_id]
-        patient = batch.patients.get(notification.patient_id) if notification.patient_id else None
-        if delivery.status == "sending":
-            _interrupt(delivery, now)
-        if _close_if_useless(notification, patient, batch, now):
-            continue
-        if delivery.attempts >= max_attempts:
-            _fail_over(delivery, "gave_up", now)
-            continue
-        if patient is not None:
-            zone = ZoneInfo(patient.timezone)
-            if in_quiet_hours(now, zone, quiet):
-                delivery.status = "pending"
-                delivery.next_attempt_at = after_quiet_hours(now, zone, quiet)
-                delivery.updated_at = now
-                continue
-        target = _route(delivery, notification, patient, batch, channels)
-        if isinstance(target, str):
-            delivery.attempts += 1
-            db.session.add(
-                DeliveryAttempt(
-                    delivery_id=delivery.id,
-                    number=delivery.attempts,
-                    channel=delivery.channel,
-                    worker=worker,
-                    started_at=now,
-                    finished_at=now,
-                    outcome="no_route",
-                    error_code=target,
-                )
+        try:
+            job = _decide(delivery, batch, now, worker, lease_until, max_attempts, channels)
+        except Exception as exc:  # noqa: BLE001 - one bad row must not block the queue
+            # E.g. a text key this (older) process does not know yet during a rolling deploy.
+            log.error(
+                "delivery could not be prepared (%s); postponed",
+                type(exc).__name__,
+                extra={"delivery": str(delivery.id)},
             )
-            _fail_over(delivery, target, now)
+            _set(delivery, "pending", "internal_error", now)
+            delivery.next_attempt_at = now + POISON_DELAY
             continue
-        route, to, device = target
-        delivery.status = "sending"
-        delivery.claimed_by = worker
-        delivery.claimed_until = lease_until
-        delivery.attempts += 1
-        delivery.updated_at = now
-        attempt = DeliveryAttempt(
-            id=uuid.uuid4(),
-            delivery_id=delivery.id,
-            number=delivery.attempts,
-            channel=delivery.channel,
-            device_id=device.id if device else None,
-            worker=worker,
-            started_at=now,
-        )
-        db.session.add(attempt)
-        jobs.append(
-            SendJob(
-                delivery_id=delivery.id,
-                attempt_id=attempt.id,
-                route=route,
-                device_id=device.id if device else None,
-                message=_message(notification, delivery, to),
-                worker=worker,
-                lease_until=lease_until,
-                fallbacks=any(d.status == "standby" for d in notification.deliveries),
-            )
-        )
+        if job is not None:
+            jobs.append(job)
     db.session.flush()
     return Claim(len(rows), jobs)
+
+
+# A delivery that cannot even be prepared waits this long instead of blocking the batch.
+POISON_DELAY = timedelta(minutes=30)
+
+
+def _decide(
+    delivery: Delivery,
+    batch: _Batch,
+    now: datetime,
+    worker: str,
+    lease_until: datetime,
+    max_attempts: int,
+    channels: Channels,
+) -> SendJob | None:
+    """Lease one delivery and describe its send, or settle it here (None)."""
+    notification = batch.notifications[delivery.notification_id]
+    patient = batch.patients.get(notification.patient_id) if notification.patient_id else None
+    if delivery.status == "sending":
+        _interrupt(delivery, now)
+    if _close_if_useless(notification, patient, batch, now):
+        return None
+    if delivery.attempts >= max_attempts:
+        _fail_over(delivery, "gave_up", now)
+        return None
+    if patient is not None:
+        zone = ZoneInfo(patient.timezone)
+        quiet = current_app.config["QUIET_HOURS"]
+        if in_quiet_hours(now, zone, quiet):
+            delivery.status = "pending"
+            delivery.next_attempt_at = after_quiet_hours(now, zone, quiet)
+            delivery.updated_at = now
+            return None
+    target = _route(delivery, notification, patient, batch, channels)
+    if isinstance(target, str):
+        delivery.attempts += 1
+        db.session.add(
+            DeliveryAttempt(
+                delivery_id=delivery.id,
+                number=delivery.attempts,
+                channel=delivery.channel,
+                worker=worker,
+                started_at=now,
+                finished_at=now,
+                outcome="no_route",
+                error_code=target,
+            )
+        )
+        _fail_over(delivery, target, now)
+        return None
+    route, to, device = target
+    message = _message(notification, delivery, to)  # before any change: it may raise
+    delivery.status = "sending"
+    delivery.claimed_by = worker
+    delivery.claimed_until = lease_until
+    delivery.attempts += 1
+    delivery.updated_at = now
+    attempt = DeliveryAttempt(
+        id=uuid.uuid4(),
+        delivery_id=delivery.id,
+        number=delivery.attempts,
+        channel=delivery.channel,
+        device_id=device.id if device else None,
+        worker=worker,
+        started_at=now,
+    )
+    db.session.add(attempt)
+    return SendJob(
+        delivery_id=delivery.id,
+        attempt_id=attempt.id,
+        route=route,
+        device_id=device.id if device else None,
+        message=message,
+        worker=worker,
+        lease_until=lease_until,
+        fallbacks=any(d.status == "standby" for d in notification.deliveries),
+    )
 
 
 def _load_batch(rows: Sequence[Delivery]) -> _Batch:

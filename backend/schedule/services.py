@@ -14,6 +14,7 @@ speaks for both and this one is marked ``expired``/``superseded``), and never in
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -32,11 +33,15 @@ from backend.questionnaires.models import Assignment
 from backend.questionnaires.planning import local_instant
 from backend.schedule.models import Reminder
 
+log = logging.getLogger(__name__)
+
 # The reminder ladder (clinical.md): when the questionnaire opens, then a day and two days
 # later at the same local wall-clock time ("+24 h" as a patient reads it, right across DST).
 LADDER_DAYS = (0, 1, 2)
 # After an outage, a late reminder gives way to the next rung when that one is this close.
 SUPERSEDE_WITHIN = timedelta(hours=6)
+# A reminder that cannot even be handled waits this long instead of blocking the batch.
+POISON_DELAY = timedelta(minutes=30)
 
 # --- hooks -------------------------------------------------------------------------------------
 
@@ -135,24 +140,34 @@ def close_expired_assignments(now: datetime, *, limit: int) -> int:
     if not assignments:
         return 0
     patients = _patients({a.patient_id for a in assignments})
+    closed = 0
     for assignment in assignments:
-        assignment.status = "missed"
-        assignment.status_changed_at = now
-    # Their reminders still waiting will never be useful.
+        # One savepoint each: a hook that fails leaves its questionnaire open for the next pass
+        # (logged, retried) without holding back the others.
+        try:
+            with db.session.begin_nested():
+                _close(assignment, patients[assignment.patient_id], now)
+        except Exception:
+            log.exception("could not mark a questionnaire missed", extra={"id": str(assignment.id)})
+            continue
+        closed += 1
+    return closed
+
+
+def _close(assignment: Assignment, patient: Patient, now: datetime) -> None:
+    assignment.status = "missed"
+    assignment.status_changed_at = now
+    # Its reminders still waiting will never be useful.
     pending = db.session.execute(
         db.select(Reminder).where(
-            Reminder.assignment_id.in_([a.id for a in assignments]),
-            Reminder.status == "pending",
+            Reminder.assignment_id == assignment.id, Reminder.status == "pending"
         )
     ).scalars()
     for reminder in pending:
         _settle(reminder, "expired", "questionnaire_closed", now)
+    for hook in assignment_missed_hooks:
+        hook(assignment, patient, now)
     db.session.flush()
-    for assignment in assignments:
-        for hook in assignment_missed_hooks:
-            hook(assignment, patients[assignment.patient_id], now)
-    db.session.flush()
-    return len(assignments)
 
 
 def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
@@ -184,49 +199,70 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
         )
     ).scalars():
         later[other.assignment_id].append(other)
-    quiet = current_app.config["QUIET_HOURS"]
     for reminder in reminders:
-        assignment = assignments[reminder.assignment_id]
-        patient = patients[reminder.patient_id]
-        zone = ZoneInfo(patient.timezone)
-        if assignment.status == "completed":
-            _settle(reminder, "skipped", "answered", now)
-        elif assignment.status == "cancelled":
-            _settle(reminder, "skipped", "questionnaire_cancelled", now)
-        elif assignment.status == "missed" or now >= assignment.closes_at:
-            _settle(reminder, "expired", "questionnaire_closed", now)
-        elif patient.status != "active":
-            _settle(reminder, "skipped", f"patient_{patient.status}", now)
-        elif any(
-            o.rung > reminder.rung and o.due_at <= now + SUPERSEDE_WITHIN
-            for o in later[reminder.assignment_id]
-        ):
-            _settle(reminder, "expired", "superseded", now)
-        elif in_quiet_hours(now, zone, quiet):
-            # Late (the scheduler was down or behind) and now inside quiet hours: wait.
-            reminder.due_at = after_quiet_hours(now, zone, quiet)
-            reminder.updated_at = now
-        else:
-            notification = enqueue_patient_notification(
-                patient,
-                "questionnaire_reminder",
-                now=now,
-                text_key="questionnaire_reminder",
-                dedupe_key=f"reminder:{reminder.id}",
-                link=questionnaire_link(assignment.id),
-                assignment_id=assignment.id,
-                # On the phone, a later reminder of one questionnaire replaces the earlier one.
-                collapse_key=f"questionnaire-{assignment.id}",
-                expires_at=assignment.closes_at,
-                exclusive=True,  # this reminder row is locked: it is enqueued once
+        try:
+            _decide(reminder, assignments, patients, later, now)
+        except Exception as exc:  # noqa: BLE001 - one bad row must not block the others
+            log.error(
+                "reminder could not be handled (%s); postponed",
+                type(exc).__name__,
+                extra={"id": str(reminder.id)},
             )
-            if notification is None:
-                _settle(reminder, "skipped", "no_contact_channel", now)
-            else:
-                _settle(reminder, "enqueued", None, now)
-                reminder.notification_id = notification.id
+            reminder.due_at = now + POISON_DELAY
+            reminder.reason = "internal_error"
+            reminder.updated_at = now
     db.session.flush()
     return len(reminders)
+
+
+def _decide(
+    reminder: Reminder,
+    assignments: dict[uuid.UUID, Assignment],
+    patients: dict[uuid.UUID, Patient],
+    later: dict[uuid.UUID, list[Reminder]],
+    now: datetime,
+) -> None:
+    """Enqueue one due reminder, or settle it with the reason."""
+    assignment = assignments[reminder.assignment_id]
+    patient = patients[reminder.patient_id]
+    zone = ZoneInfo(patient.timezone)
+    quiet = current_app.config["QUIET_HOURS"]
+    if assignment.status == "completed":
+        _settle(reminder, "skipped", "answered", now)
+    elif assignment.status == "cancelled":
+        _settle(reminder, "skipped", "questionnaire_cancelled", now)
+    elif assignment.status == "missed" or now >= assignment.closes_at:
+        _settle(reminder, "expired", "questionnaire_closed", now)
+    elif patient.status != "active":
+        _settle(reminder, "skipped", f"patient_{patient.status}", now)
+    elif any(
+        o.rung > reminder.rung and o.due_at <= now + SUPERSEDE_WITHIN
+        for o in later[reminder.assignment_id]
+    ):
+        _settle(reminder, "expired", "superseded", now)
+    elif in_quiet_hours(now, zone, quiet):
+        # Late (the scheduler was down or behind) and now inside quiet hours: wait.
+        reminder.due_at = after_quiet_hours(now, zone, quiet)
+        reminder.updated_at = now
+    else:
+        notification = enqueue_patient_notification(
+            patient,
+            "questionnaire_reminder",
+            now=now,
+            text_key="questionnaire_reminder",
+            dedupe_key=f"reminder:{reminder.id}",
+            link=questionnaire_link(assignment.id),
+            assignment_id=assignment.id,
+            # On the phone, a later reminder of one questionnaire replaces the earlier one.
+            collapse_key=f"questionnaire-{assignment.id}",
+            expires_at=assignment.closes_at,
+            exclusive=True,  # this reminder row is locked: it is enqueued once
+        )
+        if notification is None:
+            _settle(reminder, "skipped", "no_contact_channel", now)
+        else:
+            _settle(reminder, "enqueued", None, now)
+            reminder.notification_id = notification.id
 
 
 def _settle(reminder: Reminder, status: str, reason: str | None, now: datetime) -> None:

@@ -513,3 +513,35 @@ def test_during_an_outage_a_batch_stops_calling_the_failing_provider_after_three
     )
     assert codes == ["circuit_open", "circuit_open", "unavailable", "unavailable", "unavailable"]
     assert all(the_notification(p).deliveries[0].status == "pending" for p in patients)
+
+
+def test_a_delivery_that_cannot_be_prepared_is_postponed_without_blocking_the_others(
+    app, nurse_ada, clock, memory_channels
+):
+    # A newer process enqueued a text this one does not know (a rolling deploy).
+    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    josette = make_patient(
+        nurse_ada, given_name="Josette", contact_channels=["sms"], phone="+33611111111"
+    )
+    services.enqueue_patient_notification(
+        marcel,
+        "questionnaire_reminder",
+        now=T0,
+        text_key="questionnaire_reminder",
+        dedupe_key="future-text",
+    ).text_key = "text_from_the_next_release"
+    services.enqueue_patient_notification(
+        josette,
+        "questionnaire_reminder",
+        now=T0,
+        text_key="questionnaire_reminder",
+        dedupe_key="ordinary",
+    )
+    db.session.commit()
+
+    run_pass()
+
+    assert [m.to for m in memory_channels.sms.sent] == ["+33611111111"]
+    stuck = the_notification(marcel).deliveries[0]
+    assert (stuck.status, stuck.status_reason) == ("pending", "internal_error")
+    assert stuck.next_attempt_at == T0 + timedelta(minutes=30)

@@ -292,6 +292,26 @@ def test_a_failing_missed_hook_leaves_the_questionnaire_for_the_next_pass(
     assert len(calls) == 2
 
 
+def test_a_hook_failing_for_one_questionnaire_does_not_hold_back_the_others(
+    app, nurse_ada, clock, memory_channels, monkeypatch
+):
+    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    josette = make_patient(nurse_ada, given_name="Josette", contact_channels=["sms"])
+    marcels = day_one(make_procedure(nurse_ada, marcel))
+    josettes = day_one(make_procedure(nurse_ada, josette))
+
+    def fails_for_marcel(assignment, patient, now):
+        if patient.id == marcel.id:
+            raise RuntimeError("alert engine bug")
+
+    monkeypatch.setattr(services, "assignment_missed_hooks", [fails_for_marcel])
+    at(clock, marcels.closes_at)
+
+    db.session.expire_all()
+    assert db.session.get(Assignment, josettes.id).status == "missed"
+    assert db.session.get(Assignment, marcels.id).status == "pending"  # retried at every pass
+
+
 def test_a_scheduler_down_for_a_whole_window_marks_the_questionnaire_missed(
     app, nurse_ada, clock, memory_channels
 ):
