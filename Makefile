@@ -60,5 +60,8 @@ migrate: $(VENV)/.runtime ## Apply migrations to DATABASE_URL (default: the SQLi
 seed: $(VENV)/.runtime ## Seed the demo cohort into an empty database
 	APP_ENV=development $(FLASK) demo seed
 
+bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: response recording with a year of history, queue plan
+	$(BIN)/python bench/bench_alerts.py
+
 clean: ## Remove the virtual environment and the development database
 	rm -rf $(VENV) instance

@@ -162,6 +162,9 @@ def _init_request_hooks(app: Flask) -> None:
 
 
 def _register_domains(app: Flask, api: ProblemApi) -> None:
+    from backend.alerts.routes import blp as alerts_blp
+    from backend.alerts.routes import reports_blp
+    from backend.alerts.services import register_hooks as register_alert_hooks
     from backend.auth.cli import users_cli
     from backend.auth.routes import blp as auth_blp
     from backend.auth.routes import users_blp
@@ -181,6 +184,9 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(enrollment_blp)
     api.register_blueprint(me_blp)
     api.register_blueprint(instruments_blp)
+    api.register_blueprint(alerts_blp)
+    api.register_blueprint(reports_blp)
+    register_alert_hooks()
     app.extensions["patient_principal_resolver"] = resolve_patient_session
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

@@ -66,6 +66,19 @@ def parse_quiet_hours(value: str) -> tuple[time, time]:
     return start, end
 
 
+def parse_alert_targets(value: str) -> dict[str, int]:
+    targets: dict[str, int] = {}
+    for part in value.split(","):
+        severity, _, hours = part.partition("=")
+        severity = severity.strip()
+        if severity not in {"urgent", "high", "routine"} or not hours.strip().isdigit():
+            raise ValueError("must look like urgent=4,high=24,routine=72")
+        targets[severity] = int(hours)
+    if set(targets) != {"urgent", "high", "routine"}:
+        raise ValueError("must give urgent, high and routine")
+    return targets
+
+
 def parse_environment(value: str) -> str:
     if value not in ENVIRONMENTS:
         raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}")
@@ -187,6 +200,26 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         parse_int,
         "Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.",
+    ),
+    Setting(
+        "ALERT_TARGET_HOURS",
+        "urgent=4,high=24,routine=72",
+        parse_alert_targets,
+        "Hours within which an alert of each severity must be acknowledged; after that it is "
+        "overdue, rises in the queue and the site's physicians are told once.",
+    ),
+    Setting(
+        "ALERT_DIGEST_LOCAL_TIME",
+        "08:00",
+        parse_hhmm,
+        "Site-local time of the daily e-mail telling nurses how many routine alerts are new "
+        "(urgent and high alerts are announced at once).",
+    ),
+    Setting(
+        "STAFF_BASE_URL",
+        "http://127.0.0.1:5000",
+        parse_str,
+        "Address of the nurse pages, for the links in staff e-mails.",
     ),
     Setting("LOG_LEVEL", "INFO", parse_log_level, "Log level of the JSON logs on stderr."),
     Setting("SQL_ECHO", False, parse_bool, "Log every SQL statement (development only)."),

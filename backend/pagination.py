@@ -45,7 +45,7 @@ def _decode(cursor: str, n: int) -> list[str]:
 
 
 def paginate(
-    query: sa.Select[Any], keys: Sequence[sa.ColumnElement[Any]], limit: int, cursor: str | None
+    query: sa.Select[Any], keys: Sequence[Any], limit: int, cursor: str | None
 ) -> tuple[list[Any], str | None]:
     """One page of ``query`` ordered by ``keys`` (ascending, the last one unique)."""
     if cursor:
@@ -65,11 +65,11 @@ def paginate(
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        next_cursor = _encode([getattr(last, key.key) for key in keys])  # type: ignore[attr-defined]
+        next_cursor = _encode([getattr(last, str(key.key)) for key in keys])
     return page, next_cursor
 
 
-def _coerce(key: sa.ColumnElement[Any], value: str) -> Any:
+def _coerce(key: Any, value: str) -> Any:
     """Turn a cursor string back into the Python value of its column."""
     column_type = key.type
     if isinstance(column_type, sa.types.TypeDecorator):

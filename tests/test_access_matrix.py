@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from backend.alerts.models import Alert
 from backend.extensions import db
 from backend.questionnaires.models import Assignment
 from tests.conftest import bearer, login
-from tests.factories import checkin_answers, make_patient, make_procedure
+from tests.factories import checkin_answers, make_patient, make_procedure, record
 
 PUBLIC = "public"
 STAFF_OF_SITE = "staff_of_site"  # staff of the patient's site only
@@ -33,6 +34,7 @@ class World:
     marcel: Any
     procedure: Any
     day1: Any
+    alert: Any
     now: Any
     callers: dict[str, dict[str, str]]
 
@@ -95,6 +97,18 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
     ("GET", "/api/v1/me/responses"): (PATIENT_SELF, None),
     ("POST", "/api/v1/me/responses"): (PATIENT_SELF, patient_response_body),
     ("PUT", "/api/v1/me/device"): (PATIENT_SELF, lambda w: {"platform": "ios", "push_token": "t"}),
+    ("GET", "/api/v1/alerts"): (ANY_STAFF, None),
+    ("GET", "/api/v1/alerts/<uuid:alert_id>"): (STAFF_OF_SITE, None),
+    ("POST", "/api/v1/alerts/<uuid:alert_id>/acknowledge"): (STAFF_OF_SITE, None),
+    ("POST", "/api/v1/alerts/<uuid:alert_id>/notes"): (
+        STAFF_OF_SITE,
+        lambda w: {"text": "Called."},
+    ),
+    ("POST", "/api/v1/alerts/<uuid:alert_id>/resolve"): (
+        STAFF_OF_SITE,
+        lambda w: {"outcome": "advice_given"},
+    ),
+    ("GET", "/api/v1/reports/rules"): (ANY_STAFF, None),
     ("GET", "/api/v1/instruments/<string:key>"): (ANY_PRINCIPAL, None),
     ("GET", "/api/v1/instruments/<string:key>/versions/<int:version>"): (ANY_PRINCIPAL, None),
 }
@@ -141,6 +155,8 @@ def world(app, client, nurse_ada, nurse_noe, clock) -> World:
     day1 = db.session.execute(
         db.select(Assignment).filter_by(patient_id=marcel.id, day=1)
     ).scalar_one()
+    record(marcel, clock.now(), answers=checkin_answers(call_request=True))
+    alert = db.session.execute(db.select(Alert).filter_by(patient_id=marcel.id)).scalar_one()
     ada = bearer(login(client, nurse_ada)["access_token"])
     expired_patient = enroll(client, ada, marcel)
     clock.advance(timedelta(minutes=16))  # the first tokens have expired
@@ -153,7 +169,7 @@ def world(app, client, nurse_ada, nurse_noe, clock) -> World:
         "expired_token": bearer(expired_patient),
         "no_token": {},
     }
-    return World(marcel, procedure, day1, clock.now(), callers)
+    return World(marcel, procedure, day1, alert, clock.now(), callers)
 
 
 def expected(access: str, caller: str) -> set[int] | str:
@@ -185,6 +201,7 @@ def concrete(path: str, world: World) -> str:
     return (
         path.replace("<uuid:patient_id>", str(world.marcel.id))
         .replace("<uuid:procedure_id>", str(world.procedure.id))
+        .replace("<uuid:alert_id>", str(world.alert.id))
         .replace("<string:key>", "checkin")
         .replace("<int:version>", "1")
     )
@@ -222,5 +239,5 @@ def test_patient_data_is_reachable_only_by_the_right_principals(client, world, c
             assert response.status_code in want, (method, path, caller, response.status_code)
             assert str(world.marcel.id) not in text and "Dupont" not in text
         # Another site's nurse sees the same 404 as for an id that does not exist.
-        if caller == "nurse_other_site" and "<uuid:patient_id>" in path:
+        if caller == "nurse_other_site" and ("<uuid:patient_id>" in path or "alert_id" in path):
             assert response.get_json()["detail"] == "The resource does not exist."

@@ -374,7 +374,7 @@ def resolve_patient_session(session: AuthSession) -> Principal | None:
 
 def update_device(principal: Principal, data: Mapping[str, Any], *, now: datetime) -> Device:
     """The OS rotated the push token: store it on this session's device (and revive it)."""
-    device = db.session.execute(
+    device: Device | None = db.session.execute(
         db.select(Device).filter_by(session_id=principal.session_id)
     ).scalar_one_or_none()
     if device is None:

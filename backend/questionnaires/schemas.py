@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -50,12 +52,29 @@ class OptionalIdempotencyHeaderSchema(IdempotencyHeaderSchema):
     idempotency_key = fields.UUID(data_key="Idempotency-Key", load_default=None)
 
 
+class AdviceSchema(ma.Schema):
+    emergency = fields.Boolean()
+    message = fields.String(metadata={"description": "Show at once, in the patient's language"})
+
+
 class ResponseCreatedSchema(ma.Schema):
     id = fields.UUID()
     assignment_id = fields.UUID(allow_none=True)
     answered_at = fields.DateTime()
     received_at = fields.DateTime()
     scores = fields.Dict()
+    advice = fields.Method(
+        "get_advice",
+        metadata={
+            "description": "Present when the app must show something at once "
+            "(a red flag: call the emergency number)"
+        },
+    )
+
+    def get_advice(self, obj: Any) -> dict[str, Any] | None:
+        from backend.questionnaires.services import advice_for
+
+        return advice_for(obj)
 
 
 class ResponseSchema(ResponseCreatedSchema):

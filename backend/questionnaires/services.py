@@ -43,7 +43,7 @@ def get_instrument(key: str, version: int | None = None) -> Instrument:
     query = db.select(Instrument).filter_by(key=key)
     if version is not None:
         query = query.filter_by(version=version)
-    instrument = db.session.execute(
+    instrument: Instrument | None = db.session.execute(
         query.order_by(Instrument.version.desc()).limit(1)
     ).scalar_one_or_none()
     if instrument is None:
@@ -161,6 +161,23 @@ def on_response_stored(hook: ResponseHook) -> ResponseHook:
     if hook not in response_hooks:
         response_hooks.append(hook)
     return hook
+
+
+# Functions giving what the phone must show at once after a response (e.g. the emergency
+# advice when it raised a red flag), keyed by name; registered by the alert engine.
+AdviceProvider = Callable[[Response, Patient], dict[str, Any] | None]
+advice_providers: list[AdviceProvider] = []
+
+
+def advice_for(response: Response) -> dict[str, Any] | None:
+    patient = db.session.get(Patient, response.patient_id)
+    if patient is None:
+        return None
+    for provider in advice_providers:
+        advice = provider(response, patient)
+        if advice:
+            return advice
+    return None
 
 
 # --- recording ---------------------------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""Telling staff about alerts, through the outbox, with no health content.
+
+- Urgent and high alerts: each nurse of the site is e-mailed at once ("a new alert to review",
+  a link to it), when the alert opens or its severity rises to high or urgent.
+- Routine alerts: one digest a day per site, at ``ALERT_DIGEST_LOCAL_TIME`` site time.
+- Overdue alerts: the site's physicians are e-mailed once (``escalated_at`` marks it).
+Each e-mail is deduplicated by the outbox on (event, person), so a retried job or a second
+scheduler sends nobody anything twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+from backend.alerts.models import Alert
+from backend.alerts.services import escalate_overdue
+from backend.auth.models import Site
+from backend.extensions import db
+from backend.notify.services import enqueue_staff_notification
+from backend.notify.texts import Text, register_staff_text
+
+register_staff_text(
+    "alerts_digest",
+    {
+        "fr": Text(
+            "Alertes de routine à examiner",
+            "De nouvelles alertes de routine attendent votre examen dans l'outil de suivi.",
+        ),
+        "en": Text(
+            "Routine alerts to review",
+            "New routine alerts are waiting for your review in the follow-up tool.",
+        ),
+    },
+)
+
+
+def _link(alert: Alert | None = None) -> str:
+    base = str(current_app.config["STAFF_BASE_URL"]).rstrip("/")
+    return f"{base}/alerts/{alert.id}" if alert else f"{base}/"
+
+
+def announce(alert: Alert, opened: bool, now: datetime) -> None:
+    """Hook of the alert engine: e-mail the nurses at once about urgent and high alerts."""
+    if alert.severity not in {"urgent", "high"}:
+        return
+    enqueue_staff_notification(
+        alert.site_id,
+        ["nurse"],
+        "alert_opened",
+        now=now,
+        subject_key="alert_opened",
+        link=_link(alert),
+        dedupe_key=f"alert:{alert.id}:{alert.severity}",
+    )
+    alert.nurses_notified_at = now
+
+
+def send_routine_digests(now: datetime) -> int:
+    """Once a day per site, after the digest time: one e-mail for the new routine alerts."""
+    pending = (
+        db.session.execute(
+            db.select(Alert)
+            .filter(
+                Alert.severity == "routine",
+                Alert.status == "open",
+                Alert.nurses_notified_at.is_(None),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
+    digest_time = current_app.config["ALERT_DIGEST_LOCAL_TIME"]
+    by_site: dict[object, list[Alert]] = {}
+    for alert in pending:
+        by_site.setdefault(alert.site_id, []).append(alert)
+    handled = 0
+    for site_id, alerts in by_site.items():
+        site = db.session.get(Site, site_id)
+        assert site is not None
+        local = now.astimezone(ZoneInfo(site.timezone))
+        if local.time() < digest_time:
+            continue
+        enqueue_staff_notification(
+            site.id,
+            ["nurse"],
+            "alerts_digest",
+            now=now,
+            subject_key="alerts_digest",
+            link=_link(),
+            dedupe_key=f"digest:{site.id}:{local.date().isoformat()}",
+        )
+        for alert in alerts:
+            alert.nurses_notified_at = now
+        handled += len(alerts)
+    return handled
+
+
+def escalate(now: datetime) -> int:
+    """Alerts past their target time: mark them (they rise in the queue) and tell physicians."""
+    overdue = escalate_overdue(now)
+    for alert in overdue:
+        enqueue_staff_notification(
+            alert.site_id,
+            ["physician"],
+            "alert_overdue",
+            now=now,
+            subject_key="alert_overdue",
+            link=_link(alert),
+            dedupe_key=f"overdue:{alert.id}",
+        )
+    return len(overdue)

@@ -1,0 +1,103 @@
+"""Alerts for IR nurses, their notes and their history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.db import UUIDPrimaryKey
+from backend.extensions import db
+
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
+SEVERITY_RANK = {"urgent": 0, "high": 1, "routine": 2}
+OUTCOMES = (
+    "false_alarm",
+    "advice_given",
+    "medication_changed",
+    "imaging_ordered",
+    "ir_consultation",
+    "sent_to_emergency",
+    "loosening_confirmed",
+    "revision_planned",
+    "other",
+)
+
+
+class Alert(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """One alert per patient and kind while it is not resolved (a partial unique index on
+    PostgreSQL and SQLite enforces it), gathering the evidence of every signal of its episode."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name="status_known"),
+        sa.CheckConstraint("severity IN ('urgent', 'high', 'routine')", name="severity_known"),
+        # The triage queue: a site's unresolved alerts by severity, then age.
+        sa.Index("ix_alerts_queue", "site_id", "status", "severity_rank", "created_at"),
+        sa.Index(
+            "uq_alerts_one_unresolved_per_kind",
+            "patient_id",
+            "kind",
+            unique=True,
+            postgresql_where=sa.text("status <> 'resolved'"),
+            sqlite_where=sa.text("status <> 'resolved'"),
+        ),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    severity: Mapped[str] = mapped_column(sa.String(8))
+    severity_rank: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    rule_key: Mapped[str] = mapped_column(sa.String(32))
+    rule_version: Mapped[int]
+    summary: Mapped[dict[str, Any]]
+    evidence: Mapped[dict[str, Any]]
+    opened_by_response_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("responses.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    due_at: Mapped[datetime]  # acknowledge before this time (target by severity)
+    escalated_at: Mapped[datetime | None]
+    # When the site's nurses were told (at once for urgent and high, in the daily digest for
+    # routine); never what the alert is about.
+    nurses_notified_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    outcome: Mapped[str | None] = mapped_column(sa.String(32))
+
+    notes: Mapped[list[AlertNote]] = relationship(order_by="AlertNote.created_at", lazy="selectin")
+    history: Mapped[list[AlertEvent]] = relationship(
+        order_by="AlertEvent.occurred_at", lazy="selectin"
+    )
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Not acknowledged within its target time (clinical.md, "Nurse triage")."""
+        return self.status == "open" and now >= self.due_at
+
+
+class AlertNote(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "alert_notes"
+
+    alert_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("alerts.id"), index=True)
+    author_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+
+
+class AlertEvent(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """What happened to an alert: opened, evidence added, severity raised, acknowledged,
+    escalated, resolved, noted. Who (a user, or the system) and when."""
+
+    __tablename__ = "alert_events"
+
+    alert_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("alerts.id"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    occurred_at: Mapped[datetime]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,481 @@
+"""The alert engine wired to the database, and the triage workflow.
+
+``evaluate_patient`` is called in the transaction that stored a response (any source) or marked a
+questionnaire missed. It re-evaluates the patient's whole history with the pure rules
+(``backend.alerts.rules``), so the result is the same whatever the order in which answers
+arrived, and a replay changes nothing:
+
+1. Facts: the procedure and baseline, every response in answered order, every missed
+   questionnaire.
+2. ``evaluate`` gives the signals; ``reconcile`` groups them, per kind, into the episode after the
+   last resolution of that kind (only answers given after a resolution open a new alert).
+3. Each episode becomes, or updates, the one unresolved alert of its kind: new evidence is added,
+   severity may rise, never fall. An alert already raised is never withdrawn by a later answer
+   (a nurse may be acting on it); its evidence says what was known when.
+4. Confirmation check-ins the rules ask for are planned (unless a questionnaire opens sooner),
+   and pending ones are cancelled once the alert they would confirm is open.
+5. New alerts are announced to the site's nurses through the outbox, without health content.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from backend.alerts.models import OUTCOMES, SEVERITY_RANK, Alert, AlertEvent, AlertNote
+from backend.alerts.rules import (
+    RULES_V1,
+    AlertPlan,
+    MissedFacts,
+    ProcedureFacts,
+    ResponseFacts,
+    evaluate,
+    reconcile,
+)
+from backend.audit.services import record
+from backend.auth.principal import Principal
+from backend.errors import Conflict, NotFound
+from backend.extensions import db
+from backend.patients.models import Patient, Procedure
+from backend.questionnaires.models import Assignment, Response
+from backend.questionnaires.planning import local_instant
+from backend.questionnaires.services import AID_LEVELS, ANALGESIC_STEPS
+
+CONFIRMING_KINDS = ("possible_screw_loosening", "pain_recurrence")
+
+# Called with (alert, now) when an alert is opened or its severity rises (notifications).
+alert_opened_hooks: list[Callable[[Alert, bool, datetime], None]] = []
+
+
+def _step(value: str | None, scale: tuple[str, ...]) -> int | None:
+    return scale.index(value) if value in scale else None
+
+
+def procedure_facts(procedure: Procedure) -> ProcedureFacts:
+    return ProcedureFacts(
+        kind=procedure.kind,
+        discharged_on=procedure.discharged_on,
+        baseline_pain_walking=procedure.baseline_pain_walking,
+        baseline_pain_rest=procedure.baseline_pain_rest,
+        baseline_mobility=procedure.baseline_mobility_score,
+        baseline_analgesic_step=_step(procedure.baseline_analgesics, ANALGESIC_STEPS),
+        baseline_aid_level=_step(procedure.baseline_walking_aid, AID_LEVELS),
+    )
+
+
+def response_facts(response: Response) -> ResponseFacts:
+    answers, scores = response.answers, response.scores
+    return ResponseFacts(
+        id=str(response.id),
+        answered_at=response.answered_at,
+        day=response.day,
+        pain_walking=answers["pain_walking"],
+        pain_rest=answers["pain_rest"],
+        analgesic_step=scores["analgesic_step"],
+        aid_level=scores["aid_level"],
+        fell=answers["fell"],
+        symptoms=frozenset(answers["symptoms"]),
+        change=answers["change"],
+        call_request=answers["call_request"],
+        mobility_score=scores.get("mobility_score"),
+    )
+
+
+def _target(severity: str) -> timedelta:
+    hours: Mapping[str, int] = current_app.config["ALERT_TARGET_HOURS"]
+    return timedelta(hours=hours[severity])
+
+
+def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> list[Alert]:
+    """Re-evaluate the patient's history and bring the alerts up to date (flush only)."""
+    db.session.flush()
+    responses = (
+        db.session.execute(db.select(Response).filter_by(procedure_id=procedure.id)).scalars().all()
+    )
+    missed = (
+        db.session.execute(
+            db.select(Assignment).filter_by(procedure_id=procedure.id, status="missed")
+        )
+        .scalars()
+        .all()
+    )
+    evaluation = evaluate(
+        procedure_facts(procedure),
+        [response_facts(r) for r in responses],
+        [
+            MissedFacts(str(a.id), a.day, a.closes_at, a.reason)
+            for a in missed
+            if a.closes_at <= now
+        ],
+        RULES_V1,
+    )
+    alerts = (
+        db.session.execute(
+            db.select(Alert).filter_by(patient_id=patient.id).order_by(Alert.created_at)
+        )
+        .scalars()
+        .all()
+    )
+    resolutions: dict[str, list[datetime]] = {}
+    for alert in alerts:
+        if alert.status == "resolved" and alert.resolved_at is not None:
+            resolutions.setdefault(alert.kind, []).append(alert.resolved_at)
+    changed = []
+    unresolved = {a.kind: a for a in alerts if a.status != "resolved"}
+    for plan in reconcile(evaluation.signals, resolutions):
+        alert = _apply_plan(patient, plan, unresolved.get(plan.kind), now)
+        if alert is not None:
+            changed.append(alert)
+            unresolved[plan.kind] = alert
+    _plan_confirmations(patient, procedure, evaluation.confirmation_requests, unresolved, now)
+    return changed
+
+
+def _apply_plan(
+    patient: Patient, plan: AlertPlan, alert: Alert | None, now: datetime
+) -> Alert | None:
+    """Create the alert of an episode, or add its new evidence to the open one."""
+    evidence = {"signals": plan.evidence}
+    if alert is None:
+        alert = Alert(
+            patient_id=patient.id,
+            site_id=patient.site_id,
+            kind=plan.kind,
+            severity=plan.severity,
+            severity_rank=SEVERITY_RANK[plan.severity],
+            status="open",
+            rule_key=plan.opened_by.rule_key,
+            rule_version=plan.rule_version,
+            summary=dict(plan.summary),
+            evidence=evidence,
+            opened_by_response_id=_uuid(plan.opened_by.response_id),
+            created_at=now,
+            updated_at=now,
+            due_at=now + _target(plan.severity),
+        )
+        db.session.add(alert)
+        db.session.flush()
+        _event(alert, "opened", None, now, {"severity": plan.severity})
+        for hook in alert_opened_hooks:
+            hook(alert, True, now)
+        return alert
+    known = {s.get("response", {}).get("id") for s in alert.evidence.get("signals", [])}
+    new = [s for s in plan.evidence if s.get("response", {}).get("id") not in known]
+    raised = SEVERITY_RANK[plan.severity] < alert.severity_rank
+    if not new and not raised:
+        return None
+    alert.evidence = {"signals": [*alert.evidence.get("signals", []), *new]}
+    alert.summary = dict(plan.summary)
+    alert.updated_at = now
+    if new:
+        _event(alert, "evidence_added", None, now, {"signals": len(new)})
+    if raised:
+        _event(alert, "severity_raised", None, now, {"from": alert.severity, "to": plan.severity})
+        alert.severity, alert.severity_rank = plan.severity, SEVERITY_RANK[plan.severity]
+        alert.due_at = min(alert.due_at, alert.created_at + _target(plan.severity))
+        for hook in alert_opened_hooks:
+            hook(alert, False, now)
+    return alert
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+def _plan_confirmations(
+    patient: Patient,
+    procedure: Procedure,
+    requests: list[Any],
+    unresolved: Mapping[str, Alert],
+    now: datetime,
+) -> None:
+    """Plan the confirmation check-ins asked for; cancel those an open alert made useless."""
+    if any(kind in unresolved for kind in CONFIRMING_KINDS):
+        pending = db.session.execute(
+            db.select(Assignment).filter(
+                Assignment.procedure_id == procedure.id,
+                Assignment.reason == "confirmation",
+                Assignment.status.in_(("pending", "open")),
+            )
+        ).scalars()
+        for assignment in pending:
+            assignment.status, assignment.status_changed_at = "cancelled", now
+        return
+    reminder = current_app.config["REMINDER_LOCAL_TIME"]
+    zone = _zone(patient.timezone)
+    for request in requests:
+        answered_local = request.answered_at.astimezone(zone).date()
+        due_on = answered_local + timedelta(days=RULES_V1.confirmation_delay_days)
+        opens_at = local_instant(due_on, reminder, zone)
+        if opens_at <= now:
+            continue  # a late answer: the moment to confirm has passed
+        sooner = db.session.execute(
+            db.select(Assignment.id).filter(
+                Assignment.procedure_id == procedure.id,
+                Assignment.status.in_(("pending", "open")),
+                Assignment.opens_at > request.answered_at,
+                Assignment.opens_at <= opens_at,
+            )
+        ).first()
+        if sooner:
+            continue
+        db.session.add(
+            Assignment(
+                patient_id=patient.id,
+                procedure_id=procedure.id,
+                instrument_key="checkin",
+                instrument_version=1,
+                day=(due_on - procedure.discharged_on).days,
+                reason="confirmation",
+                opens_at=opens_at,
+                closes_at=local_instant(due_on + timedelta(days=3), reminder, zone),
+                status="pending",
+                status_changed_at=now,
+                created_at=now,
+            )
+        )
+        db.session.flush()
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _event(
+    alert: Alert,
+    action: str,
+    actor_id: uuid.UUID | None,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    db.session.add(
+        AlertEvent(
+            alert_id=alert.id,
+            action=action,
+            actor_id=actor_id,
+            occurred_at=now,
+            details=details or {},
+        )
+    )
+
+
+# --- hooks: evaluation after a response is stored or a questionnaire is missed ----------------
+
+
+def on_response(response: Response, patient: Patient, procedure: Procedure, now: datetime) -> None:
+    evaluate_patient(patient, procedure, now)
+
+
+def on_missed(assignment: Assignment, patient: Patient, now: datetime) -> None:
+    procedure = db.session.get(Procedure, assignment.procedure_id)
+    if procedure is not None:
+        evaluate_patient(patient, procedure, now)
+
+
+def red_flag_for(response: Response) -> bool:
+    """Whether this response raised (or added to) a red flag: the phone shows the emergency
+    advice at once."""
+    alert = (
+        db.session.execute(
+            db.select(Alert)
+            .filter_by(patient_id=response.patient_id, kind="red_flag")
+            .order_by(Alert.created_at.desc())
+        )
+        .scalars()
+        .first()
+    )
+    if alert is None:
+        return False
+    ids = {s.get("response", {}).get("id") for s in alert.evidence.get("signals", [])}
+    return str(response.id) in ids
+
+
+EMERGENCY_ADVICE = {
+    "fr": "Ce service n'est pas surveillé jour et nuit. Appelez le 15 (SAMU) maintenant, "
+    "ou le 112.",
+    "en": "This service is not watched around the clock. Call the emergency number now: "
+    "15 in France, 112 in the EU.",
+}
+
+
+# --- triage -----------------------------------------------------------------------------------
+
+
+def get_alert(principal: Principal, alert_id: uuid.UUID) -> Alert:
+    alert = db.session.get(Alert, alert_id)
+    if alert is None or alert.site_id != principal.site_id:
+        raise NotFound()
+    return alert
+
+
+def queue(
+    principal: Principal,
+    now: datetime,
+    *,
+    statuses: tuple[str, ...],
+    severity: str | None,
+    kind: str | None,
+    patient_id: uuid.UUID | None,
+    limit: int,
+    offset: int = 0,
+) -> list[Alert]:
+    """The site's alerts by severity, then overdue first, then age (oldest first)."""
+    overdue_first = sa.case((sa.and_(Alert.status == "open", Alert.due_at <= now), 0), else_=1)
+    query = db.select(Alert).filter(Alert.site_id == principal.site_id, Alert.status.in_(statuses))
+    if severity:
+        query = query.filter(Alert.severity == severity)
+    if kind:
+        query = query.filter(Alert.kind == kind)
+    if patient_id:
+        query = query.filter(Alert.patient_id == patient_id)
+    query = query.order_by(Alert.severity_rank, overdue_first, Alert.created_at, Alert.id)
+    return list(db.session.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def acknowledge(principal: Principal, alert: Alert, now: datetime) -> Alert:
+    if alert.status != "open":
+        raise Conflict(f"An alert that is {alert.status} cannot be acknowledged.")
+    alert.status, alert.acknowledged_at, alert.acknowledged_by_id = (
+        "acknowledged",
+        now,
+        principal.id,
+    )
+    alert.updated_at = now
+    _event(alert, "acknowledged", principal.id, now)
+    _audit("alert.acknowledge", alert, now)
+    return alert
+
+
+def resolve(
+    principal: Principal, alert: Alert, outcome: str, note: str | None, now: datetime
+) -> Alert:
+    if alert.status == "resolved":
+        raise Conflict("The alert is already resolved.")
+    if outcome not in OUTCOMES:  # the schema checks first; this guards other callers
+        raise Conflict(f"Unknown outcome {outcome!r}.")
+    if alert.acknowledged_at is None:  # resolving implies having looked at it
+        alert.acknowledged_at, alert.acknowledged_by_id = now, principal.id
+        _event(alert, "acknowledged", principal.id, now)
+    alert.status, alert.resolved_at, alert.resolved_by_id = "resolved", now, principal.id
+    alert.outcome, alert.updated_at = outcome, now
+    _event(alert, "resolved", principal.id, now, {"outcome": outcome})
+    if note:
+        add_note(principal, alert, note, now, audit=False)
+    _audit("alert.resolve", alert, now, {"outcome": outcome})
+    return alert
+
+
+def add_note(
+    principal: Principal, alert: Alert, text: str, now: datetime, audit: bool = True
+) -> AlertNote:
+    note = AlertNote(alert_id=alert.id, author_id=principal.id, text=text, created_at=now)
+    db.session.add(note)
+    _event(alert, "note", principal.id, now)
+    if audit:
+        _audit("alert.note", alert, now)
+    db.session.flush()
+    db.session.refresh(alert, ["notes", "history"])
+    return note
+
+
+def _audit(action: str, alert: Alert, now: datetime, details: dict[str, Any] | None = None) -> None:
+    record(
+        action,
+        now=now,
+        resource_type="alert",
+        resource_id=alert.id,
+        patient_id=alert.patient_id,
+        details=details,
+    )
+
+
+def escalate_overdue(now: datetime) -> list[Alert]:
+    """Mark open alerts past their target as escalated, once; the caller notifies physicians."""
+    overdue = (
+        db.session.execute(
+            db.select(Alert)
+            .filter(Alert.status == "open", Alert.due_at <= now, Alert.escalated_at.is_(None))
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
+    for alert in overdue:
+        alert.escalated_at = now
+        _event(alert, "escalated", None, now)
+    return list(overdue)
+
+
+# --- rule-quality report ----------------------------------------------------------------------
+
+
+def rule_report(principal: Principal) -> list[dict[str, Any]]:
+    """Per rule key and version: alerts, outcomes, false-alarm share, imaging ordered,
+    loosening confirmed, revision planned and median time to acknowledge (the site's alerts)."""
+    alerts = db.session.execute(db.select(Alert).filter_by(site_id=principal.site_id)).scalars()
+    groups: dict[tuple[str, int], list[Alert]] = {}
+    for alert in alerts:
+        groups.setdefault((alert.rule_key, alert.rule_version), []).append(alert)
+    report = []
+    for (key, version), items in sorted(groups.items()):
+        outcomes: dict[str, int] = {}
+        for alert in items:
+            if alert.outcome:
+                outcomes[alert.outcome] = outcomes.get(alert.outcome, 0) + 1
+        resolved = sum(outcomes.values())
+        delays = [
+            (a.acknowledged_at - a.created_at).total_seconds()
+            for a in items
+            if a.acknowledged_at is not None
+        ]
+        report.append(
+            {
+                "rule": {"key": key, "version": version},
+                "alerts": len(items),
+                "resolved": resolved,
+                "outcomes": outcomes,
+                "false_alarm_share": round(outcomes.get("false_alarm", 0) / resolved, 3)
+                if resolved
+                else None,
+                "imaging_ordered": outcomes.get("imaging_ordered", 0),
+                "loosening_confirmed": outcomes.get("loosening_confirmed", 0),
+                "revision_planned": outcomes.get("revision_planned", 0),
+                "median_seconds_to_acknowledge": statistics.median(delays) if delays else None,
+            }
+        )
+    return report
+
+
+def emergency_advice(response: Response, patient: Patient) -> dict[str, Any] | None:
+    if not red_flag_for(response):
+        return None
+    return {
+        "emergency": True,
+        "message": EMERGENCY_ADVICE.get(patient.locale, EMERGENCY_ADVICE["fr"]),
+    }
+
+
+def register_hooks() -> None:
+    """Wire the alert engine: after every stored response and every missed questionnaire (same
+    transaction), staff e-mails through the outbox, and the scheduler's jobs."""
+    from backend.alerts import jobs
+    from backend.questionnaires.services import advice_providers, on_response_stored
+    from backend.schedule.jobs import register_job
+    from backend.schedule.services import on_assignment_missed
+
+    on_response_stored(on_response)
+    on_assignment_missed(on_missed)
+    if emergency_advice not in advice_providers:
+        advice_providers.append(emergency_advice)
+    if jobs.announce not in alert_opened_hooks:
+        alert_opened_hooks.append(jobs.announce)
+    register_job(jobs.escalate)
+    register_job(jobs.send_routine_digests)
