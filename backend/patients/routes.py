@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -32,7 +32,7 @@ from backend.patients.schemas import (
     ProcedureUpdateSchema,
 )
 from backend.patients.timeline import TimelineSchema, build_timeline
-from backend.questionnaires import services as questionnaires
+from backend.questionnaires.routes import submit_response
 from backend.questionnaires.schemas import (
     OptionalIdempotencyHeaderSchema,
     ResponseCreatedSchema,
@@ -188,18 +188,7 @@ class StaffResponses(MethodView):
         """Enter a patient's answers after a phone call (source `nurse`)"""
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
-        key = headers.get("idempotency_key")
-        result = questionnaires.record_response(
-            principal,
-            patient,
-            body,
-            now=utcnow(),
-            idempotency_key=str(key) if key else None,
-            fingerprint=questionnaires.request_fingerprint(request.get_json()),
-        )
-        db.session.commit()
-        # A replay answers exactly as the first time, and says it is one.
-        return result.response, 201, {"Idempotent-Replayed": "true" if result.replayed else "false"}
+        return submit_response(principal, patient, body, headers.get("idempotency_key"))
 
 
 @blp.route("/<uuid:patient_id>/timeline")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import g, request
@@ -91,18 +92,24 @@ class MyResponses(MethodView):
     @problems(me_blp, 401, 409)
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Send a completed questionnaire (a retry with the same Idempotency-Key is safe)"""
-        patient = current_patient()
-        result = services.record_response(
-            g.principal,
-            patient,
-            body,
-            now=utcnow(),
-            idempotency_key=str(headers["idempotency_key"]),
-            fingerprint=services.request_fingerprint(request.get_json()),
-        )
-        db.session.commit()
-        # A replay answers exactly as the first time, and says it is one.
-        return result.response, 201, {"Idempotent-Replayed": "true" if result.replayed else "false"}
+        return submit_response(g.principal, current_patient(), body, headers["idempotency_key"])
+
+
+def submit_response(
+    actor: Principal, patient: Patient, body: dict[str, Any], key: uuid.UUID | None
+) -> tuple[Response, int, dict[str, str]]:
+    """Record a response from a request and commit; shared by the phone's and the nurse's
+    endpoints. A replay answers exactly as the first time, and says it is one."""
+    result = services.record_response(
+        actor,
+        patient,
+        body,
+        now=utcnow(),
+        idempotency_key=str(key) if key else None,
+        fingerprint=services.request_fingerprint(request.get_json()),
+    )
+    db.session.commit()
+    return result.response, 201, {"Idempotent-Replayed": "true" if result.replayed else "false"}
 
 
 @me_blp.route("/device")
