@@ -84,9 +84,14 @@ def update_patient(
             raise Conflict("A patient with this MRN already exists at your site.")
     if "status" in changes and changes["status"] != patient.status:
         patient.status_changed_at = now
+    moved = "timezone" in changes and changes["timezone"] != patient.timezone
     for key, value in changes.items():
         setattr(patient, key, value)
     patient.updated_at = now
+    if moved:
+        # 10:00 must stay 10:00 where the patient now lives (e.g. back home in Martinique).
+        for procedure in patient.procedures:
+            _replan(procedure, now=now)
     record(
         "patient.update",
         now=now,
@@ -237,14 +242,16 @@ def _replan(procedure: Procedure, *, now: datetime) -> None:
     assignments = db.session.execute(
         db.select(Assignment).filter_by(procedure_id=procedure.id, reason="protocol")
     ).scalars()
-    answered_days = set()
+    kept_days = set()
     for assignment in assignments:
-        if assignment.status == "completed":
-            answered_days.add(assignment.day)
-        elif assignment.status != "cancelled":
+        # Only questionnaires not yet opened move; what opened already (answered, open with its
+        # reminders, missed) is history and stays as it was.
+        if assignment.status == "pending" and assignment.opens_at > now:
             db.session.delete(assignment)
+        else:
+            kept_days.add(assignment.day)
     db.session.flush()
-    _plan_schedule(patient, procedure, protocol, now=now, keep_days=answered_days)
+    _plan_schedule(patient, procedure, protocol, now=now, keep_days=kept_days)
 
 
 # --- enrollment --------------------------------------------------------------------------------

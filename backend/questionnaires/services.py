@@ -234,7 +234,9 @@ def record_response(
 
     assignment: Assignment | None = None
     if body.get("assignment_id") is not None:
-        assignment = db.session.get(Assignment, body["assignment_id"])
+        # Locked: the scheduler closing this window (SKIP LOCKED) waits for the answer instead
+        # of marking it missed under it.
+        assignment = db.session.get(Assignment, body["assignment_id"], with_for_update=True)
         if assignment is None or assignment.patient_id != patient.id:
             errors.append(field_error("/assignment_id", "no such questionnaire for you"))
             assignment = None

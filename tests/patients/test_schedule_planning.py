@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from backend.extensions import db
 from backend.questionnaires.planning import local_instant, plan
 from tests.conftest import T0, bearer, login
 from tests.factories import make_patient, make_procedure, record
@@ -140,3 +141,23 @@ def test_a_discharge_date_after_received_answers_is_refused(app, client, nurse_a
     )
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["pointer"] == "/discharged_on"
+
+
+def test_a_patient_who_moves_to_martinique_gets_the_rest_of_the_schedule_at_ten_there(
+    app, client, nurse_ada, clock
+):
+    patient = make_patient(nurse_ada)
+    procedure = make_procedure(
+        nurse_ada, patient, discharged_on=date(2026, 11, 22), performed_on=date(2026, 11, 20)
+    )
+    clock.set(utc(2026, 11, 24, 12, 0))  # day 1 has opened; the rest is still to come
+    headers = bearer(login(client, nurse_ada)["access_token"])
+    response = client.patch(
+        f"/api/v1/patients/{patient.id}", json={"timezone": "America/Martinique"}, headers=headers
+    )
+    assert response.status_code == 200
+    db.session.expire_all()
+    schedule = {a.day: a for a in db.session.get(type(procedure), procedure.id).schedule}
+    assert schedule[1].opens_at == utc(2026, 11, 23, 9, 0)  # opened already: unchanged
+    assert schedule[7].opens_at == utc(2026, 11, 29, 14, 0)  # 10:00 in Fort-de-France
+    assert len(schedule) == len(STANDARD_DAYS)
