@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from backend.alerts.models import Alert
 from backend.extensions import db
@@ -241,3 +242,39 @@ def test_patient_data_is_reachable_only_by_the_right_principals(client, world, c
         # Another site's nurse sees the same 404 as for an id that does not exist.
         if caller == "nurse_other_site" and ("<uuid:patient_id>" in path or "alert_id" in path):
             assert response.get_json()["detail"] == "The resource does not exist."
+
+
+SMUGGLED = {
+    "patient_id": str(uuid.uuid4()),
+    "status": "resolved",
+    "role": "admin",
+    "site": "NANTES",
+}
+
+
+def table_counts() -> dict[str, int]:
+    return {
+        table.name: db.session.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+        for table in db.metadata.sorted_tables
+        if table.name != "audit_events"  # refusals may be audited; nothing else may change
+    }
+
+
+def test_extra_fields_on_any_write_are_refused_and_nothing_changes(client, world):
+    writes = [
+        (m, p, a, b)
+        for (m, p), (a, b) in sorted(all_rules().items())
+        if m in {"POST", "PUT", "PATCH"} and a in {STAFF_OF_SITE, PATIENT_SELF, ANY_STAFF}
+    ]
+    assert len(writes) >= 10
+    for method, path, access, body in writes:
+        caller = "own_patient" if access == PATIENT_SELF else "nurse_same_site"
+        headers = {**world.callers[caller], "Idempotency-Key": str(uuid.uuid4())}
+        payload = {**(body(world) if body else {}), **SMUGGLED}
+        before = table_counts()
+        response = client.open(concrete(path, world), method=method, json=payload, headers=headers)
+        assert response.status_code == 422, (method, path, response.status_code)
+        refused = {e.get("pointer") for e in response.get_json()["errors"]}
+        assert {"/patient_id", "/status", "/role", "/site"} <= refused, (path, refused)
+        db.session.expire_all()
+        assert table_counts() == before, (method, path)

@@ -27,6 +27,7 @@ from backend.clock import utcnow
 from backend.errors import problems
 from backend.extensions import db
 from backend.patients.models import Patient
+from backend.schemas import EmptySchema
 
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1/alerts", description="Alert triage")
 reports_blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
@@ -139,9 +140,10 @@ class AlertById(MethodView):
 @blp.route("/<uuid:alert_id>/acknowledge")
 class Acknowledge(MethodView):
     @staff_required()
+    @blp.arguments(EmptySchema, required=False)
     @blp.response(200, AlertDetailSchema)
     @problems(blp, 401, 404, 409)
-    def post(self, alert_id: uuid.UUID) -> dict[str, Any]:
+    def post(self, _body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
         """Acknowledge an open alert (409 when it is not open)"""
         now = utcnow()
         alert = services.get_alert(current_staff(), alert_id)

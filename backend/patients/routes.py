@@ -38,6 +38,7 @@ from backend.questionnaires.schemas import (
     ResponseCreatedSchema,
     StaffResponseCreateSchema,
 )
+from backend.schemas import EmptySchema
 
 blp = Blueprint(
     "patients", __name__, url_prefix="/api/v1/patients", description="Patients (staff of the site)"
@@ -166,9 +167,10 @@ class ProcedureById(MethodView):
 @blp.route("/<uuid:patient_id>/enrollment-codes")
 class EnrollmentCodes(MethodView):
     @staff_required()
+    @blp.arguments(EmptySchema, required=False)
     @blp.response(201, EnrollmentCodeSchema)
     @problems(blp, 401, 404)
-    def post(self, patient_id: uuid.UUID) -> dict[str, Any]:
+    def post(self, _body: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
         """Issue a single-use enrollment code for the patient's phone (older codes stop working)"""
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)

@@ -182,3 +182,50 @@ def test_failures_from_one_address_across_accounts_are_rate_limited(client, nurs
 def test_successful_logins_do_not_count_towards_the_limit(client, nurse_ada):
     for _ in range(6):
         login(client, nurse_ada)
+
+
+def _redis_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url("redis://127.0.0.1:6379/15", socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def test_with_redis_the_login_limit_holds_across_workers(database_url, clock):
+    """Two app instances (two gunicorn workers) share one Redis: failures add up."""
+    import redis
+
+    from backend import create_app
+    from backend.extensions import limiter
+    from tests.conftest import _base_config
+
+    if not _redis_reachable():
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    redis.Redis.from_url("redis://127.0.0.1:6379/15").flushdb()
+    config = _base_config(
+        database_url,
+        clock,
+        REDIS_URL="redis://127.0.0.1:6379/15",
+        LOGIN_LIMIT_PER_ACCOUNT="3 per 15 minutes",
+    )
+    workers = [create_app(config), create_app(config)]
+    try:
+        body = {"email": "ghost@lyon.example", "password": "wrong-password-x"}
+        codes = [
+            workers[i % 2].test_client().post("/api/v1/auth/login", json=body).status_code
+            for i in range(4)
+        ]
+        assert codes == [401, 401, 401, 429]
+        # The counters live in Redis, where every worker process (and host) reads them; the
+        # e-mail itself is not there, only its hash.
+        keys = [k.decode() for k in redis.Redis.from_url("redis://127.0.0.1:6379/15").keys()]
+        assert any("login-account" in key for key in keys)
+        assert not any("ghost" in key for key in keys)
+    finally:
+        with workers[0].app_context():
+            limiter.reset()
+        for worker in workers:
+            with worker.app_context():
+                db.engine.dispose()
