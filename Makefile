@@ -8,7 +8,9 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt typecheck migrate seed bench clean
+.PHONY: help run test lint fmt typecheck migrate seed bench clean translations
+# The nurse pages' compiled French catalogue (gettext .mo, built from the .po in the repository).
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard backend/web/translations/*/LC_MESSAGES/messages.po))
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,10 +27,11 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-run: $(VENV)/.runtime ## Install, migrate the SQLite database, seed a demo, serve at 127.0.0.1:5000
+run: $(VENV)/.runtime $(CATALOGUES) ## Install, migrate the SQLite database, seed a demo, serve at 127.0.0.1:5000
 	APP_ENV=development $(FLASK) db upgrade
 	APP_ENV=development $(FLASK) seed-on-first-run
 	@echo ""
+	@echo "  Pages:     http://$(HOST):$(PORT)/  (nurses: sign in with a demo login above)"
 	@echo "  API:       http://$(HOST):$(PORT)/api/v1/health"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/v1/docs"
 	@echo "  Scheduler: running beside the server; reminders are printed here"
@@ -39,7 +42,7 @@ run: $(VENV)/.runtime ## Install, migrate the SQLite database, seed a demo, serv
 	trap 'kill -TERM $$scheduler 2>/dev/null; wait $$scheduler' EXIT; \
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev ## Install test dependencies and run the suite (SQLite and PostgreSQL)
+test: $(VENV)/.dev $(CATALOGUES) ## Install test dependencies and run the suite (SQLite and PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev ## ruff and mypy
@@ -62,6 +65,15 @@ seed: $(VENV)/.runtime ## Seed the demo cohort into an empty database
 
 bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: response recording with a year of history, queue plan
 	$(BIN)/python bench/bench_alerts.py
+
+%.mo: %.po | $(VENV)/.runtime
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+translations: $(VENV)/.runtime ## Extract the nurse pages' strings into the catalogues (then translate the new ones)
+	$(BIN)/pybabel extract -F backend/web/babel.cfg -k lazy_gettext -k _l -k lazy_pgettext:1c,2 \
+		--no-location --sort-output --omit-header -o backend/web/translations/messages.pot .
+	$(BIN)/pybabel update -i backend/web/translations/messages.pot -d backend/web/translations \
+		--ignore-pot-creation-date --no-fuzzy-matching
 
 clean: ## Remove the virtual environment and the development database
 	rm -rf $(VENV) instance

@@ -176,6 +176,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.schedule.cli import scheduler_cli  # also loads the schedule and notify models
     from backend.service.cli import config_table_command
     from backend.service.routes import blp as service_blp
+    from backend.web import init_app as init_web_pages
 
     api.register_blueprint(service_blp)
     api.register_blueprint(auth_blp)
@@ -193,3 +194,4 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     app.cli.add_command(seed_on_first_run_command)
     app.cli.add_command(config_table_command)
     app.cli.add_command(scheduler_cli)
+    init_web_pages(app)  # the nurse pages under / (backend/web)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
 
 import click
 from flask.cli import AppGroup
@@ -101,6 +103,334 @@ def _seed_demo_patient(site: Site, now: datetime) -> None:
 
 DEMO_PATIENT_MRN = "DEMO-0001"
 seed_hooks.append(_seed_demo_patient)
+
+
+# --- a cohort with history, so that the nurse pages show something real on first start --------
+#
+# Each history is recorded through the real services, every answer with ``now`` set to the
+# moment it was given, so the alert engine runs exactly as it would have in life: improving
+# patients raise nothing, a relapsing screw patient gets a confirmation check-in then a loosening
+# alert, a red flag is urgent, a missed follow-up is caught by the scheduler's own closing job.
+
+
+def _checkin(
+    walking: int,
+    rest: int,
+    analgesics: str = "non_opioid",
+    aid: str = "cane",
+    change: str = "minimally_improved",
+    symptoms: tuple[str, ...] = (),
+    call: bool = False,
+    pms: tuple[int, int, int] | None = None,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    answers: dict[str, Any] = {
+        "pain_rest": rest,
+        "pain_walking": walking,
+        "analgesics": analgesics,
+        "walking_aid": aid,
+        "fell": False,
+        "symptoms": list(symptoms),
+        "change": change,
+        "call_request": call,
+    }
+    if pms is not None:  # a follow-up questionnaire: the Parker Mobility Score items too
+        answers.update(pms_indoors=pms[0], pms_outdoors=pms[1], pms_shopping=pms[2])
+        if comment:
+            answers["comment"] = comment
+    return answers
+
+
+@dataclass(frozen=True)
+class DemoPatient:
+    given_name: str
+    family_name: str
+    born: date
+    sex: str
+    phone: str
+    procedure: dict[str, Any]
+    baseline: dict[str, Any]
+    discharged_days_ago: int
+    answers: dict[int, dict[str, Any]]  # by day since discharge, answered at 11:00 local
+    answered_hours_ago: dict[int, int] = field(default_factory=dict)  # a later sync than 11:00
+    caregiver: bool = False
+    acknowledged: bool = False  # a nurse has acknowledged its alert
+
+
+def _baseline(rest: int, walking: int, mobility: int, analgesics: str, aid: str) -> dict[str, Any]:
+    return {
+        "pain_rest": rest,
+        "pain_walking": walking,
+        "mobility_score": mobility,
+        "analgesics": analgesics,
+        "walking_aid": aid,
+    }
+
+
+DEMO_COHORT: tuple[DemoPatient, ...] = (
+    DemoPatient(
+        given_name="Josette",
+        family_name="Lefèvre",
+        born=date(1935, 5, 14),
+        sex="female",
+        phone="+33600000002",
+        procedure={
+            "kind": "cementoplasty",
+            "location": "vertebra",
+            "vertebral_level": "L1",
+            "etiology": "osteoporotic",
+            "bone_quality": "osteoporotic",
+            "anaesthesia": "local",
+            "cement_volume_ml": 4.5,
+        },
+        baseline=_baseline(6, 8, 6, "weak_opioid", "walker"),
+        discharged_days_ago=60,
+        answers={
+            1: _checkin(6, 4, "weak_opioid", "walker"),
+            7: _checkin(4, 3, "weak_opioid", "walker", "much_improved"),
+            14: _checkin(3, 2, "non_opioid", "cane", "much_improved"),
+            21: _checkin(2, 1, "non_opioid", "cane", "much_improved"),
+            30: _checkin(2, 1, "non_opioid", "cane", "much_improved", pms=(3, 2, 1)),
+            42: _checkin(1, 1, "none", "cane", "very_much_improved"),
+            56: _checkin(1, 0, "none", "cane", "very_much_improved"),
+        },
+    ),
+    DemoPatient(
+        given_name="Henri",
+        family_name="Blanc",
+        born=date(1942, 1, 30),
+        sex="male",
+        phone="+33600000003",
+        procedure={
+            "kind": "screw_fixation_cementoplasty",
+            "location": "acetabulum",
+            "side": "right",
+            "etiology": "neoplastic",
+            "bone_quality": "lytic",
+            "anaesthesia": "sedation",
+            "screw_count": 2,
+            "cement_volume_ml": 8.0,
+        },
+        baseline=_baseline(5, 7, 7, "strong_opioid", "walker"),
+        discharged_days_ago=35,
+        answers={
+            1: _checkin(5, 4, "strong_opioid", "walker"),
+            7: _checkin(3, 3, "weak_opioid", "walker", "much_improved"),
+            14: _checkin(2, 2, "weak_opioid", "cane", "much_improved"),
+            21: _checkin(2, 1, "non_opioid", "cane", "much_improved"),
+            30: _checkin(2, 1, "non_opioid", "cane", "much_improved", pms=(3, 3, 1)),
+        },
+    ),
+    # The relapse the follow-up exists for: sacroiliac screws, better until week 6, then
+    # walking pain back up twice in a row (the second answer is the confirmation check-in
+    # the rules asked for), with clicking.
+    DemoPatient(
+        given_name="Gisèle",
+        family_name="Arnaud",
+        born=date(1938, 9, 3),
+        sex="female",
+        phone="+33600000004",
+        procedure={
+            "kind": "screw_fixation",
+            "location": "sacroiliac",
+            "side": "left",
+            "etiology": "osteoporotic",
+            "bone_quality": "osteoporotic",
+            "anaesthesia": "local",
+            "screw_count": 2,
+        },
+        baseline=_baseline(6, 8, 5, "weak_opioid", "walker"),
+        discharged_days_ago=50,
+        answers={
+            1: _checkin(6, 4, "weak_opioid", "walker"),
+            7: _checkin(3, 2, "non_opioid", "walker", "much_improved"),
+            14: _checkin(2, 1, "non_opioid", "cane", "much_improved"),
+            21: _checkin(2, 1, "non_opioid", "cane", "much_improved"),
+            30: _checkin(2, 1, "non_opioid", "cane", "much_improved", pms=(3, 2, 1)),
+            42: _checkin(5, 2, "non_opioid", "cane", "minimally_worse"),
+            45: _checkin(5, 3, "non_opioid", "cane", "minimally_worse", symptoms=("clicking",)),
+        },
+    ),
+    # A red flag this morning: new leg weakness and numbness a week after sacral cement.
+    DemoPatient(
+        given_name="Robert",
+        family_name="Moreau",
+        born=date(1947, 2, 11),
+        sex="male",
+        phone="+33600000005",
+        procedure={
+            "kind": "cementoplasty",
+            "location": "sacrum",
+            "side": "bilateral",
+            "etiology": "neoplastic",
+            "bone_quality": "lytic",
+            "anaesthesia": "sedation",
+            "cement_volume_ml": 6.0,
+        },
+        baseline=_baseline(5, 7, 6, "weak_opioid", "cane"),
+        discharged_days_ago=8,
+        answers={
+            1: _checkin(5, 4, "weak_opioid", "cane"),
+            7: _checkin(
+                6, 4, "weak_opioid", "cane", "no_change", symptoms=("leg_weakness", "numbness")
+            ),
+        },
+        answered_hours_ago={7: 2},  # the day-7 answer came in two hours ago
+    ),
+    # Answers for herself through her daughter; the month-1 follow-up was never answered.
+    DemoPatient(
+        given_name="Lucienne",
+        family_name="Petit",
+        born=date(1933, 12, 1),
+        sex="female",
+        phone="+33600000006",
+        procedure={
+            "kind": "cementoplasty",
+            "location": "vertebra",
+            "vertebral_level": "T12",
+            "etiology": "osteoporotic",
+            "bone_quality": "osteoporotic",
+            "anaesthesia": "local",
+            "cement_volume_ml": 3.5,
+        },
+        baseline=_baseline(6, 8, 4, "weak_opioid", "walker"),
+        discharged_days_ago=40,
+        caregiver=True,
+        answers={
+            1: _checkin(6, 5, "weak_opioid", "walker"),
+            7: _checkin(4, 3, "weak_opioid", "walker", "much_improved"),
+            14: _checkin(3, 3, "non_opioid", "walker", "much_improved"),
+            21: _checkin(3, 2, "non_opioid", "walker", "much_improved"),
+        },
+    ),
+    # Asked for a call yesterday; a nurse has acknowledged it and will ring back.
+    DemoPatient(
+        given_name="Paulette",
+        family_name="Roux",
+        born=date(1936, 7, 22),
+        sex="female",
+        phone="+33600000007",
+        procedure={
+            "kind": "screw_fixation",
+            "location": "pubic_ramus",
+            "side": "right",
+            "etiology": "traumatic",
+            "bone_quality": "osteopenic",
+            "anaesthesia": "local",
+            "screw_count": 1,
+        },
+        baseline=_baseline(5, 7, 6, "weak_opioid", "walker"),
+        discharged_days_ago=15,
+        answers={
+            1: _checkin(5, 3, "weak_opioid", "walker"),
+            7: _checkin(3, 2, "non_opioid", "cane", "much_improved"),
+            14: _checkin(3, 2, "non_opioid", "cane", "no_change", call=True),
+        },
+        acknowledged=True,
+    ),
+)
+
+
+def _seed_demo_cohort(site: Site, now: datetime) -> None:
+    """Six patients with weeks of history: improving, relapsing, a red flag, a missed month."""
+    from datetime import time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from backend.alerts.models import Alert
+    from backend.alerts.services import acknowledge
+    from backend.auth.services import staff_principal
+    from backend.patients.services import create_patient, create_procedure, patient_principal
+    from backend.questionnaires.models import Assignment
+    from backend.questionnaires.planning import local_instant
+    from backend.questionnaires.services import record_response, request_fingerprint
+    from backend.schedule.services import close_expired_assignments
+
+    zone = ZoneInfo(site.timezone)
+    today = now.astimezone(zone).date()
+    nurse = db.session.execute(db.select(User).filter_by(email=DEMO_USERS[0][0])).scalar_one()
+    actor = staff_principal(nurse, uuid.uuid4())
+    for number, person in enumerate(DEMO_COHORT, start=2):
+        discharged_on = today - timedelta(days=person.discharged_days_ago)
+        patient = create_patient(
+            actor,
+            {
+                "mrn": f"DEMO-{number:04d}",
+                "given_name": person.given_name,
+                "family_name": person.family_name,
+                "birth_date": person.born,
+                "sex": person.sex,
+                "phone": person.phone,
+                "locale": "fr",
+                "timezone": site.timezone,
+                "contact_channels": ["push", "sms"],
+                "caregiver_answers": person.caregiver,
+            },
+            now=local_instant(discharged_on, time(15, 0), zone),
+        )
+        procedure = create_procedure(
+            actor,
+            patient,
+            {
+                **person.procedure,
+                "performed_on": discharged_on - timedelta(days=2),
+                "discharged_on": discharged_on,
+                "baseline": person.baseline,
+            },
+            now=local_instant(discharged_on, time(15, 5), zone),
+        )
+        phone = patient_principal(patient, uuid.uuid4())
+        for day, answers in person.answers.items():
+            answered_at = local_instant(discharged_on + timedelta(days=day), time(11, 0), zone)
+            if day in person.answered_hours_ago:
+                answered_at = now - timedelta(hours=person.answered_hours_ago[day])
+            # The questionnaire open at that moment (planned, or a confirmation check-in).
+            instrument = "followup" if "pms_indoors" in answers else "checkin"
+            assignment = db.session.execute(
+                db.select(Assignment)
+                .filter(
+                    Assignment.procedure_id == procedure.id,
+                    Assignment.instrument_key == instrument,
+                    Assignment.status.in_(("pending", "open")),
+                    Assignment.opens_at <= answered_at,
+                    Assignment.closes_at > answered_at,
+                )
+                .order_by(Assignment.opens_at.desc())
+                .limit(1)
+            ).scalar()
+            body: dict[str, Any] = {
+                "assignment_id": assignment.id if assignment is not None else None,
+                "instrument": instrument,
+                "version": 1,
+                "answered_at": answered_at,
+                "source": "caregiver" if person.caregiver else "patient",
+                "answers": answers,
+            }
+            record_response(
+                phone,
+                patient,
+                body,
+                now=answered_at,
+                idempotency_key=None,
+                fingerprint=request_fingerprint(body),
+            )
+        if person.acknowledged:
+            alert = db.session.execute(
+                db.select(Alert).filter_by(patient_id=patient.id, status="open")
+            ).scalar_one()
+            acknowledge(actor, alert, alert.created_at + timedelta(hours=3))
+    # The scheduler's closing job, run as it would have run on time: what closed unanswered
+    # becomes missed at its closing, and the alert rules hear of it then.
+    closings = db.session.execute(
+        db.select(Assignment.closes_at)
+        .filter(Assignment.status.in_(("pending", "open")), Assignment.closes_at <= now)
+        .distinct()
+        .order_by(Assignment.closes_at)
+    ).scalars()
+    for closing in list(closings):
+        close_expired_assignments(closing + timedelta(minutes=1), limit=1000)
+
+
+seed_hooks.append(_seed_demo_cohort)
 
 
 def print_logins() -> None:

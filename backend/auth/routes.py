@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import current_app, request
 from flask.views import MethodView
@@ -30,9 +31,10 @@ PUBLIC: dict[str, Any] = {"security": []}
 
 
 def _login_account_key() -> str:
-    """Rate-limit key of the account named in the body (hashed: no e-mail in Redis)."""
-    body = request.get_json(silent=True) or {}
-    email = body.get("email") if isinstance(body, dict) else None
+    """Rate-limit key of the account named in the JSON body or the sign-in form (hashed: no
+    e-mail in Redis)."""
+    body: Any = request.get_json(silent=True) if request.is_json else request.form
+    email = body.get("email") if hasattr(body, "get") else None
     normalised = services.normalise_email(email) if isinstance(email, str) else ""
     return "login-account:" + hashlib.sha256(normalised.encode()).hexdigest()[:32]
 
@@ -41,19 +43,32 @@ def _failed(response: Any) -> bool:
     return bool(response.status_code == 401)
 
 
-@blp.route("/login")
-class Login(MethodView):
-    @limiter.limit(
-        lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-        key_func=_login_account_key,
-        scope="login-account",
-        deduct_when=_failed,
-    )
-    @limiter.limit(
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def login_rate_limits(view: F) -> F:
+    """Failed sign-ins are limited per account and per address (a 401 counts).
+
+    The limits are shared: the API's login and the nurse pages' sign-in form draw on the same
+    two budgets, so a second door gives an attacker no second allowance.
+    """
+    limited: Callable[..., Any] = limiter.shared_limit(
         lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
         scope="login-address",
         deduct_when=_failed,
-    )
+    )(view)
+    limited = limiter.shared_limit(
+        lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
+        scope="login-account",
+        key_func=_login_account_key,
+        deduct_when=_failed,
+    )(limited)
+    return cast(F, limited)
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @login_rate_limits
     @blp.doc(**PUBLIC)
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)

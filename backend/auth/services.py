@@ -255,12 +255,17 @@ def logout(raw_token: str, *, now: datetime) -> None:
     ).scalar_one_or_none()
     if token is None:
         return
-    revoke_session(token.session, now=now, reason="logout")
+    end_session(token.session, now=now)
+
+
+def end_session(session: AuthSession, *, now: datetime) -> None:
+    """Sign out: revoke the session (its access tokens and pages stop at once) and audit it."""
+    revoke_session(session, now=now, reason="logout")
     record(
         "auth.logout",
         now=now,
         resource_type="auth_session",
-        resource_id=token.session_id,
-        actor_id=token.session.user_id or token.session.patient_id,
-        actor_type="user" if token.session.user_id else "patient",
+        resource_id=session.id,
+        actor_id=session.user_id or session.patient_id,
+        actor_type="user" if session.user_id else "patient",
     )

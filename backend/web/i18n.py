@@ -1,0 +1,334 @@
+"""French and English for the nurse pages: locale and time zone selection, value labels, formats.
+
+The locale is the one the nurse chose with the switch (kept in the session), else the best match
+of the browser's ``Accept-Language``, else the site's language. Dates and times are shown in the
+site's time zone: a nurse reads the clock of the ward, not of the server.
+
+Catalogues live in ``translations/`` (gettext ``.po``, compiled to ``.mo`` by ``make``; see
+``make translations`` to extract new strings). English is the source language.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from babel import dates as babel_dates
+from flask import Flask, has_request_context, request, session
+from flask_babel import Babel, get_locale, lazy_gettext, lazy_pgettext
+from markupsafe import Markup
+
+from backend.auth.models import Site
+from backend.auth.principal import current_principal
+from backend.extensions import db
+
+log = logging.getLogger(__name__)
+
+LOCALES = ("fr", "en")
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+SESSION_LOCALE = "locale"
+
+_l = lazy_gettext
+
+# --- value labels (one place, so every page says the same thing) -------------------------------
+
+SEVERITY = {"urgent": _l("Urgent"), "high": _l("High"), "routine": _l("Routine")}
+ALERT_KIND = {
+    "red_flag": _l("Red flag"),
+    "possible_screw_loosening": _l("Possible screw loosening"),
+    "pain_recurrence": _l("Pain recurrence"),
+    "call_request": _l("Call request"),
+    "worsening": _l("Worsening"),
+    "no_response": _l("No response"),
+}
+# An alert and a questionnaire have different genders in French: "ouverte", "ouvert".
+ALERT_STATUS = {
+    "open": lazy_pgettext("alert", "Open"),
+    "acknowledged": lazy_pgettext("alert", "Acknowledged"),
+    "resolved": lazy_pgettext("alert", "Resolved"),
+}
+OUTCOME = {
+    "false_alarm": _l("False alarm"),
+    "advice_given": _l("Advice given"),
+    "medication_changed": _l("Medication changed"),
+    "imaging_ordered": _l("Imaging ordered"),
+    "ir_consultation": _l("IR consultation"),
+    "sent_to_emergency": _l("Sent to the emergency department"),
+    "loosening_confirmed": _l("Loosening confirmed"),
+    "revision_planned": _l("Revision planned"),
+    "other": _l("Other"),
+}
+ALERT_EVENT = {
+    "opened": lazy_pgettext("alert", "Opened"),
+    "evidence_added": _l("New evidence added"),
+    "severity_raised": _l("Severity raised"),
+    "acknowledged": lazy_pgettext("alert", "Acknowledged"),
+    "escalated": _l("Overdue: physicians told"),
+    "resolved": lazy_pgettext("alert", "Resolved"),
+    "note": _l("Note added"),
+}
+ASSIGNMENT_STATUS = {
+    "pending": _l("Planned"),
+    "open": lazy_pgettext("questionnaire", "Open"),
+    "completed": _l("Answered"),
+    "missed": _l("Missed"),
+    "cancelled": _l("Cancelled"),
+}
+ASSIGNMENT_REASON = {"protocol": _l("Planned"), "confirmation": _l("Confirmation check-in")}
+INSTRUMENT = {"checkin": _l("Check-in"), "followup": _l("Follow-up")}
+PATIENT_STATUS = {
+    "active": _l("Active"),
+    "paused": _l("Paused"),
+    "readmitted": _l("Readmitted"),
+    "deceased": _l("Deceased"),
+    "withdrawn": _l("Withdrawn"),
+}
+PROCEDURE_KIND = {
+    "cementoplasty": _l("Cementoplasty"),
+    "screw_fixation": _l("Screw fixation"),
+    "screw_fixation_cementoplasty": _l("Cement-augmented screws"),
+    "sclerotherapy": _l("Sclerotherapy"),
+    "other_hardware": _l("Other hardware"),
+}
+LOCATION = {
+    "sacrum": _l("Sacrum"),
+    "sacroiliac": _l("Sacroiliac"),
+    "iliac_wing": _l("Iliac wing"),
+    "acetabulum": _l("Acetabulum"),
+    "pubic_ramus": _l("Pubic ramus"),
+    "femoral_neck": _l("Femoral neck"),
+    "proximal_femur": _l("Proximal femur"),
+    "vertebra": _l("Vertebra"),
+    "other": _l("Other"),
+}
+SIDE = {
+    "left": _l("Left"),
+    "right": _l("Right"),
+    "bilateral": _l("Bilateral"),
+    "midline": _l("Midline"),
+}
+ETIOLOGY = {
+    "osteoporotic": _l("Osteoporotic"),
+    "neoplastic": _l("Neoplastic"),
+    "traumatic": _l("Traumatic"),
+    "cyst": _l("Cyst"),
+    "other": _l("Other"),
+}
+BONE_QUALITY = {
+    "normal": _l("Normal"),
+    "osteopenic": _l("Osteopenic"),
+    "osteoporotic": _l("Osteoporotic"),
+    "lytic": _l("Lytic"),
+    "unknown": _l("Unknown"),
+}
+ANAESTHESIA = {"local": _l("Local"), "sedation": _l("Sedation"), "general": _l("General")}
+ANALGESICS = {
+    "none": _l("None"),
+    "non_opioid": _l("Non-opioid"),
+    "weak_opioid": _l("Weak opioid"),
+    "strong_opioid": _l("Strong opioid"),
+}
+WALKING_AID = {
+    "none": _l("None"),
+    "cane": _l("Cane"),
+    "crutches": _l("Crutches"),
+    "walker": _l("Walker"),
+    "human_help": _l("Help from another person"),
+    "unable": _l("Unable to walk"),
+}
+LIVING_SITUATION = {
+    "alone": _l("Alone"),
+    "with_partner_or_family": _l("With partner or family"),
+    "assisted_living": _l("Assisted living"),
+    "nursing_home": _l("Nursing home"),
+    "other": _l("Other"),
+}
+SEX = {"female": _l("Female"), "male": _l("Male"), "other": _l("Other"), "unknown": _l("Unknown")}
+CHANNEL = {"push": _l("Phone app"), "sms": _l("SMS"), "email": _l("E-mail")}
+LANGUAGE = {"fr": _l("French"), "en": _l("English")}
+SYMPTOM = {
+    "clicking": _l("clicking"),
+    "giving_way": _l("giving way"),
+    "entry_point_bump": _l("a bump at the entry point"),
+    "new_contralateral_pain": _l("new pain on the other side"),
+    "wound_redness": _l("wound redness"),
+    "wound_discharge": _l("wound discharge"),
+    "fever": _l("fever"),
+    "leg_weakness": _l("leg weakness"),
+    "numbness": _l("numbness"),
+    "bladder_bowel": _l("bladder or bowel trouble"),
+    "breathlessness": _l("breathlessness"),
+    "chest_pain": _l("chest pain"),
+}
+CHANGE = {
+    "very_much_improved": _l("very much improved"),
+    "much_improved": _l("much improved"),
+    "minimally_improved": _l("minimally improved"),
+    "no_change": _l("no change"),
+    "minimally_worse": _l("minimally worse"),
+    "much_worse": _l("much worse"),
+    "very_much_worse": _l("very much worse"),
+}
+SOURCE = {"patient": _l("Patient"), "caregiver": _l("Caregiver"), "nurse": _l("Nurse")}
+
+LABELS: dict[str, Mapping[str, Any]] = {
+    "severity": SEVERITY,
+    "alert_kind": ALERT_KIND,
+    "alert_status": ALERT_STATUS,
+    "outcome": OUTCOME,
+    "alert_event": ALERT_EVENT,
+    "assignment_status": ASSIGNMENT_STATUS,
+    "assignment_reason": ASSIGNMENT_REASON,
+    "instrument": INSTRUMENT,
+    "patient_status": PATIENT_STATUS,
+    "procedure_kind": PROCEDURE_KIND,
+    "location": LOCATION,
+    "side": SIDE,
+    "etiology": ETIOLOGY,
+    "bone_quality": BONE_QUALITY,
+    "anaesthesia": ANAESTHESIA,
+    "analgesics": ANALGESICS,
+    "walking_aid": WALKING_AID,
+    "living_situation": LIVING_SITUATION,
+    "sex": SEX,
+    "channel": CHANNEL,
+    "language": LANGUAGE,
+    "symptom": SYMPTOM,
+    "change": CHANGE,
+    "source": SOURCE,
+}
+
+
+def label(value: Any, vocabulary: str) -> str:
+    """The words for a stored value (the value itself when it has none, never an error)."""
+    if value is None:
+        return ""
+    text = LABELS[vocabulary].get(value)
+    return str(text) if text is not None else str(value)
+
+
+def choices(vocabulary: str) -> list[tuple[str, str]]:
+    return [(key, str(text)) for key, text in LABELS[vocabulary].items()]
+
+
+# --- selection ----------------------------------------------------------------------------------
+
+
+def signed_in_site() -> Site | None:
+    """The signed-in staff member's site (the session's identity map makes this cheap)."""
+    if not has_request_context():
+        return None
+    principal = current_principal()
+    return db.session.get(Site, principal.site_id) if principal else None
+
+
+def select_locale() -> str:
+    chosen = session.get(SESSION_LOCALE)
+    if chosen in LOCALES:
+        return str(chosen)
+    match = request.accept_languages.best_match(LOCALES)
+    if match:
+        return match
+    site = signed_in_site()
+    return site.locale if site is not None and site.locale in LOCALES else "fr"
+
+
+def select_timezone() -> str | None:
+    site = signed_in_site()
+    return site.timezone if site is not None else None
+
+
+def current_locale() -> str:
+    return str(get_locale() or "en")
+
+
+def site_zone() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(select_timezone() or "Europe/Paris")
+
+
+# --- formats (Babel, in the site's zone) --------------------------------------------------------
+
+
+def format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    pattern = "d MMM y, HH:mm"
+    return babel_dates.format_datetime(value, pattern, tzinfo=site_zone(), locale=current_locale())
+
+
+def format_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(site_zone()).date()
+    return babel_dates.format_date(value, "d MMM y", locale=current_locale())
+
+
+def format_age(delta: timedelta) -> str:
+    """How long ago, in words ("3 hours", "2 days")."""
+    return babel_dates.format_timedelta(
+        delta, granularity="minute", threshold=1.0, locale=current_locale()
+    )
+
+
+def ago(value: datetime, now: datetime) -> str:
+    """ "3 hours ago", "just now"."""
+    delta = now - value
+    if delta < timedelta(minutes=1):
+        return str(_l("just now"))
+    return str(_l("%(age)s ago", age=format_age(delta)))
+
+
+def years_between(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def years_old(born: date) -> int:
+    """Age in whole years today, on the site's calendar."""
+    from backend.clock import utcnow
+
+    return years_between(born, utcnow().astimezone(site_zone()).date())
+
+
+def time_element(value: datetime | None) -> Markup:
+    """A ``<time>`` with the machine-readable instant and the local reading."""
+    if value is None:
+        return Markup("")
+    return Markup('<time datetime="{}">{}</time>').format(value.isoformat(), format_datetime(value))
+
+
+def number(value: Any) -> str:
+    """A score for reading: 2.5 is "2,5" in French."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value)
+    return text.replace(".", ",") if current_locale() == "fr" else text
+
+
+# --- wiring -------------------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
+    Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    compiled = TRANSLATIONS / "fr" / "LC_MESSAGES" / "messages.mo"
+    if not compiled.exists():  # the pages would be in English whatever the nurse chose
+        log.warning(
+            "the French catalogue is not compiled: `make run` and `make test` compile it "
+            "(pybabel compile -d backend/web/translations)"
+        )
+    app.jinja_env.filters.update(
+        label=label,
+        datetime=format_datetime,
+        date=format_date,
+        when=time_element,
+        number=number,
+        years_old=years_old,
+    )
+    app.jinja_env.globals.update(choices=choices, ago=ago, LOCALES=LOCALES)

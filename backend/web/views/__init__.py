@@ -1,0 +1,1 @@
+"""The pages, one module each: sign-in, queue, alert, patient, registration."""

@@ -1,0 +1,128 @@
+"""One alert: summary, evidence in words, whom to call, the chart, triage, notes, history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+
+from backend.alerts import services as alerts
+from backend.alerts.models import Alert
+from backend.alerts.routes import present
+from backend.alerts.schemas import NoteCreateSchema, ResolveSchema
+from backend.clock import utcnow
+from backend.errors import Conflict, flatten_messages
+from backend.extensions import db
+from backend.web.blueprint import audit_view, bp
+from backend.web.evidence import describe
+from backend.web.forms import errors_by_field
+from backend.web.i18n import current_locale
+from backend.web.session import current_staff, staff_page
+from backend.web.views.patients import trajectory
+
+
+def _page(alert: Alert, errors: dict[str, str] | None = None, status: int = 200) -> Response:
+    now = utcnow()
+    view = present(alert, now, current_locale(), detail=True)
+    patient = view["patient"]
+    context: dict[str, Any] = {
+        "alert": view,
+        "findings": describe(alert.evidence),
+        "errors": errors or {},
+        "form": request.form if errors else {},
+        **trajectory(patient, now, highlight=alert.id),
+    }
+    audit_view(
+        "alert.read", now=now, resource_type="alert", resource_id=alert.id, patient_id=patient.id
+    )
+    audit_view(
+        "patient.timeline.read",
+        now=now,
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+    )
+    page = render_template("web/alert.html", **context)
+    db.session.commit()
+    return Response(page, status=status, mimetype="text/html")
+
+
+@bp.get("/alerts/<uuid:alert_id>")
+@staff_page
+def alert(alert_id: uuid.UUID) -> Response:
+    """The alert page (404 for another site's alert, as for one that does not exist)."""
+    return _page(alerts.get_alert(current_staff(), alert_id))
+
+
+def _back(alert_id: uuid.UUID) -> Response:
+    return redirect(url_for("web.alert", alert_id=alert_id), code=303)  # type: ignore[return-value]
+
+
+def _conflict(error: Conflict, alert_id: uuid.UUID) -> Response:
+    """Two nurses on one alert: the second sees it as it now stands, and why nothing changed."""
+    db.session.rollback()
+    flash(_("Nothing changed: someone else updated this alert first."), "warning")
+    return _back(alert_id)
+
+
+@bp.post("/alerts/<uuid:alert_id>/acknowledge")
+@staff_page
+def acknowledge(alert_id: uuid.UUID) -> Response:
+    """Acknowledge: the nurse has seen it and is on it."""
+    principal = current_staff()
+    found = alerts.get_alert(principal, alert_id)
+    try:
+        alerts.acknowledge(principal, found, utcnow())
+    except Conflict as error:
+        return _conflict(error, alert_id)
+    db.session.commit()
+    flash(_("Alert acknowledged."), "success")
+    return _back(alert_id)
+
+
+@bp.post("/alerts/<uuid:alert_id>/resolve")
+@staff_page
+def resolve(alert_id: uuid.UUID) -> Response:
+    """Resolve with an outcome of the clinical list (and an optional note)."""
+    principal = current_staff()
+    found = alerts.get_alert(principal, alert_id)
+    body = {"outcome": request.form.get("outcome", "")}
+    if request.form.get("note", "").strip():
+        body["note"] = request.form["note"].strip()
+    try:
+        data = ResolveSchema().load(body)
+    except ValidationError as error:
+        return _page(found, errors=_field_errors(error, prefix="resolve"), status=422)
+    try:
+        alerts.resolve(principal, found, data["outcome"], data["note"], utcnow())
+    except Conflict as error:
+        return _conflict(error, alert_id)
+    db.session.commit()
+    flash(_("Alert resolved."), "success")
+    return _back(alert_id)
+
+
+@bp.post("/alerts/<uuid:alert_id>/notes")
+@staff_page
+def add_note(alert_id: uuid.UUID) -> Response:
+    """Add a note (at any time, resolved or not)."""
+    principal = current_staff()
+    found = alerts.get_alert(principal, alert_id)
+    try:
+        data = NoteCreateSchema().load({"text": request.form.get("text", "").strip()})
+    except ValidationError as error:
+        return _page(found, errors=_field_errors(error, prefix="note"), status=422)
+    alerts.add_note(principal, found, data["text"], utcnow())
+    db.session.commit()
+    flash(_("Note added."), "success")
+    return _back(alert_id)
+
+
+def _field_errors(error: ValidationError, prefix: str) -> dict[str, str]:
+    return {
+        f"{prefix}-{key}": message
+        for key, message in errors_by_field(flatten_messages(error.messages)).items()
+    }

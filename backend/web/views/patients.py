@@ -1,0 +1,195 @@
+"""The patients of the site, one patient's trajectory, and the enrollment code for the phone."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import segno
+from flask import Response, redirect, render_template, session, url_for
+from flask_babel import force_locale
+from markupsafe import Markup
+
+from backend.alerts import services as alerts
+from backend.alerts.models import ALERT_STATUSES
+from backend.clock import utcnow
+from backend.extensions import db
+from backend.patients import services as patients
+from backend.patients.models import Patient
+from backend.patients.timeline import build_timeline
+from backend.web.blueprint import audit_view, bp
+from backend.web.chart import build_chart
+from backend.web.i18n import years_between
+from backend.web.session import current_staff, staff_page
+
+LIST_LIMIT = 200
+_CODE = "enrollment_code"  # shown once after it is issued, then gone from the session
+
+
+def trajectory(patient: Patient, now: datetime, highlight: Any = None) -> dict[str, Any]:
+    """What the patient page shows (and the alert page below the alert): the timeline of the
+    current procedure, its schedule with each answer, the patient's alerts and the chart."""
+    timeline = build_timeline(patient, now)
+    procedure = timeline["procedure"]
+    patient_alerts = alerts.queue(
+        current_staff(),
+        now,
+        statuses=ALERT_STATUSES,
+        severity=None,
+        kind=None,
+        patient_id=patient.id,
+        limit=200,
+    )
+    responses = [
+        r for r in timeline["responses"] if procedure is not None and r.procedure_id == procedure.id
+    ]
+    answers = {r.assignment_id: r for r in responses if r.assignment_id is not None}
+    schedule = [
+        {
+            "assignment": a,
+            "status": a.effective_status(now),
+            "response": answers.get(a.id),
+        }
+        for a in timeline["schedule"]
+        if procedure is not None and a.procedure_id == procedure.id
+    ]
+    chart = None
+    if procedure is not None:
+        chart = build_chart(
+            procedure,
+            responses,
+            patient_alerts,
+            now=now,
+            timezone=patient.timezone,
+            highlight=highlight,
+        )
+    local_today = patients.today_for(patient, now)
+    return {
+        "patient": patient,
+        "age": years_between(patient.birth_date, local_today),
+        "procedure": procedure,
+        "responses": responses,
+        "schedule": schedule,
+        "patient_alerts": patient_alerts,
+        "chart": chart,
+        "day_now": (local_today - procedure.discharged_on).days if procedure else None,
+        "now": now,
+    }
+
+
+@bp.get("/patients")
+@staff_page
+def patients_list() -> str:
+    """The site's patients, newest first."""
+    now = utcnow()
+    rows = list(
+        db.session.execute(
+            db.select(Patient)
+            .filter_by(site_id=current_staff().site_id)
+            .order_by(Patient.created_at.desc(), Patient.id)
+            .limit(LIST_LIMIT)
+        ).scalars()
+    )
+    for patient in rows:
+        audit_view(
+            "patient.read",
+            now=now,
+            resource_type="patient",
+            resource_id=patient.id,
+            patient_id=patient.id,
+            list=True,
+        )
+    page = render_template(
+        "web/patients.html",
+        patients=[
+            {
+                "patient": p,
+                "age": years_between(p.birth_date, patients.today_for(p, now)),
+                "procedure": p.current_procedure,
+                "day": (patients.today_for(p, now) - p.current_procedure.discharged_on).days
+                if p.current_procedure
+                else None,
+            }
+            for p in rows
+        ],
+        more=len(rows) == LIST_LIMIT,
+    )
+    db.session.commit()
+    return page
+
+
+@bp.get("/patients/<uuid:patient_id>")
+@staff_page
+def patient(patient_id: uuid.UUID) -> str:
+    """The patient page (404 for another site's patient, as for one that does not exist)."""
+    now = utcnow()
+    found = patients.get_patient(current_staff(), patient_id)
+    audit_view(
+        "patient.timeline.read",
+        now=now,
+        resource_type="patient",
+        resource_id=found.id,
+        patient_id=found.id,
+    )
+    page = render_template("web/patient.html", **trajectory(found, now))
+    db.session.commit()
+    return page
+
+
+def qr_svg(code: str) -> Markup:
+    """The code as a QR code (always a full QR: phone cameras do not all read Micro QR)."""
+    qr = segno.make_qr(code, error="m")
+    # segno writes the SVG itself (and escapes the title); the code is of our own alphabet.
+    return Markup(qr.svg_inline(border=4, omitsize=True, svgclass="qr", title=code))  # noqa: S704
+
+
+def remember_code(patient: Patient, code: str, expires_at: datetime) -> None:
+    session[_CODE] = {
+        "patient_id": str(patient.id),
+        "code": code,
+        "expires_at": expires_at.isoformat(),
+    }
+
+
+@bp.post("/patients/<uuid:patient_id>/enrollment-code")
+@staff_page
+def new_code(patient_id: uuid.UUID) -> Response:
+    """Issue a new enrollment code (the previous ones stop working)."""
+    principal = current_staff()
+    found = patients.get_patient(principal, patient_id)
+    code, expires_at = patients.create_enrollment_code(principal, found, now=utcnow())
+    db.session.commit()
+    remember_code(found, code, expires_at)
+    return redirect(url_for("web.enrollment_code", patient_id=found.id), code=303)  # type: ignore[return-value]
+
+
+@bp.get("/patients/<uuid:patient_id>/enrollment-code")
+@staff_page
+def enrollment_code(patient_id: uuid.UUID) -> str:
+    """The code, large, with its QR code, once; printable for the patient."""
+    now = utcnow()
+    found = patients.get_patient(current_staff(), patient_id)
+    issued = session.get(_CODE)
+    sheet = None
+    if issued and issued.get("patient_id") == str(found.id):
+        session.pop(_CODE)
+        # The sheet is for the patient: in the patient's language, whatever the nurse's.
+        with force_locale(found.locale):
+            sheet = Markup(  # noqa: S704 (a rendered template: already escaped)
+                render_template(
+                    "web/_code_sheet.html",
+                    patient=found,
+                    code=issued["code"],
+                    expires_at=datetime.fromisoformat(issued["expires_at"]),
+                    qr=qr_svg(issued["code"]),
+                )
+            )
+    audit_view(
+        "patient.read", now=now, resource_type="patient", resource_id=found.id, patient_id=found.id
+    )
+    page = render_template(
+        "web/enrollment_code.html", patient=found, shown=sheet is not None, sheet=sheet
+    )
+    db.session.commit()
+    return page

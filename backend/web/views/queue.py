@@ -1,0 +1,82 @@
+"""The triage queue: the site's open and acknowledged alerts, in the API's order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, render_template, request
+from marshmallow import ValidationError
+
+from backend.alerts import services as alerts
+from backend.alerts.routes import present
+from backend.alerts.schemas import AlertQueryArgsSchema
+from backend.clock import utcnow
+from backend.errors import BadRequest
+from backend.extensions import db
+from backend.web.blueprint import audit_view, bp
+from backend.web.i18n import current_locale
+from backend.web.session import current_staff, staff_page
+
+QUEUE_LIMIT = 200  # the API's largest page; a ward's unresolved alerts fit in it
+REFRESH_SECONDS = 60
+FILTERS = ("status", "severity", "kind")
+
+
+def _filters() -> dict[str, Any]:
+    """The queue's filters, validated by the API's own query schema."""
+    given = {key: request.args[key] for key in FILTERS if request.args.get(key)}
+    try:
+        loaded: dict[str, Any] = AlertQueryArgsSchema(only=FILTERS).load(given)
+    except ValidationError as error:
+        raise BadRequest(f"Unknown filter: {', '.join(sorted(error.messages))}.") from None
+    return loaded
+
+
+def _queue() -> dict[str, Any]:
+    now = utcnow()
+    filters = _filters()
+    statuses = (filters["status"],) if filters.get("status") else ("open", "acknowledged")
+    found = alerts.queue(
+        current_staff(),
+        now,
+        statuses=statuses,
+        severity=filters.get("severity"),
+        kind=filters.get("kind"),
+        patient_id=None,
+        limit=QUEUE_LIMIT + 1,
+    )
+    page = found[:QUEUE_LIMIT]
+    for alert in page:
+        audit_view(
+            "alert.read",
+            now=now,
+            resource_type="alert",
+            resource_id=alert.id,
+            patient_id=alert.patient_id,
+        )
+    locale = current_locale()
+    return {
+        "items": [present(alert, now, locale) for alert in page],
+        "more": len(found) > QUEUE_LIMIT,
+        "filters": filters,
+        "now": now,
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+
+
+@bp.get("/")
+@staff_page
+def queue() -> str:
+    """The queue page; it refreshes its list in place (``queue_items``)."""
+    page = render_template("web/queue.html", **_queue())
+    db.session.commit()  # after rendering: the audit rows commit with what was shown
+    return page
+
+
+@bp.get("/queue/items")
+@staff_page
+def queue_items() -> Response:
+    """The queue's list alone, for the page's periodic refresh."""
+    page = render_template("web/_queue_items.html", **_queue())
+    db.session.commit()
+    return Response(page, mimetype="text/html")

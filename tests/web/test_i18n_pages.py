@@ -1,0 +1,149 @@
+"""French and English: the browser's language, the switch, the catalogue, the site's clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from backend.alerts.models import OUTCOMES
+from backend.alerts.rules import ALERT_KINDS, SEVERITIES, SYMPTOMS
+from backend.auth.services import get_or_create_site
+from backend.extensions import db
+from backend.patients import models as patients
+from backend.questionnaires.models import ASSIGNMENT_STATUSES, SOURCES
+from backend.web import i18n
+from tests.conftest import T0, make_staff
+from tests.factories import checkin_answers, make_patient, make_procedure, record
+from tests.web.conftest import Pages
+
+WEB = Path(i18n.__file__).resolve().parent
+FRENCH = WEB / "translations" / "fr" / "LC_MESSAGES"
+
+
+def test_a_french_browser_gets_french_pages(client, nurse_ada):
+    pages = Pages(client, language="fr-FR,fr;q=0.9,en;q=0.5")
+    pages.sign_in(nurse_ada)
+    html = Pages.text(pages.get("/"))
+    assert "File des alertes" in html and '<html lang="fr">' in html
+
+
+def test_an_english_browser_gets_english_pages(ada_pages):
+    assert "Alert queue" in Pages.text(ada_pages.get("/"))
+
+
+def test_the_switch_wins_over_the_browser_and_stays_for_the_session(client, nurse_ada):
+    pages = Pages(client, language="en")
+    pages.sign_in(nurse_ada)
+    response = pages.post("/language", {"language": "fr", "next": "/patients"})
+    assert (response.status_code, response.headers["Location"]) == (303, "/patients")
+    assert "Inscrire un patient" in Pages.text(pages.get("/patients"))
+    assert "File des alertes" in Pages.text(pages.get("/"))
+
+
+def test_without_a_browser_preference_the_pages_speak_the_sites_language(client, nurse_ada):
+    pages = Pages(client, language="")
+    pages.sign_in(nurse_ada)
+    assert "File des alertes" in Pages.text(pages.get("/"))  # Lyon's language is French
+
+
+def test_alert_summaries_follow_the_nurses_language(client, ward, nurse_ada):
+    pages = Pages(client, language="fr")
+    pages.sign_in(nurse_ada)
+    assert ward.loosening.summary["fr"] in Pages.text(pages.get("/"))
+
+
+def test_times_are_shown_on_the_clock_of_the_site(client, any_app, clock):
+    """Léa works in Fort-de-France: an alert raised at 08:00 UTC was raised at 04:00 there."""
+    get_or_create_site("FDF", now=T0, timezone="America/Martinique")
+    lea = make_staff("lea@fdf.example", "nurse", "FDF")
+    leonie = make_patient(lea, given_name="Léonie", timezone="America/Martinique")
+    make_procedure(lea, leonie)
+    record(leonie, T0 - timedelta(hours=1), answers=checkin_answers(call_request=True))
+    db.session.commit()
+    pages = Pages(client)
+    pages.sign_in(lea)
+    assert "23 Nov 2026, 04:00" in Pages.text(pages.get("/"))
+
+
+def test_times_in_lyon_are_paris_time(ada_pages, ward):
+    assert "23 Nov 2026, 09:00" in Pages.text(ada_pages.get("/"))  # 08:00 UTC in November
+
+
+def _extracted() -> set[tuple[str | None, object]]:
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+    keywords["lazy_pgettext"] = ((1, "c"), 2)
+    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    found = set()
+    for _file, _line, message, _comments, context in extract_from_dir(
+        str(WEB), method_map, keywords=keywords
+    ):
+        found.add((context, message[0] if isinstance(message, tuple) else message))
+    return found
+
+
+def test_every_string_of_the_pages_has_a_french_translation():
+    with open(FRENCH / "messages.po", "rb") as po:
+        catalogue = read_po(po)
+    translated = {
+        (m.context, m.id[0] if isinstance(m.id, tuple) else m.id)
+        for m in catalogue
+        if m.id and m.string and all(m.string) and not m.fuzzy
+    }
+    missing = sorted(_extracted() - translated, key=str)
+    assert not missing, (
+        f"translate these in {FRENCH / 'messages.po'} (make translations): {missing}"
+    )
+
+
+def _messages(catalogue) -> dict[tuple[str | None, object], object]:
+    def plain(value: object) -> object:
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    def context(value: str | bytes | None) -> str | None:  # read_mo gives bytes
+        return value.decode() if isinstance(value, bytes) else value
+
+    return {(context(m.context), plain(m.id)): plain(m.string) for m in catalogue if m.id}
+
+
+def test_the_compiled_french_catalogue_is_the_current_one():
+    with open(FRENCH / "messages.po", "rb") as po:
+        source = _messages(read_po(po))
+    mo_path = FRENCH / "messages.mo"
+    if not mo_path.exists():
+        pytest.fail("messages.mo is missing: run the tests with `make test`, which compiles it")
+    with open(mo_path, "rb") as mo:
+        compiled = _messages(read_mo(mo))
+    assert compiled == source, "messages.mo is older than messages.po: `make test` recompiles it"
+
+
+@pytest.mark.parametrize(
+    ("vocabulary", "values"),
+    [
+        ("severity", SEVERITIES),
+        ("alert_kind", ALERT_KINDS),
+        ("outcome", OUTCOMES),
+        ("symptom", SYMPTOMS),
+        ("assignment_status", ASSIGNMENT_STATUSES),
+        ("source", SOURCES),
+        ("patient_status", patients.PATIENT_STATUSES),
+        ("procedure_kind", patients.PROCEDURE_KINDS),
+        ("location", patients.LOCATIONS),
+        ("side", patients.SIDES),
+        ("etiology", patients.ETIOLOGIES),
+        ("bone_quality", patients.BONE_QUALITIES),
+        ("anaesthesia", patients.ANAESTHESIAS),
+        ("analgesics", patients.ANALGESICS),
+        ("walking_aid", patients.WALKING_AIDS),
+        ("living_situation", patients.LIVING_SITUATIONS),
+        ("sex", patients.SEXES),
+        ("channel", patients.CHANNELS),
+        ("language", patients.LOCALES),
+    ],
+)
+def test_every_stored_value_has_words(vocabulary, values):
+    assert set(i18n.LABELS[vocabulary]) == set(values)

@@ -1,0 +1,82 @@
+"""Who can reach which page: built from the URL map, like the API's access matrix.
+
+A new page without an entry here fails ``test_every_page_has_an_access_rule``. Signed-out
+visitors are sent to the sign-in page; a nurse of another site gets the same 404 as for an id
+that does not exist, for reading and for every form.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.conftest import Pages
+
+PUBLIC = "public"
+SIGNED_IN = "signed_in"  # any staff member, answering within their own site
+SITE = "site"  # staff of the object's site only
+
+PAGE_RULES = {
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/language"): PUBLIC,
+    ("GET", "/assets/<path:filename>"): PUBLIC,
+    ("POST", "/logout"): SIGNED_IN,
+    ("GET", "/"): SIGNED_IN,
+    ("GET", "/queue/items"): SIGNED_IN,
+    ("GET", "/patients"): SIGNED_IN,
+    ("GET", "/patients/new"): SIGNED_IN,
+    ("POST", "/patients/new"): SIGNED_IN,
+    ("GET", "/alerts/<uuid:alert_id>"): SITE,
+    ("POST", "/alerts/<uuid:alert_id>/acknowledge"): SITE,
+    ("POST", "/alerts/<uuid:alert_id>/resolve"): SITE,
+    ("POST", "/alerts/<uuid:alert_id>/notes"): SITE,
+    ("GET", "/patients/<uuid:patient_id>"): SITE,
+    ("GET", "/patients/<uuid:patient_id>/enrollment-code"): SITE,
+    ("POST", "/patients/<uuid:patient_id>/enrollment-code"): SITE,
+}
+
+
+def page_endpoints(app) -> list[tuple[str, str]]:
+    return [
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("web.")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    ]
+
+
+def test_every_page_has_an_access_rule(app):
+    missing = [e for e in page_endpoints(app) if e not in PAGE_RULES]
+    assert not missing, f"add these pages to PAGE_RULES: {missing}"
+
+
+def concrete(path: str, ward) -> str:
+    return path.replace("<uuid:alert_id>", str(ward.loosening.id)).replace(
+        "<uuid:patient_id>", str(ward.marcel.id)
+    )
+
+
+def call(pages: Pages, method: str, path: str):
+    return pages.get(path) if method == "GET" else pages.post(path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), sorted(k for k, v in PAGE_RULES.items() if v != PUBLIC)
+)
+def test_signed_out_visitors_are_sent_to_the_sign_in_page(pages, ward, method, path):
+    response = call(pages, method, concrete(path, ward))
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+    assert "Marcel" not in Pages.text(response)
+
+
+def test_a_nurse_of_another_site_reaches_none_of_the_sites_objects(pages, ward, nurse_noe):
+    pages.sign_in(nurse_noe)
+    for (method, path), access in sorted(PAGE_RULES.items()):
+        if access != SITE:
+            continue
+        response = call(pages, method, concrete(path, ward))
+        assert response.status_code == 404, (method, path, response.status_code)
+        assert "Marcel" not in Pages.text(response) and str(ward.marcel.id) not in Pages.text(
+            response
+        )
