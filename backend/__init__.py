@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -140,6 +140,9 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 def _init_request_hooks(app: Flask) -> None:
     @app.before_request
     def _before() -> None:
+        # Nothing about the caller survives from a previous request sharing the app context
+        # (tests push one for a whole test; a stale principal would sign the wrong audit rows).
+        g.pop("principal", None)
         assign_request_id()
         if (
             request.path.startswith("/api")

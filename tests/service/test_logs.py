@@ -33,3 +33,24 @@ def test_request_logs_are_json_lines_with_the_request_id_and_no_secrets(client, 
         nurse_ada.email,
     ):
         assert secret not in err
+
+
+def test_an_anonymous_request_after_a_staff_one_is_audited_as_anonymous(
+    client, nurse_ada, ada_headers
+):
+    from backend.audit.models import AuditEvent
+    from backend.extensions import db
+
+    assert client.get("/api/v1/patients", headers=ada_headers).status_code == 200
+    client.post("/api/v1/auth/login", json={"email": "ghost@x.example", "password": "wrong-x1"})
+    last = (
+        db.session.execute(
+            db.select(AuditEvent)
+            .filter_by(action="auth.login")
+            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id)
+        )
+        .scalars()
+        .all()
+    )
+    failure = next(e for e in last if e.outcome == "failure")
+    assert failure.actor_type == "anonymous" and failure.actor_id is None
