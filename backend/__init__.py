@@ -89,7 +89,9 @@ def _derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Swagger UI's files come from the flask-swagger-ui package, served by the app itself:
+        # the docs work on a hospital network without internet access.
+        "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs/assets/",
         "API_SPEC_OPTIONS": {
             "security": [{"bearerAuth": []}],
             "info": {
@@ -179,9 +181,11 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.schedule.cli import scheduler_cli  # also loads the schedule and notify models
     from backend.service.cli import config_table_command
     from backend.service.routes import blp as service_blp
+    from backend.service.routes import swagger_assets_blueprint
     from backend.web import init_app as init_web_pages
 
     api.register_blueprint(service_blp)
+    app.register_blueprint(swagger_assets_blueprint())
     api.register_blueprint(auth_blp)
     api.register_blueprint(users_blp)
     api.register_blueprint(patients_blp)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
+from flask import Blueprint as FlaskBlueprint
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -44,3 +46,19 @@ class Health(MethodView):
                 extra={"database": "unreachable"},
             ) from exc
         return {"status": "ok", "database": "ok"}
+
+
+def swagger_assets_blueprint() -> FlaskBlueprint:
+    """Swagger UI's JavaScript and CSS, from the flask-swagger-ui package (no CDN needed).
+
+    The name starts with ``api-docs`` like flask-smorest's own docs endpoints: documentation
+    plumbing, not an API operation."""
+    import flask_swagger_ui
+
+    dist = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+    return FlaskBlueprint(
+        "api-docs-assets",
+        __name__,
+        static_folder=str(dist),
+        static_url_path="/api/v1/docs/assets",
+    )
