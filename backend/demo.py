@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from backend.auth.models import Site, User
@@ -464,7 +465,8 @@ def _print_enrollment_code() -> None:
         f"(valid until {expires_at:%Y-%m-%d}); try it with"
     )
     click.echo(
-        "  curl -s -X POST http://127.0.0.1:5000/api/v1/enrollment/claim "
+        f"  curl -s -X POST {str(current_app.config['STAFF_BASE_URL']).rstrip('/')}"
+        "/api/v1/enrollment/claim "
         "-H 'Content-Type: application/json' "
         f'-d \'{{"code": "{code}", "device": {{"platform": "android"}}}}\''
     )
