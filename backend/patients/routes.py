@@ -56,19 +56,7 @@ class Patients(MethodView):
     @problems(blp, 401)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Search the patients of your site (by MRN or name) and filter by status"""
-        principal = current_staff()
-        query = db.select(Patient).filter_by(site_id=principal.site_id)
-        if args.get("status"):
-            query = query.filter_by(status=args["status"])
-        if args.get("q"):
-            like = f"%{args['q'].lower()}%"
-            query = query.where(
-                db.or_(
-                    db.func.lower(Patient.mrn).like(like),
-                    db.func.lower(Patient.family_name).like(like),
-                    db.func.lower(Patient.given_name).like(like),
-                )
-            )
+        query = services.search_patients(current_staff(), args.get("q"), args.get("status"))
         items, cursor = paginate(
             query, [Patient.created_at, Patient.id], args["limit"], args["cursor"]
         )

@@ -39,6 +39,24 @@ def get_patient(principal: Principal, patient_id: uuid.UUID) -> Patient:
     return patient
 
 
+def search_patients(principal: Principal, q: str | None, status: str | None) -> sa.Select[Any]:
+    """The principal's site's patients whose MRN or name contains ``q`` (any case), optionally
+    of one status: a query the API pages and the nurse pages list."""
+    query = db.select(Patient).filter_by(site_id=principal.site_id)
+    if status:
+        query = query.filter_by(status=status)
+    if q:
+        like = f"%{q.strip().lower()}%"
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Patient.mrn).like(like),
+                sa.func.lower(Patient.family_name).like(like),
+                sa.func.lower(Patient.given_name).like(like),
+            )
+        )
+    return query
+
+
 def create_patient(principal: Principal, data: Mapping[str, Any], *, now: datetime) -> Patient:
     """Register a patient at the principal's site (409 when the MRN is already there)."""
     _check_contact_channels(data)

@@ -80,3 +80,20 @@ def test_a_nurse_of_another_site_reaches_none_of_the_sites_objects(pages, ward, 
         assert "Marcel" not in Pages.text(response) and str(ward.marcel.id) not in Pages.text(
             response
         )
+
+
+def test_the_patient_list_searches_by_name_or_mrn_and_status_within_the_site(
+    ada_pages, ward, nurse_noe
+):
+    from tests.factories import make_patient
+
+    make_patient(nurse_noe, given_name="Marcel", family_name="Nantais", mrn="NA-0001")
+    by_name = ada_pages.text(ada_pages.get("/patients?q=dupont"))
+    assert "Dupont, Marcel" in by_name and "Moreau" not in by_name
+    by_mrn = ada_pages.text(ada_pages.get("/patients?q=ly-0002"))
+    assert "Moreau, Robert" in by_mrn and "Dupont" not in by_mrn
+    everyone_called_marcel = ada_pages.text(ada_pages.get("/patients?q=marcel"))
+    assert "Nantais" not in everyone_called_marcel  # another site's Marcel stays invisible
+    none_paused = ada_pages.text(ada_pages.get("/patients?status=paused"))
+    assert "No patient matches this search." in none_paused
+    assert ada_pages.get("/patients?status=asleep").status_code == 200  # ignored, not a crash

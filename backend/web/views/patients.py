@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import segno
-from flask import Response, redirect, render_template, session, url_for
+from flask import Response, redirect, render_template, request, session, url_for
 from flask_babel import force_locale
 from markupsafe import Markup
 
@@ -16,7 +16,7 @@ from backend.alerts.models import ALERT_STATUSES
 from backend.clock import utcnow
 from backend.extensions import db
 from backend.patients import services as patients
-from backend.patients.models import Patient
+from backend.patients.models import PATIENT_STATUSES, Patient
 from backend.patients.timeline import build_timeline
 from backend.web.blueprint import audit_view, bp
 from backend.web.chart import build_chart
@@ -83,10 +83,13 @@ def trajectory(patient: Patient, now: datetime, highlight: Any = None) -> dict[s
 def patients_list() -> str:
     """The site's patients, newest first."""
     now = utcnow()
+    q = request.args.get("q", "").strip()[:100]
+    status = request.args.get("status", "")
+    if status not in PATIENT_STATUSES:
+        status = ""
     rows = list(
         db.session.execute(
-            db.select(Patient)
-            .filter_by(site_id=current_staff().site_id)
+            patients.search_patients(current_staff(), q or None, status or None)
             .order_by(Patient.created_at.desc(), Patient.id)
             .limit(LIST_LIMIT)
         ).scalars()
@@ -114,6 +117,8 @@ def patients_list() -> str:
             for p in rows
         ],
         more=len(rows) == LIST_LIMIT,
+        q=q,
+        status=status,
     )
     db.session.commit()
     return page
