@@ -42,7 +42,7 @@ def get_patient(principal: Principal, patient_id: uuid.UUID) -> Patient:
 def search_patients(principal: Principal, q: str | None, status: str | None) -> sa.Select[Any]:
     """The principal's site's patients whose MRN or name contains ``q`` (any case), optionally
     of one status: a query the API pages and the nurse pages list."""
-    query = db.select(Patient).filter_by(site_id=principal.site_id)
+    query: sa.Select[Any] = sa.select(Patient).filter_by(site_id=principal.site_id)
     if status:
         query = query.filter_by(status=status)
     if q:
