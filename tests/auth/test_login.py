@@ -199,7 +199,7 @@ def test_with_redis_the_login_limit_holds_across_workers(database_url, clock):
 
     from backend import create_app
     from backend.extensions import limiter
-    from tests.conftest import _base_config
+    from tests.conftest import _base_config, _delete_everything
 
     if not _redis_reachable():
         pytest.skip("Redis is not reachable at 127.0.0.1:6379")
@@ -227,6 +227,7 @@ def test_with_redis_the_login_limit_holds_across_workers(database_url, clock):
     finally:
         with workers[0].app_context():
             limiter.reset()
+            _delete_everything()  # these apps commit: leave nothing for the next tests
         for worker in workers:
             with worker.app_context():
                 db.engine.dispose()
