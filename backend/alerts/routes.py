@@ -76,6 +76,18 @@ def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> d
     return view
 
 
+def present_page(alerts: list[Alert], now: datetime, locale: str) -> list[dict[str, Any]]:
+    """A page of the queue: patients and staff named on it are loaded in two queries, so
+    ``present`` finds them in the session instead of asking once per alert."""
+    patient_ids = {a.patient_id for a in alerts}
+    user_ids = {u for a in alerts for u in (a.acknowledged_by_id, a.resolved_by_id) if u}
+    if patient_ids:
+        db.session.execute(db.select(Patient).where(Patient.id.in_(patient_ids))).scalars().all()
+    if user_ids:
+        db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars().all()
+    return [present(a, now, locale) for a in alerts]
+
+
 def site_locale() -> str:
     site = db.session.get(Site, current_staff().site_id)
     return site.locale if site else "fr"
@@ -118,7 +130,7 @@ class Alerts(MethodView):
         db.session.commit()
         locale = site_locale()
         return {
-            "items": [present(a, now, locale) for a in page],
+            "items": present_page(page, now, locale),
             "next_cursor": str(offset + args["limit"]) if len(alerts) > args["limit"] else None,
         }
 

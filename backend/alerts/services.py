@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -208,7 +209,7 @@ def _plan_confirmations(
             assignment.status, assignment.status_changed_at = "cancelled", now
         return
     reminder = current_app.config["REMINDER_LOCAL_TIME"]
-    zone = _zone(patient.timezone)
+    zone = ZoneInfo(patient.timezone)
     for request in requests:
         answered_local = request.answered_at.astimezone(zone).date()
         due_on = answered_local + timedelta(days=RULES_V1.confirmation_delay_days)
@@ -241,12 +242,6 @@ def _plan_confirmations(
             )
         )
         db.session.flush()
-
-
-def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def _event(

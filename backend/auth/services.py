@@ -164,7 +164,7 @@ def _refresh_ttl(kind: str) -> timedelta:
     return timedelta(days=int(current_app.config[key]))
 
 
-def _issue(session: AuthSession, principal: Principal, now: datetime) -> IssuedTokens:
+def issue_tokens(session: AuthSession, principal: Principal, now: datetime) -> IssuedTokens:
     raw, digest = new_refresh_token()
     expires_at = now + _refresh_ttl(principal.kind)
     session.expires_at = expires_at
@@ -181,7 +181,7 @@ def start_staff_session(user: User, *, now: datetime) -> IssuedTokens:
     session = AuthSession(user_id=user.id, created_at=now, expires_at=now)
     db.session.add(session)
     db.session.flush()
-    return _issue(session, staff_principal(user, session.id), now)
+    return issue_tokens(session, staff_principal(user, session.id), now)
 
 
 def principal_for_session(session: AuthSession) -> Principal | None:
@@ -241,7 +241,7 @@ def refresh(raw_token: str, *, now: datetime) -> IssuedTokens:
     principal = principal_for_session(session)
     if principal is None:
         raise Unauthorized("The refresh token is invalid.")
-    return _issue(session, principal, now)
+    return issue_tokens(session, principal, now)
 
 
 class RefreshReuse(Unauthorized):

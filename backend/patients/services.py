@@ -16,12 +16,12 @@ from flask import current_app
 from backend.audit.services import record
 from backend.auth.models import AuthSession, Site
 from backend.auth.principal import Principal
-from backend.auth.services import IssuedTokens, _issue
+from backend.auth.services import IssuedTokens, issue_tokens
 from backend.errors import BadRequest, Conflict, NotFound, ValidationProblem, field_error
 from backend.extensions import db
 from backend.patients.models import Device, EnrollmentCode, Patient, Procedure
 from backend.questionnaires.models import Assignment, Protocol, Response
-from backend.questionnaires.planning import local_instant, plan, protocol_for_kind
+from backend.questionnaires.planning import local_instant, plan
 
 # Crockford-like alphabet without look-alikes (no 0/O, 1/I/L, U): easy to read aloud and type.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -139,12 +139,12 @@ def _check_contact_channels(data: Mapping[str, Any]) -> None:
 
 
 def _protocol_for(kind: str) -> Protocol:
-    protocols = db.session.execute(db.select(Protocol)).scalars().all()
-    chosen = protocol_for_kind(
-        [{"definition": p.definition, "version": p.version, "row": p} for p in protocols], kind
-    )
-    row: Protocol = chosen["row"]
-    return row
+    """The latest protocol version that applies to a procedure kind."""
+    protocols = db.session.execute(sa.select(Protocol)).scalars()
+    matching: list[Protocol] = [p for p in protocols if kind in p.definition["applies_to"]]
+    if not matching:
+        raise LookupError(f"no protocol applies to procedure kind {kind!r}")
+    return max(matching, key=lambda p: p.version)
 
 
 def create_procedure(
@@ -365,7 +365,7 @@ def claim_enrollment(
         )
     )
     principal = patient_principal(patient, session.id)
-    issued = _issue(session, principal, now)
+    issued = issue_tokens(session, principal, now)
     record(
         "enrollment.claim",
         now=now,

@@ -9,7 +9,7 @@ forward by the gap; an ambiguous one (fall-back) takes its first occurrence (``f
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -60,11 +60,3 @@ def plan(
 def day_number(discharged_on: date, instant: datetime, timezone: str) -> int:
     """Days since discharge of an instant, counted on the patient's local calendar."""
     return (instant.astimezone(ZoneInfo(timezone)).date() - discharged_on).days
-
-
-def protocol_for_kind(protocols: Sequence[Mapping[str, Any]], kind: str) -> Mapping[str, Any]:
-    """The latest protocol version that applies to a procedure kind."""
-    matching = [p for p in protocols if kind in p["definition"]["applies_to"]]
-    if not matching:
-        raise LookupError(f"no protocol applies to procedure kind {kind!r}")
-    return max(matching, key=lambda p: int(p["version"]))

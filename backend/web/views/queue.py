@@ -8,7 +8,7 @@ from flask import Response, render_template, request
 from marshmallow import ValidationError
 
 from backend.alerts import services as alerts
-from backend.alerts.routes import present
+from backend.alerts.routes import present_page
 from backend.alerts.schemas import AlertQueryArgsSchema
 from backend.clock import utcnow
 from backend.errors import BadRequest
@@ -56,7 +56,7 @@ def _queue() -> dict[str, Any]:
         )
     locale = current_locale()
     return {
-        "items": [present(alert, now, locale) for alert in page],
+        "items": present_page(page, now, locale),
         "more": len(found) > QUEUE_LIMIT,
         "filters": filters,
         "now": now,
