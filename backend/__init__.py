@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend import logs
-from backend.clock import Clock
+from backend.clock import Clock, ShiftedClock, demo_clock_path
 from backend.config import load_config
 from backend.context import assign_request_id, request_id
 from backend.errors import Problem, ProblemApi, handle_problem
@@ -26,9 +26,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then environment variables, then ``config``."""
     app = Flask(__name__, instance_relative_config=True)
     overrides = dict(config or {})
-    clock = overrides.pop("CLOCK", None) or Clock()
+    clock = overrides.pop("CLOCK", None)
     app.config.update(load_config(app.instance_path, overrides))
-    app.extensions["clock"] = clock
+    app.extensions["clock"] = clock or _default_clock(app)
     app.config.update(_derived_settings(app.config))
     logs.configure_logging(app.config["LOG_LEVEL"])
 
@@ -57,6 +57,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     _register_domains(app, api)
     return app
+
+
+def _default_clock(app: Flask) -> Clock:
+    """Wall-clock time; in development, shifted by ``flask demo clock advance``."""
+    if app.config["APP_ENV"] == "development":
+        return ShiftedClock(demo_clock_path(app.instance_path))
+    return Clock()
 
 
 def _project_root() -> Any:

@@ -6,8 +6,11 @@ time instead of sleeping: ``FrozenClock`` can be set and advanced.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from flask import current_app
 
@@ -42,6 +45,59 @@ class FrozenClock(Clock):
         with self._lock:
             self._now += delta
             return self._now
+
+
+class ShiftedClock(Clock):
+    """Wall-clock time moved forward by an offset kept in a file (development only).
+
+    ``flask demo clock advance`` writes the offset; the server and the scheduler, two processes,
+    read the same file, so a trainer moves the demo through time for both at once. The file is
+    re-read only when it changes (one ``stat`` per call).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._mtime: int | None = None
+        self._offset = timedelta(0)
+
+    def offset(self) -> timedelta:
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except FileNotFoundError:
+            return timedelta(0)
+        with self._lock:
+            if mtime != self._mtime:
+                self._offset = read_offset(self.path)
+                self._mtime = mtime
+            return self._offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset()
+
+
+def demo_clock_path(instance_path: str) -> Path:
+    """Where the development clock's offset lives (the instance folder, beside the database)."""
+    return Path(instance_path) / "demo-clock.json"
+
+
+def read_offset(path: Path) -> timedelta:
+    """The offset stored by ``write_offset`` (zero when there is none)."""
+    try:
+        seconds = float(json.loads(path.read_text())["offset_seconds"])
+    except FileNotFoundError:
+        return timedelta(0)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a demo clock file; delete it to reset the clock") from exc
+    return timedelta(seconds=seconds)
+
+
+def write_offset(path: Path, offset: timedelta) -> None:
+    """Store the offset atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"offset_seconds": offset.total_seconds()}))
+    tmp.replace(path)
 
 
 def get_clock() -> Clock:

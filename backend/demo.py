@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import click
@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 
 from backend.auth.models import Site, User
 from backend.auth.services import create_user, get_or_create_site
-from backend.clock import utcnow
+from backend.clock import ShiftedClock, get_clock, utcnow, write_offset
 from backend.extensions import db
 
 demo_cli = AppGroup("demo", help="Demo data for local runs.")
@@ -489,3 +489,83 @@ def seed_on_first_run_command() -> None:
     seed()
     db.session.commit()
     print_logins()
+
+
+# --- moving the demo through time ------------------------------------------------------------
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90m``, ``6h``, ``3d``, ``2w`` (or a sum of them: ``1d12h``) as a timedelta."""
+    import re
+
+    parts = re.findall(r"(\d+)\s*([mhdw])", text.strip().lower())
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s", "", text.lower()):
+        raise click.BadParameter(f"{text!r}: use a number and a unit m, h, d or w (e.g. 3d, 6h)")
+    return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta(0))
+
+
+clock_cli = AppGroup(
+    "clock",
+    help="Development only: move the demo's clock forward (server and scheduler share it).",
+)
+demo_cli.add_command(clock_cli)
+
+
+def _shifted_clock() -> ShiftedClock:
+    clock = get_clock()
+    if current_app.config["APP_ENV"] != "development" or not isinstance(clock, ShiftedClock):
+        raise click.ClickException(
+            "The demo clock moves only in development (APP_ENV=development, as `make run` sets)."
+        )
+    return clock
+
+
+def _echo_clock(clock: ShiftedClock) -> None:
+    offset = clock.offset()
+    click.echo(f"Demo clock: {clock.now().isoformat(timespec='minutes')} (real time + {offset})")
+
+
+@clock_cli.command("advance")
+@click.argument("duration")
+@click.option(
+    "--step",
+    default="1h",
+    show_default=True,
+    help="Run the scheduler's due work after each step, as a running scheduler would have.",
+)
+@click.option("--no-run-due", is_flag=True, help="Only move the clock; do no due work.")
+def clock_advance_command(duration: str, step: str, no_run_due: bool) -> None:
+    """Move the clock forward by DURATION (e.g. 1d, 6h, 2w): questionnaires open and close,
+    reminders go out and alerts escalate as they would have meanwhile."""
+    clock = _shifted_clock()
+    remaining, stride = parse_duration(duration), parse_duration(step)
+    totals: dict[str, int] = {}
+    while remaining > timedelta(0):
+        moved = stride if no_run_due is False and stride < remaining else remaining
+        write_offset(clock.path, clock.offset() + moved)
+        remaining -= moved
+        if not no_run_due:
+            from backend.schedule.worker import run_pass
+
+            for job, count in run_pass().items():
+                totals[job] = totals.get(job, 0) + count
+    _echo_clock(clock)
+    if not no_run_due:
+        click.echo("Due work done: " + " ".join(f"{k}={v}" for k, v in totals.items()))
+
+
+@clock_cli.command("show")
+def clock_show_command() -> None:
+    """Print the demo's current time and its offset from real time."""
+    _echo_clock(_shifted_clock())
+
+
+@clock_cli.command("reset")
+def clock_reset_command() -> None:
+    """Back to real time. What happened in the demo's future stays in the database; reseed
+    (`make clean run`) for a fresh demo."""
+    clock = _shifted_clock()
+    clock.path.unlink(missing_ok=True)
+    _echo_clock(clock)
