@@ -36,6 +36,7 @@ run: $(VENV)/.runtime $(CATALOGUES) ## Install, migrate the SQLite database, see
 	@echo "  API:       http://$(HOST):$(PORT)/api/v1/health"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/v1/docs"
 	@echo "  Scheduler: running beside the server; reminders are printed here"
+	@echo "  Time:      $(FLASK) demo clock advance 1d   (the demo a day later)"
 	@echo ""
 	@# One scheduler process next to the server (not inside it: a reloader would start two),
 	@# stopped cleanly (SIGTERM) when the server stops.
