@@ -65,8 +65,10 @@ migrate: $(VENV)/.runtime ## Apply migrations to DATABASE_URL (default: the SQLi
 seed: $(VENV)/.runtime ## Seed the demo cohort into an empty database
 	APP_ENV=development $(FLASK) demo seed
 
-bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: response recording with a year of history, queue plan
+bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: one response's cost, then the network-scale table (BENCH_SCALE=0.1 for a quick look)
 	$(BIN)/python bench/bench_alerts.py
+	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk missing (apt-get install wrk): the ingest pairs will be skipped")
+	$(BIN)/python bench/bench_scale.py
 
 %.mo: %.po | $(VENV)/.runtime
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@

@@ -1,0 +1,247 @@
+"""A hospital network's database, built in a minute: templates through the real services, then
+cloned by SQL.
+
+1. A few template patients go through the real services (registration, a year of answers on
+   their schedule and unscheduled check-ins, the alert rules, an enrolled phone), so every row
+   is one the application itself would write.
+2. ``clone`` copies each template patient's rows ``n`` times with ``INSERT ... SELECT ... FROM
+   generate_series``: ids and the foreign keys between cloned rows are mapped by
+   ``md5(id || ':' || g)::uuid`` (deterministic, so the clones of a response still point at the
+   clones of their assignment), sites are spread round-robin, MRNs made unique. The column lists
+   come from the application's own metadata, so a new column is cloned without touching this.
+
+Nothing here is asserted: the benchmarks read the result.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from backend.clock import FrozenClock
+from backend.extensions import db
+
+# Rows that belong to one patient, in insertion order (parents first). Tables left out are
+# written per event and are not part of the read paths measured (audit, outbox, tokens).
+CLONED_TABLES = (
+    "patients",
+    "procedures",
+    "assignments",
+    "responses",
+    "alerts",
+    "alert_events",
+    "alert_notes",
+    "auth_sessions",
+    "devices",
+)
+# Foreign keys into CLONED_TABLES are remapped with the row ids; site ids are spread.
+PATIENT_COLUMNS_PER_TABLE = {"patients": "id"}
+SKIPPED_COLUMNS = {"code_hash", "dedupe_key", "token_hash"}
+
+
+@dataclass
+class Template:
+    patient_id: uuid.UUID
+    open_alerts: int
+
+
+def answers(rng: random.Random, *, worse: bool = False, call: bool = False) -> dict[str, Any]:
+    """A stable patient's check-in (or, ``worse``, a bad day)."""
+    return {
+        "pain_rest": rng.randint(1, 2) + (4 if worse else 0),
+        "pain_walking": rng.randint(2, 3) + (4 if worse else 0),
+        "analgesics": "non_opioid",
+        "walking_aid": "cane",
+        "fell": False,
+        "symptoms": [],
+        "change": "much_improved",
+        "call_request": call,
+    }
+
+
+def followup(rng: random.Random, **kw: Any) -> dict[str, Any]:
+    return {**answers(rng, **kw), "pms_indoors": 3, "pms_outdoors": 2, "pms_shopping": 1}
+
+
+def build_sites(n_sites: int, now: datetime) -> list[Any]:
+    from backend.auth.services import create_user, get_or_create_site
+
+    sites = []
+    for i in range(n_sites):
+        site = get_or_create_site(f"B{i:03d}", now=now, timezone="Europe/Paris")
+        create_user(f"nurse{i}@bench.example", "a-long-bench-password", "nurse", site, now=now)
+        sites.append(site)
+    db.session.commit()
+    return sites
+
+
+def build_template(
+    site: Any, clock: FrozenClock, *, extra_checkins: int, call_request: bool, seed: int
+) -> Template:
+    """One patient discharged a year before ``clock.now()``, who answered every scheduled
+    questionnaire and ``extra_checkins`` unscheduled ones, enrolled with one phone; with
+    ``call_request`` the last answer asks for a call (one open high alert)."""
+    from backend.auth.models import User
+    from backend.auth.services import staff_principal
+    from backend.patients import services as patients
+    from backend.patients.models import Patient
+    from backend.questionnaires import services as questionnaires
+    from backend.questionnaires.models import Assignment
+    from backend.schedule.worker import run_pass
+
+    rng = random.Random(seed)
+    end = clock.now()
+    start = end - timedelta(days=366)
+    clock.set(start)
+    nurse = db.session.execute(db.select(User).filter_by(site_id=site.id)).scalars().first()
+    principal = staff_principal(nurse, uuid.uuid4())
+    discharged: date = start.date()
+    patient = patients.create_patient(
+        principal,
+        {
+            "mrn": f"T{seed}",
+            "given_name": "Bench",
+            "family_name": f"Template {seed}",
+            "birth_date": date(1940, 1, 1),
+            "locale": "fr",
+            "timezone": "Europe/Paris",
+            "contact_channels": ["push"],
+        },
+        now=start,
+    )
+    procedure = patients.create_procedure(
+        principal,
+        patient,
+        {
+            "kind": "screw_fixation",
+            "location": "sacroiliac",
+            "etiology": "osteoporotic",
+            "performed_on": discharged - timedelta(days=2),
+            "discharged_on": discharged,
+            "baseline": {"pain_rest": 6, "pain_walking": 8, "mobility_score": 6},
+        },
+        now=start,
+    )
+    code, _ = patients.create_enrollment_code(principal, patient, now=start)
+    patients.claim_enrollment(code.replace("-", ""), {"platform": "android"}, now=start)
+    db.session.commit()
+    phone = patients.patient_principal(patient, uuid.uuid4())
+
+    def answer(when: datetime, assignment: Assignment | None, body_answers: dict[str, Any]) -> None:
+        clock.set(when)
+        body = {
+            "assignment_id": assignment.id if assignment else None,
+            "instrument": assignment.instrument_key if assignment else "checkin",
+            "version": 1,
+            "answered_at": when,
+            "source": "patient",
+            "answers": body_answers,
+        }
+        questionnaires.record_response(
+            phone,
+            db.session.get(Patient, patient.id),
+            body,
+            now=when,
+            idempotency_key=str(uuid.uuid4()),
+            fingerprint=questionnaires.request_fingerprint(body),
+        )
+        db.session.commit()
+
+    scheduled = sorted(procedure.schedule, key=lambda a: a.opens_at)
+    checkin_days = sorted(rng.sample(range(2, 360), extra_checkins))
+    events: list[tuple[datetime, Assignment | None]] = [
+        (a.opens_at + timedelta(hours=2), a) for a in scheduled if a.opens_at < end
+    ]
+    events += [(start + timedelta(days=d, hours=5), None) for d in checkin_days]
+    events.sort(key=lambda e: e[0])
+    for i, (when, assignment) in enumerate(events):
+        clock.set(when - timedelta(hours=1))
+        run_pass()  # opens the questionnaire (and sends its reminder) as the scheduler would
+        db.session.commit()
+        last = i == len(events) - 1
+        kind = assignment.instrument_key if assignment else "checkin"
+        body_answers = (followup if kind == "followup" else answers)(
+            rng, call=call_request and last
+        )
+        answer(
+            when, db.session.get(Assignment, assignment.id) if assignment else None, body_answers
+        )
+    clock.set(end)
+    from backend.alerts.models import Alert
+
+    open_alerts = db.session.execute(
+        sa.select(sa.func.count()).where(Alert.patient_id == patient.id, Alert.status != "resolved")
+    ).scalar_one()
+    return Template(patient.id, int(open_alerts))
+
+
+def clone(
+    template: Template, copies: int, site_ids: list[uuid.UUID], *, alert_every: int = 1
+) -> None:
+    """``copies`` clones of the template patient's rows (see the module docstring); the alerts
+    only in every ``alert_every``-th clone, so open alerts are as rare as on a real ward."""
+    metadata = db.metadata
+    cloned = set(CLONED_TABLES)
+    conn = db.session.connection()
+    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS bench_sites (n int, id uuid)")
+    conn.exec_driver_sql("TRUNCATE bench_sites")
+    conn.execute(
+        sa.text("INSERT INTO bench_sites VALUES (:n, :id)"),
+        [{"n": i, "id": sid} for i, sid in enumerate(site_ids)],
+    )
+    n_sites = len(site_ids)
+    pid = f"'{template.patient_id}'::uuid"
+    for name in CLONED_TABLES:
+        table = metadata.tables[name]
+        cols, exprs = [], []
+        for col in table.columns:
+            if col.name in SKIPPED_COLUMNS:
+                continue
+            fk_tables = {fk.column.table.name for fk in col.foreign_keys}
+            ref = f't."{col.name}"'
+            if col.primary_key or fk_tables & cloned:
+                expr = (
+                    f"CASE WHEN {ref} IS NULL THEN NULL ELSE md5({ref}::text || ':' || g)::uuid END"
+                )
+            elif col.name == "site_id":
+                expr = f"(SELECT id FROM bench_sites WHERE n = mod(g, {n_sites}))"
+            elif name == "patients" and col.name == "mrn":
+                expr = f"{ref} || '-' || g"
+            else:
+                expr = ref
+            cols.append(f'"{col.name}"')
+            exprs.append(expr)
+        owner = _owner_filter(name, pid)
+        if name in {"alerts", "alert_events", "alert_notes"}:
+            owner += f" AND mod(g, {alert_every}) = 0"
+        conn.exec_driver_sql(
+            f'INSERT INTO "{name}" ({", ".join(cols)}) '
+            f'SELECT {", ".join(exprs)} FROM "{name}" t '
+            f"CROSS JOIN generate_series(1, {copies}) g WHERE {owner}"
+        )
+    db.session.commit()
+
+
+def _owner_filter(table: str, pid: str) -> str:
+    """The template patient's rows of ``table``."""
+    if table == "patients":
+        return f"t.id = {pid}"
+    if table in {"alert_events", "alert_notes"}:
+        return f"t.alert_id IN (SELECT id FROM alerts WHERE patient_id = {pid})"
+    return f"t.patient_id = {pid}"
+
+
+def cloned_patient_id(template_patient_id: uuid.UUID, g: int) -> uuid.UUID:
+    """The id ``clone`` gave the template patient's ``g``-th copy (as PostgreSQL computes it)."""
+    import hashlib
+
+    return uuid.UUID(hashlib.md5(f"{template_patient_id}:{g}".encode()).hexdigest())  # noqa: S324
+
+
+def real_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
