@@ -69,6 +69,7 @@ bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: one response's cost, then the n
 	$(BIN)/python bench/bench_alerts.py
 	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk missing (apt-get install wrk): the ingest pairs will be skipped")
 	$(BIN)/python bench/bench_scale.py
+	$(BIN)/python bench/bench_reminders.py
 
 %.mo: %.po | $(VENV)/.runtime
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@

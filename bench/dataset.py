@@ -181,10 +181,17 @@ def build_template(
 
 
 def clone(
-    template: Template, copies: int, site_ids: list[uuid.UUID], *, alert_every: int = 1
+    template: Template,
+    copies: int,
+    site_ids: list[uuid.UUID],
+    *,
+    alert_every: int = 1,
+    tables: tuple[str, ...] = CLONED_TABLES,
+    unique_contacts: bool = False,
 ) -> None:
     """``copies`` clones of the template patient's rows (see the module docstring); the alerts
-    only in every ``alert_every``-th clone, so open alerts are as rare as on a real ward."""
+    only in every ``alert_every``-th clone, so open alerts are as rare as on a real ward; with
+    ``unique_contacts`` each clone gets its own e-mail address (to count who was reached)."""
     metadata = db.metadata
     cloned = set(CLONED_TABLES)
     conn = db.session.connection()
@@ -196,7 +203,7 @@ def clone(
     )
     n_sites = len(site_ids)
     pid = f"'{template.patient_id}'::uuid"
-    for name in CLONED_TABLES:
+    for name in tables:
         table = metadata.tables[name]
         cols, exprs = [], []
         for col in table.columns:
@@ -212,6 +219,8 @@ def clone(
                 expr = f"(SELECT id FROM bench_sites WHERE n = mod(g, {n_sites}))"
             elif name == "patients" and col.name == "mrn":
                 expr = f"{ref} || '-' || g"
+            elif name == "patients" and col.name == "email" and unique_contacts:
+                expr = "'p' || g || '@bench.example'"
             else:
                 expr = ref
             cols.append(f'"{col.name}"')

@@ -1,0 +1,244 @@
+"""Benchmark (issue 17): N questionnaires opening in the same minute, handed to a local SMTP
+server by two scheduler processes sharing one PostgreSQL.
+
+``make bench`` runs it (``BENCH_SCALE=0.1``: 10,000 questionnaires). A template patient (e-mail
+reminders, a time zone where it is daytime now, so quiet hours do not hold anything back) is
+registered through the real services, cloned N-1 times by SQL (bench/dataset.py) with a unique
+address each, and every day-1 questionnaire is set to open now. Then two
+``flask scheduler run`` processes start, an in-process aiosmtpd server counts what arrives and
+from whom, and the run ends when every patient has a message (or at the time limit).
+
+Printed: time to the first message, to all of them, messages per second, duplicates (a
+recipient reached twice), and the schedulers' peak RSS. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backend import create_app
+from backend.clock import FrozenClock
+from backend.extensions import db
+from bench import dataset
+from bench.bench_scale import RESULTS, SECRET, URL, _config, _free_port
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+QUESTIONNAIRES = int(100_000 * SCALE)
+SCHEDULERS = 2
+TIME_LIMIT = float(os.environ.get("BENCH_REMINDER_TIME_LIMIT", str(max(120, 1500 * SCALE))))
+
+
+class Sink:
+    """An SMTP server that keeps, per recipient, when each message arrived."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.arrivals: dict[str, list[float]] = {}
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        now = time.monotonic()
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.arrivals.setdefault(rcpt, []).append(now)
+                self.count += 1
+        return "250 OK"
+
+
+def daytime_zone() -> str:
+    """A time zone where it is between 11:00 and 17:00 now (no quiet hours in the way)."""
+    now = datetime.now(ZoneInfo("UTC"))
+    for name in sorted(available_timezones()):
+        if name.startswith(("Etc/", "SystemV/")) or "/" not in name:
+            continue
+        if 11 <= now.astimezone(ZoneInfo(name)).hour < 17:
+            return name
+    raise RuntimeError("no time zone in daytime?")
+
+
+def build(db_url: str, zone: str) -> None:
+    from backend.auth.models import User
+    from backend.auth.services import staff_principal
+    from backend.patients import services as patients
+
+    clock = FrozenClock(dataset.real_now())
+    app = create_app(_config(db_url, CLOCK=clock))
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        sites = dataset.build_sites(dataset_sites := 20, clock.now())
+        nurse = db.session.execute(db.select(User).filter_by(site_id=sites[0].id)).scalars().first()
+        principal = staff_principal(nurse, uuid.uuid4())
+        today = clock.now().astimezone(ZoneInfo(zone)).date()
+        patient = patients.create_patient(
+            principal,
+            {
+                "mrn": "R1",
+                "given_name": "Bench",
+                "family_name": "Reminders",
+                "birth_date": datetime(1940, 1, 1).date(),
+                "email": "template@bench.example",
+                "locale": "fr",
+                "timezone": zone,
+                "contact_channels": ["email"],
+            },
+            now=clock.now(),
+        )
+        patients.create_procedure(
+            principal,
+            patient,
+            {
+                "kind": "screw_fixation",
+                "location": "sacroiliac",
+                "etiology": "osteoporotic",
+                "performed_on": today - timedelta(days=2),
+                "discharged_on": today,
+                "baseline": {"pain_rest": 6, "pain_walking": 8, "mobility_score": 6},
+            },
+            now=clock.now(),
+        )
+        db.session.commit()
+        template = dataset.Template(patient.id, 0)
+        dataset.clone(
+            template,
+            QUESTIONNAIRES - 1,
+            [s.id for s in sites[:dataset_sites]],
+            tables=("patients", "procedures", "assignments"),
+            unique_contacts=True,
+        )
+        # Every day-1 questionnaire opens now, in the same minute.
+        db.session.execute(
+            sa.text(
+                "UPDATE assignments SET opens_at = now() - interval '1 second', "
+                "closes_at = now() + interval '3 days' WHERE day = 1"
+            )
+        )
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def main() -> None:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    db_url = (
+        sa.make_url(URL)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+    sink = Sink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    result: dict[str, Any] = {"questionnaires": QUESTIONNAIRES, "schedulers": SCHEDULERS}
+    try:
+        zone = daytime_zone()
+        t0 = time.perf_counter()
+        build(db_url, zone)
+        print(
+            f"reminders: {QUESTIONNAIRES:,} questionnaires opening now ({zone}); "
+            f"built in {time.perf_counter() - t0:.0f} s"
+        )
+        env = {
+            **os.environ,
+            "APP_ENV": "production",
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": SECRET,
+            # A pass longer than the interval logs a skipped tick each second: not the measure.
+            "LOG_LEVEL": "ERROR",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp.port),
+            "SMTP_STARTTLS": "false",
+            "MAIL_FROM": "rappels@bench.example",
+            "SCHEDULER_INTERVAL_SECONDS": "1",
+            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        }
+        start = time.monotonic()
+        for _ in range(SCHEDULERS):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"],
+                    cwd=ROOT,
+                    env=env,
+                )
+            )
+        peak = [0.0] * SCHEDULERS
+        while time.monotonic() - start < TIME_LIMIT:
+            time.sleep(0.5)
+            peak = [max(p, rss_mb(proc.pid)) for p, proc in zip(peak, procs, strict=True)]
+            with sink.lock:
+                if len(sink.arrivals) >= QUESTIONNAIRES:
+                    break
+            if any(proc.poll() is not None for proc in procs):
+                print("a scheduler exited early")
+                break
+        with sink.lock:
+            firsts = sorted(times[0] - start for times in sink.arrivals.values())
+            duplicates = sum(len(times) - 1 for times in sink.arrivals.values())
+            delivered = len(sink.arrivals)
+        result |= {
+            "delivered": delivered,
+            "first_s": round(firsts[0], 1) if firsts else None,
+            "all_s": round(firsts[-1], 1) if delivered >= QUESTIONNAIRES else None,
+            "per_second": round(delivered / firsts[-1], 1) if firsts else 0,
+            "duplicates": duplicates,
+            "scheduler_peak_rss_mb": [round(p) for p in peak],
+            "time_limit_s": TIME_LIMIT,
+        }
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        smtp.stop()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "reminders.json").write_text(json.dumps(result, indent=2))
+    print(
+        f"{'reminders: first message':<44} {'<= 5 s':<10} {result.get('first_s')}\n"
+        f"{'reminders: all ' + format(QUESTIONNAIRES, ','):<44} {'<= 60 s':<10} "
+        f"{result.get('all_s') or 'not all within ' + str(int(TIME_LIMIT)) + ' s'} "
+        f"({result.get('delivered', 0):,} delivered, {result.get('per_second')}/s, "
+        f"{result.get('duplicates')} duplicates, scheduler RSS "
+        f"{result.get('scheduler_peak_rss_mb')} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
