@@ -42,7 +42,7 @@ from bench.bench_scale import RESULTS, SECRET, URL, _config, _free_port
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 QUESTIONNAIRES = int(100_000 * SCALE)
 SCHEDULERS = 2
-TIME_LIMIT = float(os.environ.get("BENCH_REMINDER_TIME_LIMIT", str(max(120, 1500 * SCALE))))
+TIME_LIMIT = float(os.environ.get("BENCH_REMINDER_TIME_LIMIT", "300"))
 
 
 class Sink:
@@ -148,6 +148,7 @@ def rss_mb(pid: int) -> float:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the schema when stopped
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

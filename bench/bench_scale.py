@@ -55,6 +55,7 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the schema when stopped
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -349,6 +350,10 @@ def ingest(db_url: str) -> dict[str, Any]:
         "BENCH_ANSWERED_AT": (Clock().now() - timedelta(minutes=1)).isoformat(),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
     }
+    os.environ["DATABASE_URL"] = db_url
+    from bench import baseline
+
+    baseline.create_table()
     pairs = []
     try:
         for _ in range(int(os.environ.get("BENCH_PAIRS", "3"))):
