@@ -187,9 +187,11 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.questionnaires.routes import instruments_blp, me_blp
     from backend.schedule.cli import scheduler_cli  # also loads the schedule and notify models
     from backend.service.cli import config_table_command
+    from backend.service.roles import grant_app_role_command
     from backend.service.routes import blp as service_blp
     from backend.service.routes import swagger_assets_blueprint
     from backend.web import init_app as init_web_pages
+    from flask_migrate.cli import db as db_cli_group
 
     api.register_blueprint(service_blp)
     app.register_blueprint(swagger_assets_blueprint())
@@ -207,5 +209,6 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(seed_on_first_run_command)
     app.cli.add_command(config_table_command)
+    db_cli_group.add_command(grant_app_role_command)  # flask db grant-app-role ROLE
     app.cli.add_command(scheduler_cli)
     init_web_pages(app)  # the nurse pages under / (backend/web)
