@@ -174,6 +174,8 @@ def _init_request_hooks(app: Flask) -> None:
 
 
 def _register_domains(app: Flask, api: ProblemApi) -> None:
+    from flask_migrate.cli import db as db_cli_group
+
     from backend.alerts.routes import blp as alerts_blp
     from backend.alerts.routes import reports_blp
     from backend.alerts.services import register_hooks as register_alert_hooks
@@ -191,7 +193,6 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.service.routes import blp as service_blp
     from backend.service.routes import swagger_assets_blueprint
     from backend.web import init_app as init_web_pages
-    from flask_migrate.cli import db as db_cli_group
 
     api.register_blueprint(service_blp)
     app.register_blueprint(swagger_assets_blueprint())

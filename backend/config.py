@@ -157,16 +157,25 @@ SETTINGS: tuple[Setting, ...] = (
         "Lifetime of a patient device's refresh token chain without use.",
     ),
     Setting(
-        "LOGIN_LIMIT_PER_ACCOUNT",
+        "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS",
         "5 per 15 minutes",
         parse_str,
-        "Failed staff logins allowed per account (Flask-Limiter notation).",
+        "Failed staff logins allowed per account from one client address (Flask-Limiter "
+        "notation); the right password from another address still works.",
     ),
     Setting(
         "LOGIN_LIMIT_PER_ADDRESS",
         "30 per 15 minutes",
         parse_str,
-        "Failed staff logins allowed per client address (a ward may share one address).",
+        "Failed staff logins allowed per client address over all accounts (a ward may share "
+        "one address).",
+    ),
+    Setting(
+        "LOGIN_LIMIT_PER_ACCOUNT",
+        "50 per day",
+        parse_str,
+        "Failed logins allowed per account from addresses it has not signed in from in 90 days "
+        "(guessing from many addresses); its usual addresses are never refused by this one.",
     ),
     Setting(
         "ENROLLMENT_CLAIM_LIMIT",

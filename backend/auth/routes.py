@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -22,48 +19,13 @@ from backend.auth.schemas import (
     UserListSchema,
     UserSchema,
 )
+from backend.auth.throttle import login_rate_limits
 from backend.clock import utcnow
 from backend.errors import Unauthorized, problems
-from backend.extensions import db, limiter
+from backend.extensions import db
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Staff authentication")
 PUBLIC: dict[str, Any] = {"security": []}
-
-
-def _login_account_key() -> str:
-    """Rate-limit key of the account named in the JSON body or the sign-in form (hashed: no
-    e-mail in Redis)."""
-    body: Any = request.get_json(silent=True) if request.is_json else request.form
-    email = body.get("email") if hasattr(body, "get") else None
-    normalised = services.normalise_email(email) if isinstance(email, str) else ""
-    return "login-account:" + hashlib.sha256(normalised.encode()).hexdigest()[:32]
-
-
-def _failed(response: Any) -> bool:
-    return bool(response.status_code == 401)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def login_rate_limits(view: F) -> F:
-    """Failed sign-ins are limited per account and per address (a 401 counts).
-
-    The limits are shared: the API's login and the nurse pages' sign-in form draw on the same
-    two budgets, so a second door gives an attacker no second allowance.
-    """
-    limited: Callable[..., Any] = limiter.shared_limit(
-        lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
-        scope="login-address",
-        deduct_when=_failed,
-    )(view)
-    limited = limiter.shared_limit(
-        lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-        scope="login-account",
-        key_func=_login_account_key,
-        deduct_when=_failed,
-    )(limited)
-    return cast(F, limited)
 
 
 @blp.route("/login")

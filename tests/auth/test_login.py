@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -143,9 +144,67 @@ def test_a_deactivated_user_loses_access_at_once(client, nurse_ada):
 @pytest.fixture
 def app_config():
     return {
-        "LOGIN_LIMIT_PER_ACCOUNT": "3 per 15 minutes",
+        "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS": "3 per 15 minutes",
         "LOGIN_LIMIT_PER_ADDRESS": "5 per 15 minutes",
+        "LOGIN_LIMIT_PER_ACCOUNT": "8 per day",
     }
+
+
+def _from(address: str) -> dict[str, Any]:
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+def _wrong(client, staff, address: str) -> int:
+    body = {"email": staff.email, "password": "wrong-password-x"}
+    return client.post("/api/v1/auth/login", json=body, **_from(address)).status_code
+
+
+def _right(client, staff, address: str) -> int:
+    body = {"email": staff.email, "password": staff.password}
+    return client.post("/api/v1/auth/login", json=body, **_from(address)).status_code
+
+
+def test_failures_from_one_address_do_not_lock_the_nurse_out_from_another(client, nurse_ada):
+    """An attacker at address A guessing Ada's password is stopped; Ada at B signs in."""
+    assert [_wrong(client, nurse_ada, "203.0.113.7") for _ in range(3)] == [401, 401, 401]
+    assert _wrong(client, nurse_ada, "203.0.113.7") == 429
+    assert _right(client, nurse_ada, "203.0.113.7") == 429  # A stays throttled, even when right
+    assert _right(client, nurse_ada, "10.1.2.3") == 200
+
+
+def test_guessing_from_many_addresses_is_bounded_but_spares_the_nurses_usual_address(
+    client, nurse_ada
+):
+    assert _right(client, nurse_ada, "10.1.2.3") == 200  # Ada's ward computer, now known
+    codes = [_wrong(client, nurse_ada, f"198.51.100.{i // 2}") for i in range(10)]
+    assert codes[:8] == [401] * 8 and codes[8:] == [429, 429]  # 8 per day over new addresses
+    assert _right(client, nurse_ada, "192.0.2.99") == 429  # a new address waits
+    assert _right(client, nurse_ada, "10.1.2.3") == 200  # her usual one never does
+
+
+def test_a_nurses_failures_on_the_pages_and_the_api_share_the_pair_budget(client, nurse_ada):
+    from tests.web.conftest import Pages
+
+    assert [_wrong(client, nurse_ada, "203.0.113.8") for _ in range(2)] == [401, 401]
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.8"
+    assert Pages(client).sign_in(nurse_ada, password="nope-nope-nope").status_code == 401
+    assert _wrong(client, nurse_ada, "203.0.113.8") == 429
+
+
+def test_the_limiter_logs_neither_the_address_nor_a_plain_hash_of_the_email(
+    client, nurse_ada, caplog
+):
+    import hashlib
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    for _ in range(5):
+        _wrong(client, nurse_ada, "203.0.113.9")
+    assert "exceeded" in caplog.text  # the limiter did log its refusals
+    plain = hashlib.sha256(nurse_ada.email.encode()).hexdigest()
+    assert "203.0.113.9" not in caplog.text
+    assert plain[:16] not in caplog.text
+    assert nurse_ada.email not in caplog.text
 
 
 def test_repeated_failures_on_one_account_are_rate_limited_with_retry_after(client, nurse_ada):
@@ -208,7 +267,7 @@ def test_with_redis_the_login_limit_holds_across_workers(database_url, clock):
         database_url,
         clock,
         REDIS_URL="redis://127.0.0.1:6379/15",
-        LOGIN_LIMIT_PER_ACCOUNT="3 per 15 minutes",
+        LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS="3 per 15 minutes",
     )
     workers = [create_app(config), create_app(config)]
     try:
@@ -223,7 +282,7 @@ def test_with_redis_the_login_limit_holds_across_workers(database_url, clock):
         store = redis.Redis.from_url("redis://127.0.0.1:6379/15")
         keys = [k.decode() for k in store.scan_iter()]
         assert any("login-account" in key for key in keys)
-        assert not any("ghost" in key for key in keys)
+        assert not any("ghost" in key or "127.0.0.1" in key for key in keys)
     finally:
         with workers[0].app_context():
             limiter.reset()

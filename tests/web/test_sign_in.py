@@ -18,7 +18,7 @@ from tests.web.conftest import Pages
 @pytest.fixture
 def app_config() -> dict[str, Any]:
     return {
-        "LOGIN_LIMIT_PER_ACCOUNT": "2 per 15 minutes",
+        "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS": "2 per 15 minutes",
         "LOGIN_LIMIT_PER_ADDRESS": "4 per 15 minutes",
     }
 

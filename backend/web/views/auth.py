@@ -6,7 +6,7 @@ from flask import Response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from backend.auth import services
-from backend.auth.routes import login_rate_limits
+from backend.auth.throttle import login_rate_limits
 from backend.clock import utcnow
 from backend.extensions import db
 from backend.web.blueprint import bp
