@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from backend.alerts.models import Alert
 from backend.extensions import db
+from backend.patients.models import Device
 from backend.questionnaires.models import Assignment
 from tests.conftest import bearer, login
 from tests.factories import checkin_answers, make_patient, make_procedure, record
@@ -36,6 +37,7 @@ class World:
     procedure: Any
     day1: Any
     alert: Any
+    device: Any  # Marcel's first phone, whose tokens have expired
     now: Any
     callers: dict[str, dict[str, str]]
 
@@ -93,6 +95,11 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
     ("POST", "/api/v1/patients/<uuid:patient_id>/enrollment-codes"): (STAFF_OF_SITE, None),
     ("POST", "/api/v1/patients/<uuid:patient_id>/responses"): (STAFF_OF_SITE, response_body),
     ("GET", "/api/v1/patients/<uuid:patient_id>/timeline"): (STAFF_OF_SITE, None),
+    ("GET", "/api/v1/patients/<uuid:patient_id>/devices"): (STAFF_OF_SITE, None),
+    ("POST", "/api/v1/patients/<uuid:patient_id>/devices/<uuid:device_id>/revoke"): (
+        STAFF_OF_SITE,
+        None,
+    ),
     ("GET", "/api/v1/me"): (PATIENT_SELF, None),
     ("GET", "/api/v1/me/assignments"): (PATIENT_SELF, None),
     ("GET", "/api/v1/me/responses"): (PATIENT_SELF, None),
@@ -160,6 +167,7 @@ def world(app, client, nurse_ada, nurse_noe, clock) -> World:
     alert = db.session.execute(db.select(Alert).filter_by(patient_id=marcel.id)).scalar_one()
     ada = bearer(login(client, nurse_ada)["access_token"])
     expired_patient = enroll(client, ada, marcel)
+    device = db.session.execute(db.select(Device).filter_by(patient_id=marcel.id)).scalar_one()
     clock.advance(timedelta(minutes=16))  # the first tokens have expired
     ada = bearer(login(client, nurse_ada)["access_token"])
     callers = {
@@ -170,7 +178,7 @@ def world(app, client, nurse_ada, nurse_noe, clock) -> World:
         "expired_token": bearer(expired_patient),
         "no_token": {},
     }
-    return World(marcel, procedure, day1, alert, clock.now(), callers)
+    return World(marcel, procedure, day1, alert, device, clock.now(), callers)
 
 
 def expected(access: str, caller: str) -> set[int] | str:
@@ -203,6 +211,7 @@ def concrete(path: str, world: World) -> str:
         path.replace("<uuid:patient_id>", str(world.marcel.id))
         .replace("<uuid:procedure_id>", str(world.procedure.id))
         .replace("<uuid:alert_id>", str(world.alert.id))
+        .replace("<uuid:device_id>", str(world.device.id))
         .replace("<string:key>", "checkin")
         .replace("<int:version>", "1")
     )

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 if TYPE_CHECKING:
+    from backend.auth.models import AuthSession
     from backend.questionnaires.models import Assignment, Protocol
 
 from backend.db import UUIDPrimaryKey
@@ -159,6 +160,19 @@ class Device(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     # Set when a provider says the token is dead for good (unregistered); a new token revives it.
     push_disabled_at: Mapped[datetime | None]
     push_disabled_reason: Mapped[str | None] = mapped_column(sa.String(64))
+
+    # The device's refresh chain: revoking it (a lost phone) ends its tokens at once.
+    session: Mapped[AuthSession | None] = relationship(lazy="joined")
+
+    @property
+    def revoked_at(self) -> datetime | None:
+        return self.session.revoked_at if self.session is not None else None
+
+    @property
+    def status(self) -> str:
+        """``active`` while its session may act, else ``revoked`` (by staff, or signed out)."""
+        live = self.session is not None and self.session.revoked_at is None
+        return "active" if live else "revoked"
 
 
 class EnrollmentCode(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]

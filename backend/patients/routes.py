@@ -21,6 +21,9 @@ from backend.patients.models import Patient, Procedure
 from backend.patients.schemas import (
     ClaimResultSchema,
     ClaimSchema,
+    EnrolledDeviceListSchema,
+    EnrolledDeviceSchema,
+    EnrollmentCodeCreateSchema,
     EnrollmentCodeSchema,
     PatientCreateSchema,
     PatientListSchema,
@@ -155,16 +158,50 @@ class ProcedureById(MethodView):
 @blp.route("/<uuid:patient_id>/enrollment-codes")
 class EnrollmentCodes(MethodView):
     @staff_required()
-    @blp.arguments(EmptySchema, required=False)
+    @blp.arguments(EnrollmentCodeCreateSchema, required=False)
     @blp.response(201, EnrollmentCodeSchema)
     @problems(blp, 401, 404)
-    def post(self, _body: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
-        """Issue a single-use enrollment code for the patient's phone (older codes stop working)"""
+    def post(self, body: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
+        """Issue a single-use enrollment code for the patient's phone (older codes stop working;
+        with `revoke_devices` the phones enrolled before are cut off)"""
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
-        code, expires_at = services.create_enrollment_code(principal, patient, now=utcnow())
+        code, expires_at = services.create_enrollment_code(
+            principal, patient, now=utcnow(), revoke_devices=bool(body.get("revoke_devices"))
+        )
         db.session.commit()
         return {"code": code, "expires_at": expires_at}
+
+
+@blp.route("/<uuid:patient_id>/devices")
+class Devices(MethodView):
+    @staff_required()
+    @blp.response(200, EnrolledDeviceListSchema)
+    @problems(blp, 401, 404)
+    def get(self, patient_id: uuid.UUID) -> dict[str, Any]:
+        """The patient's enrolled phones, active and revoked"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        devices = services.list_devices(principal, patient, now=utcnow())
+        db.session.commit()
+        return {"items": devices}
+
+
+@blp.route("/<uuid:patient_id>/devices/<uuid:device_id>/revoke")
+class RevokeDevice(MethodView):
+    @staff_required()
+    @blp.arguments(EmptySchema, required=False)
+    @blp.response(200, EnrolledDeviceSchema)
+    @problems(blp, 401, 404)
+    def post(self, _body: dict[str, Any], patient_id: uuid.UUID, device_id: uuid.UUID) -> Any:
+        """Cut a lost phone off: its refresh chain and access tokens stop at once (idempotent)"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        device = services.revoke_device(
+            principal, patient, services.get_device(patient, device_id), now=utcnow()
+        )
+        db.session.commit()
+        return device
 
 
 @blp.route("/<uuid:patient_id>/responses")

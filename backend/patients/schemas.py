@@ -202,9 +202,32 @@ class ProcedureSchema(ProcedureFieldsMixin):
         return {"key": protocol.key, "version": protocol.version} if protocol else None
 
 
+class EnrollmentCodeCreateSchema(ma.Schema):
+    revoke_devices = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also cut off the phones enrolled before (lost or replaced)"},
+    )
+
+
 class EnrollmentCodeSchema(ma.Schema):
     code = fields.String(metadata={"example": "7KQ4M-XR9TD"})
     expires_at = fields.DateTime()
+
+
+class EnrolledDeviceSchema(ma.Schema):
+    """A patient's enrolled phone, as staff see it (no push token: it is a credential)."""
+
+    id = fields.UUID()
+    platform = fields.String()
+    app_version = fields.String(allow_none=True)
+    created_at = fields.DateTime(metadata={"description": "When the phone was enrolled"})
+    updated_at = fields.DateTime()
+    status = fields.String(metadata={"enum": ["active", "revoked"]})
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class EnrolledDeviceListSchema(ma.Schema):
+    items = fields.List(fields.Nested(EnrolledDeviceSchema))
 
 
 class DeviceSchema(ma.Schema):

@@ -16,7 +16,7 @@ from flask import current_app
 from backend.audit.services import record
 from backend.auth.models import AuthSession, Site
 from backend.auth.principal import Principal
-from backend.auth.services import IssuedTokens, issue_tokens
+from backend.auth.services import IssuedTokens, issue_tokens, revoke_session
 from backend.errors import BadRequest, Conflict, NotFound, ValidationProblem, field_error
 from backend.extensions import db
 from backend.patients.models import Device, EnrollmentCode, Patient, Procedure
@@ -285,9 +285,13 @@ def format_code(code: str) -> str:
 
 
 def create_enrollment_code(
-    principal: Principal, patient: Patient, *, now: datetime
+    principal: Principal, patient: Patient, *, now: datetime, revoke_devices: bool = False
 ) -> tuple[str, datetime]:
-    """A new single-use code; the ones issued before for this patient stop working."""
+    """A new single-use code; the ones issued before for this patient stop working. With
+    ``revoke_devices`` the phones enrolled before are cut off too (a lost or replaced phone)."""
+    if revoke_devices:
+        for device in active_devices(patient):
+            revoke_device(principal, patient, device, now=now)
     db.session.execute(
         sa.update(EnrollmentCode)
         .where(EnrollmentCode.patient_id == patient.id, EnrollmentCode.used_at.is_(None))
@@ -409,6 +413,68 @@ def update_device(principal: Principal, data: Mapping[str, Any], *, now: datetim
     device.push_disabled_at = None
     device.push_disabled_reason = None
     device.updated_at = now
+    return device
+
+
+def list_devices(principal: Principal, patient: Patient, *, now: datetime) -> list[Device]:
+    """The patient's enrolled phones, newest first, with their state (an audited read)."""
+    devices = list(
+        db.session.execute(
+            db.select(Device)
+            .filter_by(patient_id=patient.id)
+            .order_by(Device.created_at.desc(), Device.id)
+        )
+        .unique()
+        .scalars()
+    )
+    record(
+        "patient.devices.read",
+        now=now,
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
+    )
+    return devices
+
+
+def active_devices(patient: Patient) -> list[Device]:
+    return [
+        device
+        for device in db.session.execute(db.select(Device).filter_by(patient_id=patient.id))
+        .unique()
+        .scalars()
+        if device.status == "active"
+    ]
+
+
+def get_device(patient: Patient, device_id: uuid.UUID) -> Device:
+    device = db.session.get(Device, device_id)
+    if device is None or device.patient_id != patient.id:
+        raise NotFound()
+    return device
+
+
+def revoke_device(
+    principal: Principal, patient: Patient, device: Device, *, now: datetime
+) -> Device:
+    """Cut a phone off: its session (refresh chain and access tokens) ends at once and it gets
+    no more pushes. Revoking a revoked phone changes nothing and is not audited again."""
+    if device.status == "revoked":
+        return device
+    if device.session is not None:
+        revoke_session(device.session, now=now, reason="device_revoked")
+    device.push_disabled_at = now
+    device.push_disabled_reason = "revoked"
+    device.updated_at = now
+    record(
+        "device.revoke",
+        now=now,
+        actor=principal,
+        resource_type="device",
+        resource_id=device.id,
+        patient_id=patient.id,
+    )
+    db.session.flush()
     return device
 
 
