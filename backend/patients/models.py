@@ -186,3 +186,25 @@ class EnrollmentCode(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,mis
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class EnrollmentSheet(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """A code waiting to be shown once on the nurse's printable sheet (``backend.web``).
+
+    The code is split in two (a one-time pad): this row holds ``code XOR pad``, the nurse's
+    signed (not encrypted) session cookie holds the row's id and the pad. Neither half alone
+    tells the code; showing the sheet deletes the row, so a replayed cookie shows nothing.
+    """
+
+    __tablename__ = "enrollment_sheets"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    auth_session_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("auth_sessions.id", ondelete="CASCADE")
+    )
+    masked_code: Mapped[str] = mapped_column(sa.String(64))
+    code_expires_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -418,15 +418,7 @@ def update_device(principal: Principal, data: Mapping[str, Any], *, now: datetim
 
 def list_devices(principal: Principal, patient: Patient, *, now: datetime) -> list[Device]:
     """The patient's enrolled phones, newest first, with their state (an audited read)."""
-    devices = list(
-        db.session.execute(
-            db.select(Device)
-            .filter_by(patient_id=patient.id)
-            .order_by(Device.created_at.desc(), Device.id)
-        )
-        .unique()
-        .scalars()
-    )
+    devices = devices_of(patient)
     record(
         "patient.devices.read",
         now=now,
@@ -437,14 +429,22 @@ def list_devices(principal: Principal, patient: Patient, *, now: datetime) -> li
     return devices
 
 
-def active_devices(patient: Patient) -> list[Device]:
-    return [
-        device
-        for device in db.session.execute(db.select(Device).filter_by(patient_id=patient.id))
+def devices_of(patient: Patient) -> list[Device]:
+    """The patient's phones, newest first, each with its session (one query; not audited:
+    the caller's read is)."""
+    return list(
+        db.session.execute(
+            db.select(Device)
+            .filter_by(patient_id=patient.id)
+            .order_by(Device.created_at.desc(), Device.id)
+        )
         .unique()
         .scalars()
-        if device.status == "active"
-    ]
+    )
+
+
+def active_devices(patient: Patient) -> list[Device]:
+    return [device for device in devices_of(patient) if device.status == "active"]
 
 
 def get_device(patient: Patient, device_id: uuid.UUID) -> Device:

@@ -33,6 +33,7 @@ PAGE_RULES = {
     ("GET", "/patients/<uuid:patient_id>"): SITE,
     ("GET", "/patients/<uuid:patient_id>/enrollment-code"): SITE,
     ("POST", "/patients/<uuid:patient_id>/enrollment-code"): SITE,
+    ("POST", "/patients/<uuid:patient_id>/devices/<uuid:device_id>/revoke"): SITE,
 }
 
 
@@ -51,8 +52,10 @@ def test_every_page_has_an_access_rule(app):
 
 
 def concrete(path: str, ward) -> str:
-    return path.replace("<uuid:alert_id>", str(ward.loosening.id)).replace(
-        "<uuid:patient_id>", str(ward.marcel.id)
+    return (
+        path.replace("<uuid:alert_id>", str(ward.loosening.id))
+        .replace("<uuid:patient_id>", str(ward.marcel.id))
+        .replace("<uuid:device_id>", "00000000-0000-4000-8000-000000000000")
     )
 
 

@@ -158,3 +158,38 @@ def test_registration_is_audited_as_in_the_api(ada_pages, nurse_ada):
         ).scalars()
     }
     assert {"patient.create", "procedure.create", "enrollment_code.create"} <= actions
+
+
+def _cookie_session(pages: Pages) -> tuple[str, dict]:
+    app = pages.client.application
+    cookie = pages.client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    serializer = app.session_interface.get_signing_serializer(app)
+    return cookie.value, dict(serializer.loads(cookie.value))
+
+
+def test_the_code_never_travels_in_the_session_cookie(ada_pages):
+    location = ada_pages.post("/patients/new", josette()).headers["Location"]
+    raw, content = _cookie_session(ada_pages)  # the cookie between the POST and the sheet
+    code = CODE.search(Pages.text(ada_pages.get(location))).group(1)
+    plain = code.replace("-", "")
+    assert code not in str(content) and plain not in str(content)
+    assert code not in raw and plain not in raw
+
+
+def test_a_replayed_cookie_does_not_show_the_sheet_again(ada_pages):
+    location = ada_pages.post("/patients/new", josette()).headers["Location"]
+    raw, _ = _cookie_session(ada_pages)
+    app = ada_pages.client.application
+    assert CODE.search(Pages.text(ada_pages.get(location)))
+    ada_pages.client.set_cookie(app.config["SESSION_COOKIE_NAME"], raw)  # the old cookie again
+    again = Pages.text(ada_pages.get(location))
+    assert not CODE.search(again) and "shown only once" in again
+
+
+def test_the_sheet_waits_ten_minutes_at_most(ada_pages, clock):
+    from datetime import timedelta
+
+    location = ada_pages.post("/patients/new", josette()).headers["Location"]
+    clock.advance(timedelta(minutes=11))
+    assert not CODE.search(Pages.text(ada_pages.get(location)))

@@ -172,3 +172,44 @@ def test_pages_are_not_cached_framed_or_scripted_from_elsewhere(ada_pages, ward)
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
+
+
+def _enroll_phone(client, patient_id, nurse_headers, platform="android") -> dict:
+    code = client.post(
+        f"/api/v1/patients/{patient_id}/enrollment-codes", headers=nurse_headers
+    ).get_json()["code"]
+    claim = client.post(
+        "/api/v1/enrollment/claim", json={"code": code, "device": {"platform": platform}}
+    )
+    assert claim.status_code == 201
+    return dict(claim.get_json())
+
+
+def test_a_nurse_cuts_off_a_lost_phone_from_the_patient_page(ada_pages, ward, ada_headers):
+
+    lost = _enroll_phone(ada_pages.client, ward.marcel.id, ada_headers)
+    page = Pages.text(ada_pages.get(f"/patients/{ward.marcel.id}"))
+    assert "Enrolled phones" in page and "Cut off this phone" in page
+    action = re.search(r'action="(/patients/[^"]+/devices/[^"]+/revoke)"', page).group(1)
+    response = ada_pages.post(action)
+    assert response.status_code == 303
+    assert (
+        ada_pages.client.get("/api/v1/me", headers=bearer(lost["access_token"])).status_code == 401
+    )
+    page = Pages.text(ada_pages.get(f"/patients/{ward.marcel.id}"))
+    assert "Cut off this phone" not in page and "Cut off" in page
+    event = db.session.execute(
+        db.select(AuditEvent).filter_by(action="device.revoke", patient_id=ward.marcel.id)
+    ).scalar_one()
+    assert event.actor_type == "user"
+
+
+def test_a_new_code_from_the_page_may_cut_off_the_phones_enrolled_before(
+    ada_pages, ward, ada_headers
+):
+
+    old = _enroll_phone(ada_pages.client, ward.marcel.id, ada_headers)
+    ada_pages.post(f"/patients/{ward.marcel.id}/enrollment-code", {"revoke_devices": "1"})
+    assert (
+        ada_pages.client.get("/api/v1/me", headers=bearer(old["access_token"])).status_code == 401
+    )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import segno
-from flask import Response, redirect, render_template, request, session, url_for
+from flask import Response, redirect, render_template, request, url_for
 from flask_babel import force_locale
 from markupsafe import Markup
 
@@ -18,13 +18,13 @@ from backend.extensions import db
 from backend.patients import services as patients
 from backend.patients.models import PATIENT_STATUSES, Patient
 from backend.patients.timeline import build_timeline
+from backend.web import sheets
 from backend.web.blueprint import audit_view, bp
 from backend.web.chart import build_chart
 from backend.web.i18n import years_between
-from backend.web.session import current_staff, staff_page
+from backend.web.session import current_auth_session, current_staff, staff_page
 
 LIST_LIMIT = 200
-_CODE = "enrollment_code"  # shown once after it is issued, then gone from the session
 
 
 def trajectory(patient: Patient, now: datetime, highlight: Any = None) -> dict[str, Any]:
@@ -74,6 +74,7 @@ def trajectory(patient: Patient, now: datetime, highlight: Any = None) -> dict[s
         "patient_alerts": patient_alerts,
         "chart": chart,
         "day_now": (local_today - procedure.discharged_on).days if procedure else None,
+        "devices": patients.devices_of(patient),
         "now": now,
     }
 
@@ -149,12 +150,11 @@ def qr_svg(code: str) -> Markup:
     return Markup(qr.svg_inline(border=4, omitsize=True, svgclass="qr", title=code))  # noqa: S704
 
 
-def remember_code(patient: Patient, code: str, expires_at: datetime) -> None:
-    session[_CODE] = {
-        "patient_id": str(patient.id),
-        "code": code,
-        "expires_at": expires_at.isoformat(),
-    }
+def remember_code(patient: Patient, code: str, expires_at: datetime, *, now: datetime) -> None:
+    """Keep the code for the sheet that shows it once (server-side, never in the cookie)."""
+    auth_session = current_auth_session()
+    assert auth_session is not None  # staff pages only
+    sheets.keep_for_display(patient, code, expires_at, auth_session_id=auth_session.id, now=now)
 
 
 @bp.post("/patients/<uuid:patient_id>/enrollment-code")
@@ -163,10 +163,24 @@ def new_code(patient_id: uuid.UUID) -> Response:
     """Issue a new enrollment code (the previous ones stop working)."""
     principal = current_staff()
     found = patients.get_patient(principal, patient_id)
-    code, expires_at = patients.create_enrollment_code(principal, found, now=utcnow())
+    now = utcnow()
+    code, expires_at = patients.create_enrollment_code(
+        principal, found, now=now, revoke_devices=request.form.get("revoke_devices") == "1"
+    )
+    remember_code(found, code, expires_at, now=now)
     db.session.commit()
-    remember_code(found, code, expires_at)
     return redirect(url_for("web.enrollment_code", patient_id=found.id), code=303)  # type: ignore[return-value]
+
+
+@bp.post("/patients/<uuid:patient_id>/devices/<uuid:device_id>/revoke")
+@staff_page
+def revoke_device(patient_id: uuid.UUID, device_id: uuid.UUID) -> Response:
+    """Cut a lost phone off (its tokens stop at once); back to the patient page."""
+    principal = current_staff()
+    found = patients.get_patient(principal, patient_id)
+    patients.revoke_device(principal, found, patients.get_device(found, device_id), now=utcnow())
+    db.session.commit()
+    return redirect(url_for("web.patient", patient_id=found.id) + "#phone-h", code=303)  # type: ignore[return-value]
 
 
 @bp.get("/patients/<uuid:patient_id>/enrollment-code")
@@ -175,19 +189,21 @@ def enrollment_code(patient_id: uuid.UUID) -> str:
     """The code, large, with its QR code, once; printable for the patient."""
     now = utcnow()
     found = patients.get_patient(current_staff(), patient_id)
-    issued = session.get(_CODE)
+    auth_session = current_auth_session()
+    assert auth_session is not None
+    issued = sheets.take_for_display(found, auth_session_id=auth_session.id, now=now)
     sheet = None
-    if issued and issued.get("patient_id") == str(found.id):
-        session.pop(_CODE)
+    if issued is not None:
+        code, expires_at = issued
         # The sheet is for the patient: in the patient's language, whatever the nurse's.
         with force_locale(found.locale):
             sheet = Markup(  # noqa: S704 (a rendered template: already escaped)
                 render_template(
                     "web/_code_sheet.html",
                     patient=found,
-                    code=issued["code"],
-                    expires_at=datetime.fromisoformat(issued["expires_at"]),
-                    qr=qr_svg(issued["code"]),
+                    code=code,
+                    expires_at=expires_at,
+                    qr=qr_svg(code),
                 )
             )
     audit_view(

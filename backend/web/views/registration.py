@@ -70,8 +70,8 @@ def register_post() -> Response:
         return _form(request.form, _mrn_taken(), status=409)
     patients.create_procedure(principal, patient, procedure_data, now=now)
     code, expires_at = patients.create_enrollment_code(principal, patient, now=now)
+    remember_code(patient, code, expires_at, now=now)
     db.session.commit()
-    remember_code(patient, code, expires_at)
     return redirect(url_for("web.enrollment_code", patient_id=patient.id), code=303)  # type: ignore[return-value]
 
 
