@@ -59,7 +59,7 @@ def send_due_deliveries(now: datetime) -> int:
     clock = get_clock()
     margin = timedelta(seconds=LEASE_MARGIN_TIMEOUTS * int(config["NOTIFICATION_TIMEOUT_SECONDS"]))
     failures: Counter[str] = Counter()  # consecutive transient failures per route
-    for job in claim.jobs:
+    for index, job in enumerate(claim.jobs):
         if db.session().in_transaction():
             raise RuntimeError("a provider call must never happen inside a database transaction")
         if clock.now() + margin >= job.lease_until:
@@ -88,10 +88,17 @@ def send_due_deliveries(now: datetime) -> int:
                 retry_cap=float(config["NOTIFICATION_RETRY_MAX_SECONDS"]),
             )
             db.session.commit()
-        except Exception:
-            # The lease will run out and the delivery will be taken up again (at-least-once).
+        except Exception as exc:
+            # This delivery's lease will run out and it will be taken up again (at-least-once):
+            # one duplicate. The database is likely down, so every later send of this batch
+            # would become a duplicate too: stop here; the rest of the claim waits for its
+            # leases and is sent, once, by the next worker.
             db.session.rollback()
-            log.exception("could not record a delivery outcome")
+            log.error(
+                "could not record a delivery outcome; the rest of the batch is left to its lease",
+                extra={"error_type": type(exc).__name__, "left": len(claim.jobs) - index - 1},
+            )
+            break
     return claim.handled
 
 

@@ -323,3 +323,53 @@ def test_a_twilio_429_is_retried_and_an_opted_out_number_is_disabled(
     assert throttled.next_attempt_at >= T0 + timedelta(seconds=5)
     assert stopped.phone_disabled_reason == "opted_out"
     assert only_notification(stopped).status == "failed"
+
+
+def test_when_the_database_goes_down_mid_batch_the_sender_stops_at_the_first_unrecorded_send(
+    app, nurse_ada, clock, smtp
+):
+    """At most one duplicate per dead worker, through a database outage too."""
+    import psycopg
+    import sqlalchemy as sa
+    from sqlalchemy import orm
+
+    from backend.notify import jobs as notify_jobs
+    from backend.schedule import jobs
+
+    _, handler = smtp
+    patients = [
+        make_patient(
+            nurse_ada,
+            given_name=f"Patient {n}",
+            contact_channels=["email"],
+            email=f"patient{n}@example.org",
+        )
+        for n in range(5)
+    ]
+    for patient in patients:
+        make_procedure(nurse_ada, patient)
+    for job in jobs.jobs:  # everything but the delivery job: five reminders are due
+        job(clock.now())
+    db.session.commit()
+
+    def database_down(_session: orm.Session) -> None:
+        if handler.messages:  # PostgreSQL went away while the first e-mail was being sent
+            raise sa.exc.OperationalError(
+                "COMMIT", None, psycopg.OperationalError("server closed the connection")
+            )
+
+    sa.event.listen(orm.Session, "before_commit", database_down)
+    try:
+        notify_jobs.send_due_deliveries(clock.now())
+    finally:
+        sa.event.remove(orm.Session, "before_commit", database_down)
+    assert len(handler.messages) == 1  # not five: the batch stopped at the first failed record
+
+    # The database is back; the leases of the claimed batch run out and a worker takes it up.
+    clock.advance(timedelta(seconds=int(app.config["SCHEDULER_LEASE_SECONDS"])))
+    run_pass()
+
+    sent_to = sorted(m["rcpt_tos"][0] for m in handler.messages)
+    assert sorted(set(sent_to)) == [f"patient{n}@example.org" for n in range(5)]
+    assert len(sent_to) == 6  # one duplicate: the e-mail whose outcome was lost
+    assert all(only_notification(p).deliveries[0].status == "sent" for p in patients)
