@@ -184,6 +184,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Failed enrollment-code claims allowed per client address.",
     ),
     Setting(
+        "CHECKIN_LIMIT_PER_DAY",
+        8,
+        parse_positive_int,
+        "Unscheduled check-ins a patient's phone may send in any 24 hours (a worried patient "
+        "sends one to three on a bad day); more answer 429 with `Retry-After`. Nurses' entries "
+        "are not counted.",
+    ),
+    Setting(
         "ENROLLMENT_CODE_TTL_DAYS", 14, parse_positive_int, "Validity of a patient enrollment code."
     ),
     Setting(

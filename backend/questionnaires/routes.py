@@ -89,7 +89,7 @@ class MyResponses(MethodView):
     @me_blp.arguments(IdempotencyHeaderSchema, location="headers")
     @me_blp.arguments(ResponseCreateSchema)
     @me_blp.response(201, ResponseCreatedSchema)
-    @problems(me_blp, 401, 409)
+    @problems(me_blp, 401, 409, 429)
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:
         """Send a completed questionnaire (a retry with the same Idempotency-Key is safe)"""
         return submit_response(g.principal, current_patient(), body, headers["idempotency_key"])

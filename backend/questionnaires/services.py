@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -223,6 +224,9 @@ def record_response(
         if replay:
             return replay
 
+    if body.get("assignment_id") is None and not actor.is_staff:
+        _check_checkin_budget(patient, now)
+
     answered_at: datetime = body["answered_at"]
     source = body["source"]
     errors: list[dict[str, str]] = []
@@ -313,6 +317,52 @@ def record_response(
     for hook in response_hooks:
         hook(response, patient, procedure, now)
     return Recorded(response, replayed=False)
+
+
+CHECKIN_WINDOW = timedelta(hours=24)
+
+
+def _check_checkin_budget(patient: Patient, now: datetime) -> None:
+    """429 when the phone has sent ``CHECKIN_LIMIT_PER_DAY`` unscheduled check-ins in 24 hours.
+
+    Counted in the database (every worker sees the same rows), by the server's receipt time (a
+    phone's clock can lie), with the patient's row locked so that two workers cannot both
+    accept the last one. A person sends a few a day at most; the limit also bounds the history
+    the alert engine re-evaluates at each answer. The phone keeps the refused answer and sends
+    it again after ``Retry-After`` (same Idempotency-Key): it is delayed, not lost.
+    """
+    from flask import current_app
+
+    limit = int(current_app.config["CHECKIN_LIMIT_PER_DAY"])
+    db.session.execute(
+        sa.select(Patient.id).where(Patient.id == patient.id).with_for_update()
+    ).first()
+    since = now - CHECKIN_WINDOW
+    recent = list(
+        db.session.execute(
+            sa.select(Response.received_at)
+            .where(
+                Response.patient_id == patient.id,
+                Response.assignment_id.is_(None),
+                Response.entered_by_id.is_(None),
+                Response.received_at > since,
+            )
+            .order_by(Response.received_at.desc())
+            .limit(limit)
+        ).scalars()
+    )
+    if len(recent) < limit:
+        return
+    frees_at = recent[-1] + CHECKIN_WINDOW  # the oldest of the last ``limit`` leaves the window
+    wait = max(1, math.ceil((frees_at - now).total_seconds()))
+    raise Problem(
+        f"At most {limit} unscheduled check-ins in 24 hours. Keep this answer and send it again "
+        "later. If you feel very unwell, call 15 (or 112).",
+        status=429,
+        title="Too Many Requests",
+        slug="too-many-checkins",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def _procedure_for(patient: Patient, assignment: Assignment | None) -> Procedure | None:

@@ -340,3 +340,66 @@ def test_two_concurrent_submissions_with_one_key_store_one_row(
         ).scalar()
         == 1
     )
+
+
+@pytest.fixture
+def _three_checkins_a_day(app):
+    app.config["CHECKIN_LIMIT_PER_DAY"] = 3
+
+
+def test_unscheduled_checkins_beyond_the_daily_limit_get_a_429_with_retry_after(
+    client, phone, clock, _three_checkins_a_day
+):
+    accepted = []
+    for _ in range(3):
+        accepted.append(send(client, phone, body_for(None, clock.now())).status_code)
+        clock.advance(timedelta(hours=1))
+    assert accepted == [201, 201, 201]
+    key = str(uuid.uuid4())
+    refused = send(client, phone, body_for(None, clock.now()), key)
+    assert refused.status_code == 429
+    assert refused.content_type == "application/problem+json"
+    problem = refused.get_json()
+    assert problem["type"].endswith("too-many-checkins") and "call 15" in problem["detail"]
+    # The first of the three leaves the 24-hour window 21 hours from now.
+    assert int(refused.headers["Retry-After"]) == 21 * 3600
+    assert count_responses() == 3
+    clock.advance(timedelta(seconds=int(refused.headers["Retry-After"])))
+    assert send(client, phone, body_for(None, clock.now()), key).status_code == 201
+
+
+def test_the_checkin_limit_counts_rows_so_every_worker_sees_it(
+    client, phone, clock, marcel, _three_checkins_a_day
+):
+    """Check-ins stored by another worker (rows in the database) count against this one."""
+    from tests.factories import record
+
+    for hours in (1, 2, 3):
+        record(marcel, clock.now() - timedelta(hours=hours), answers=checkin_answers())
+    db.session.commit()
+    assert send(client, phone, body_for(None, clock.now())).status_code == 429
+
+
+def test_scheduled_answers_and_nurse_entries_are_not_limited(
+    client, phone, clock, marcel, day1, nurse_ada, _three_checkins_a_day
+):
+    for _ in range(3):
+        assert send(client, phone, body_for(None, clock.now())).status_code == 201
+    assert send(client, phone, body_for(day1, clock.now())).status_code == 201
+    nurse = bearer(login(client, nurse_ada)["access_token"])
+    entered = client.post(
+        f"/api/v1/patients/{marcel.id}/responses",
+        json={**body_for(None, clock.now()), "source": "nurse"},
+        headers=nurse,
+    )
+    assert entered.status_code == 201, entered.get_json()
+
+
+def test_a_replay_of_an_accepted_checkin_is_not_refused_by_the_limit(
+    client, phone, clock, _three_checkins_a_day
+):
+    keys = [str(uuid.uuid4()) for _ in range(3)]
+    bodies = [body_for(None, clock.now() - timedelta(minutes=n)) for n in range(3)]
+    for key, body in zip(keys, bodies, strict=True):
+        assert send(client, phone, body, key).status_code == 201
+    assert send(client, phone, bodies[0], keys[0]).status_code == 201  # the retry replays
