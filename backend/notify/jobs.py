@@ -88,7 +88,7 @@ def send_due_deliveries(now: datetime) -> int:
                 retry_cap=float(config["NOTIFICATION_RETRY_MAX_SECONDS"]),
             )
             db.session.commit()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever broke the record, stop the batch
             # This delivery's lease will run out and it will be taken up again (at-least-once):
             # one duplicate. The database is likely down, so every later send of this batch
             # would become a duplicate too: stop here; the rest of the claim waits for its
