@@ -18,13 +18,13 @@ from backend import logs
 from backend.clock import Clock, ShiftedClock, demo_clock_path
 from backend.config import load_config
 from backend.context import assign_request_id, request_id
-from backend.errors import Problem, ProblemApi, handle_problem
+from backend.errors import Problem, ProblemApi, handle_problem, register_outage_handlers
 from backend.extensions import db, limiter, migrate
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then environment variables, then ``config``."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = logs.App(__name__, instance_relative_config=True)
     overrides = dict(config or {})
     clock = overrides.pop("CLOCK", None)
     app.config.update(load_config(app.instance_path, overrides))
@@ -52,10 +52,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     app.register_error_handler(Problem, handle_problem)
+    register_outage_handlers(app)
     _init_request_hooks(app)
     logs.init_app(app)
 
     _register_domains(app, api)
+    if app.config["APP_ENV"] == "production":
+        from backend.service.checks import check_production
+
+        check_production(app)
     return app
 
 
@@ -90,6 +95,9 @@ def _derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": config["REDIS_URL"] or "memory://",
         "RATELIMIT_ENABLED": config.get("RATELIMIT_ENABLED", True),
         "RATELIMIT_KEY_PREFIX": "ir-followup",
+        # Redis unreachable: each worker counts on its own until it answers again, rather than
+        # failing every sign-in (a nurse kept from the queue) or counting nothing.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "API_TITLE": "IR bone-consolidation follow-up API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
@@ -170,6 +178,11 @@ def _init_request_hooks(app: Flask) -> None:
         if request.path.startswith("/api"):
             # Patient data must not linger in shared caches or the browser's.
             response.headers.setdefault("Cache-Control", "no-store")
+        if app.config["APP_ENV"] == "production" and app.config["HSTS_SECONDS"] > 0:
+            response.headers.setdefault(
+                "Strict-Transport-Security",
+                f"max-age={app.config['HSTS_SECONDS']}; includeSubDomains",
+            )
         return response
 
 

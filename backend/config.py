@@ -135,8 +135,9 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_URL",
         None,
         parse_str,
-        "Optional. Shared rate-limit storage so limits hold across workers and hosts "
-        "(e.g. `redis://127.0.0.1:6379/0`); in-process memory when unset.",
+        "Shared rate-limit storage so limits hold across workers and hosts (e.g. "
+        "`redis://127.0.0.1:6379/0`). Required in production (start-up stops without it: each "
+        "gunicorn worker would count on its own); in-process memory in development and tests.",
     ),
     Setting(
         "ACCESS_TOKEN_TTL_SECONDS",
@@ -216,7 +217,18 @@ SETTINGS: tuple[Setting, ...] = (
         "TRUSTED_PROXIES",
         0,
         parse_int,
-        "Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.",
+        "Number of reverse proxies in front of the app whose `X-Forwarded-For`, "
+        "`X-Forwarded-Proto` and `X-Forwarded-Host` are trusted (Werkzeug's ProxyFix): the client "
+        "address of rate limits and audit rows, and HTTPS. Set it to the real number (usually 1): "
+        "more lets clients forge their address. With it, a proxy's `X-Request-ID` (32 hex "
+        "digits or a UUID) is kept as the request id.",
+    ),
+    Setting(
+        "HSTS_SECONDS",
+        31536000,
+        parse_int,
+        "`Strict-Transport-Security` max-age sent in production (browsers then refuse plain "
+        "HTTP to this host for that long); 0 sends none (e.g. when the proxy adds it).",
     ),
     Setting(
         "ALERT_TARGET_HOURS",
@@ -430,6 +442,11 @@ def load_config(
         resolved["SECRET_KEY"] = f"insecure-{env}-key-not-for-production-use-0123456789"
     elif env == "production" and len(resolved["SECRET_KEY"]) < 32:
         raise ConfigError("SECRET_KEY is too short: use at least 32 random characters")
+    if env == "production" and not resolved["REDIS_URL"]:
+        raise ConfigError(
+            "REDIS_URL is required in production: without shared storage each worker counts "
+            "sign-in and enrollment failures on its own, multiplying the limits"
+        )
     if resolved["ACCESS_TOKEN_TTL_SECONDS"] > 900:
         raise ConfigError("ACCESS_TOKEN_TTL_SECONDS must be at most 900 (15 minutes)")
     _check_channels(resolved)

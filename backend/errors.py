@@ -262,9 +262,7 @@ class ProblemApi(Api):
         elif status == 429:
             detail = "Too many attempts. Wait before trying again."
         elif status >= 500:
-            original = getattr(error, "original_exception", None)
-            if original is not None:
-                log.error("unhandled error", extra={"error_type": type(original).__name__})
+            # The exception itself was logged by ``backend.logs.App.log_exception``.
             detail = "An unexpected error occurred. Quote the request id when reporting it."
         else:
             detail = error.description if status != 404 else "The resource does not exist."
@@ -298,3 +296,39 @@ def problems(blp: Blueprint, *statuses: int) -> Callable[[Any], Any]:
         return view
 
     return decorator
+
+
+# How long a client should wait before retrying while the database is unreachable: long enough
+# for a PostgreSQL restart or a fail-over, short enough that a phone's queued answer goes soon.
+DATABASE_RETRY_AFTER_SECONDS = 30
+
+
+def register_outage_handlers(app: Any) -> None:
+    """The database unreachable (connection refused or lost, pool exhausted, a restart under
+    way) answers 503 with ``Retry-After``, not 500: the client may retry, nothing was stored."""
+    import sqlalchemy as sa
+
+    def database_unavailable(error: Exception) -> Response:
+        from backend.extensions import db
+
+        try:
+            db.session.rollback()
+        except sa.exc.SQLAlchemyError:
+            pass  # the connection is already gone; the pool replaces it (pre-ping)
+        log.warning(
+            "database unavailable",
+            extra={
+                "error_type": type(getattr(error, "orig", None) or error).__name__,
+                "route": request.url_rule.rule if request.url_rule else None,
+            },
+        )
+        return render_error(
+            503,
+            "Service Unavailable",
+            "The service cannot reach its database. Try again in a moment; nothing was stored.",
+            slug="service-unavailable",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
+    for error_class in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
+        app.register_error_handler(error_class, database_unavailable)

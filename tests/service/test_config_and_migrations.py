@@ -43,8 +43,61 @@ def test_secret_key_is_required_in_production(tmp_path):
         load_config(str(tmp_path), environ={"APP_ENV": "production"})
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         load_config(str(tmp_path), environ={"APP_ENV": "production", "SECRET_KEY": "short"})
-    ok = load_config(str(tmp_path), environ={"APP_ENV": "production", "SECRET_KEY": "k" * 40})
+    ok = load_config(
+        str(tmp_path),
+        environ={"APP_ENV": "production", "SECRET_KEY": "k" * 40, "REDIS_URL": "redis://r:6379/0"},
+    )
     assert ok["SECRET_KEY"] == "k" * 40
+
+
+def test_production_refuses_to_start_without_shared_rate_limit_storage(tmp_path):
+    with pytest.raises(ConfigError, match="REDIS_URL is required in production"):
+        load_config(str(tmp_path), environ={"APP_ENV": "production", "SECRET_KEY": "k" * 40})
+    development = load_config(str(tmp_path), environ={"APP_ENV": "development"})
+    assert development["REDIS_URL"] is None  # in-process counting is fine on one's own machine
+
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "p" * 48,
+    "REDIS_URL": "redis://127.0.0.1:6379/15",
+}
+
+
+def test_production_start_up_names_what_it_finds_wrong(sqlite_url, caplog):
+    import logging
+
+    from backend import create_app
+    from backend.service.checks import check_production
+
+    caplog.set_level(logging.WARNING, logger="backend.service.checks")
+    app = create_app(
+        {**PRODUCTION, "DATABASE_URL": sqlite_url, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    )
+    found = check_production(app)
+    assert any(p.startswith("REDIS_URL does not answer") for p in found)
+    assert any("not PostgreSQL" in p for p in found)
+    assert any(p.startswith("TRUSTED_PROXIES=0") for p in found)
+    assert "start-up check: REDIS_URL does not answer" in caplog.text
+
+
+def test_production_start_up_on_postgresql_warns_when_the_app_owns_the_audit_log(app):
+    from backend.service.checks import _check_database
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("roles are PostgreSQL's")
+    (problem,) = [p for p in _check_database() if "owns audit_events" in p]
+    assert "flask db grant-app-role" in problem
+
+
+def test_production_sends_hsts_and_testing_does_not(sqlite_url, client):
+    from backend import create_app
+
+    app = create_app({**PRODUCTION, "DATABASE_URL": sqlite_url, "TRUSTED_PROXIES": 1})
+    response = app.test_client().get("/api/v1/health")
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert app.test_client().get("/login").headers["Strict-Transport-Security"]
+    assert "Strict-Transport-Security" not in client.get("/api/v1/health").headers
 
 
 def test_access_tokens_may_not_live_longer_than_15_minutes(tmp_path):

@@ -68,7 +68,14 @@ def test_the_session_cookie_is_httponly_and_samesite(pages, nurse_ada):
 
 
 def test_the_session_cookie_is_secure_in_production(sqlite_url):
-    app = create_app({"APP_ENV": "production", "DATABASE_URL": sqlite_url, "SECRET_KEY": "p" * 48})
+    app = create_app(
+        {
+            "APP_ENV": "production",
+            "DATABASE_URL": sqlite_url,
+            "SECRET_KEY": "p" * 48,
+            "REDIS_URL": "redis://127.0.0.1:6379/15",
+        }
+    )
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
