@@ -8,6 +8,7 @@ never shows internals: only a request id to quote.
 
 from __future__ import annotations
 
+import contextlib
 import http
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -311,10 +312,9 @@ def register_outage_handlers(app: Any) -> None:
     def database_unavailable(error: Exception) -> Response:
         from backend.extensions import db
 
-        try:
+        # The connection may be gone already; the pool replaces it (pre-ping).
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
             db.session.rollback()
-        except sa.exc.SQLAlchemyError:
-            pass  # the connection is already gone; the pool replaces it (pre-ping)
         log.warning(
             "database unavailable",
             extra={
