@@ -42,6 +42,9 @@ def main() -> None:
             "DATABASE_URL": url.render_as_string(False),
             "CLOCK": clock,
             "LOG_LEVEL": "WARNING",
+            # The bench times 30 check-ins of one patient in 30 minutes: beyond the daily cap
+            # (CHECKIN_LIMIT_PER_DAY), which it does not measure.
+            "CHECKIN_LIMIT_PER_DAY": 10_000,
         }
     )
     try:
