@@ -186,6 +186,18 @@ def _init_request_hooks(app: Flask) -> None:
         return response
 
 
+def _connect_signals() -> None:
+    """Who reacts to which domain's signals (each signal documents its arguments)."""
+    from backend.alerts.services import on_follow_up_stopped as resolve_no_response
+    from backend.notify.services import on_follow_up_stopped as cancel_notifications
+    from backend.patients.signals import follow_up_stopped
+    from backend.schedule.services import on_follow_up_stopped as skip_reminders
+
+    # Strong references: module functions, connected once per process (blinker dedupes).
+    for receiver in (resolve_no_response, skip_reminders, cancel_notifications):
+        follow_up_stopped.connect(receiver, weak=False)
+
+
 def _register_domains(app: Flask, api: ProblemApi) -> None:
     from flask_migrate.cli import db as db_cli_group
 
@@ -218,6 +230,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(alerts_blp)
     api.register_blueprint(reports_blp)
     register_alert_hooks()
+    _connect_signals()
     app.extensions["patient_principal_resolver"] = resolve_patient_session
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

@@ -7,7 +7,7 @@ Personas: "Marcel, 86, sacroiliac screws" (Lyon, Europe/Paris), "Josette, 91, ve
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from backend.auth.principal import Principal
@@ -37,6 +37,9 @@ def make_patient(staff: Staff, now: datetime = T0, **overrides: Any) -> Patient:
         "timezone": "Europe/Paris",
         "contact_channels": ["push", "sms"],
         "caregiver_answers": False,
+        # Care consent signed on paper before the procedure (an enrollment code needs it).
+        "consent_given_on": (now - timedelta(days=4)).date(),
+        "consent_method": "paper",
     }
     data.update(overrides)
     patient = patients.create_patient(principal_of(staff), data, now=now)

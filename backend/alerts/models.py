@@ -25,6 +25,10 @@ OUTCOMES = (
     "revision_planned",
     "other",
 )
+# Set by the system, never by a nurse (resolved_by_id stays NULL): every questionnaire a
+# no_response alert was about has been answered late; the follow-up was suspended or ended
+# (the history entry says why: patient_deceased, patient_withdrawn, patient_paused, ...).
+SYSTEM_OUTCOMES = ("answered_late", "follow_up_suspended", "follow_up_ended")
 
 
 class Alert(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]

@@ -29,7 +29,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 
-from backend.alerts.models import OUTCOMES, SEVERITY_RANK, Alert, AlertEvent, AlertNote
+from backend.alerts.models import (
+    OUTCOMES,
+    SEVERITY_RANK,
+    SYSTEM_OUTCOMES,
+    Alert,
+    AlertEvent,
+    AlertNote,
+)
 from backend.alerts.rules import (
     RULES_V1,
     AlertPlan,
@@ -129,13 +136,81 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
             resolutions.setdefault(alert.kind, []).append(alert.resolved_at)
     changed = []
     unresolved = {a.kind: a for a in alerts if a.status != "resolved"}
+    planned = set()
     for plan in reconcile(evaluation.signals, resolutions):
+        if plan.kind == "no_response" and not patient.followed:
+            continue  # a suspended or ended follow-up owes nothing
+        planned.add(plan.kind)
         alert = _apply_plan(patient, plan, unresolved.get(plan.kind), now)
         if alert is not None:
             changed.append(alert)
             unresolved[plan.kind] = alert
+    stale = unresolved.get("no_response")
+    if stale is not None and "no_response" not in planned:
+        # Every questionnaire it was about has now been answered (a late sync, a nurse's
+        # entry): no nurse must call a patient who did answer.
+        resolve_by_system(stale, "answered_late", "answered_late", now)
+        changed.append(stale)
+        del unresolved["no_response"]
     _plan_confirmations(patient, procedure, evaluation.confirmation_requests, unresolved, now)
     return changed
+
+
+def _missed_ids(evidence: Mapping[str, Any]) -> dict[str, int]:
+    """assignment id -> day of every missed questionnaire a no_response evidence is about."""
+    return {
+        m["assignment_id"]: m["day"]
+        for signal in evidence.get("signals", [])
+        for m in signal.get("missed", [])
+    }
+
+
+def _follow_missed(alert: Alert, plan: AlertPlan, now: datetime) -> Alert | None:
+    """A no_response alert's evidence and summary are those of the questionnaires still
+    missed: a late answer takes its day out, a further miss adds one."""
+    before, after = _missed_ids(alert.evidence), _missed_ids({"signals": plan.evidence})
+    if before == after:
+        return None
+    alert.evidence = {"signals": plan.evidence}
+    alert.summary = dict(plan.summary)
+    alert.updated_at = now
+    gone = sorted(before[k] for k in before.keys() - after.keys())
+    if gone:
+        _event(
+            alert,
+            "evidence_updated",
+            None,
+            now,
+            {"answered_late_days": gone, "missed_days": sorted(after.values())},
+        )
+    added = sorted(after[k] for k in after.keys() - before.keys())
+    if added:
+        _event(alert, "evidence_added", None, now, {"signals": len(added), "days": added})
+    return alert
+
+
+def resolve_by_system(alert: Alert, outcome: str, reason: str, now: datetime) -> None:
+    """Resolve an alert without a nurse (``SYSTEM_OUTCOMES``), with the reason in its history."""
+    assert outcome in SYSTEM_OUTCOMES
+    alert.status, alert.resolved_at, alert.resolved_by_id = "resolved", now, None
+    alert.outcome, alert.updated_at = outcome, now
+    _event(alert, "resolved", None, now, {"outcome": outcome, "reason": reason, "by": "system"})
+    _audit("alert.resolve", alert, now, {"outcome": outcome, "reason": reason, "by": "system"})
+
+
+def on_follow_up_stopped(patient: Patient, *, now: datetime, ended: bool, reason: str) -> None:
+    """``follow_up_stopped`` receiver: the open no_response alert is resolved by the system
+    (nobody should call about questionnaires no longer owed); clinical alerts stay."""
+    alert = db.session.execute(
+        db.select(Alert).filter(
+            Alert.patient_id == patient.id,
+            Alert.kind == "no_response",
+            Alert.status != "resolved",
+        )
+    ).scalar_one_or_none()
+    if alert is not None:
+        outcome = "follow_up_ended" if ended else "follow_up_suspended"
+        resolve_by_system(alert, outcome, reason, now)
 
 
 def _apply_plan(
@@ -143,6 +218,8 @@ def _apply_plan(
 ) -> Alert | None:
     """Create the alert of an episode, or add its new evidence to the open one."""
     evidence = {"signals": plan.evidence}
+    if alert is not None and alert.kind == "no_response":
+        return _follow_missed(alert, plan, now)
     if alert is None:
         alert = Alert(
             patient_id=patient.id,
@@ -397,7 +474,14 @@ def escalate_overdue(now: datetime) -> list[Alert]:
     overdue = (
         db.session.execute(
             db.select(Alert)
-            .filter(Alert.status == "open", Alert.due_at <= now, Alert.escalated_at.is_(None))
+            .filter(
+                Alert.status == "open",
+                Alert.due_at <= now,
+                Alert.escalated_at.is_(None),
+                # No patient who is not followed causes an escalation (clinical.md); their
+                # alerts stay in the nurses' queue.
+                Alert.patient_id.in_(sa.select(Patient.id).where(Patient.status == "active")),
+            )
             .with_for_update(skip_locked=True)
         )
         .scalars()
@@ -468,6 +552,7 @@ def register_hooks() -> None:
 
     on_response_stored(on_response)
     on_assignment_missed(on_missed)
+
     if emergency_advice not in advice_providers:
         advice_providers.append(emergency_advice)
     if jobs.announce not in alert_opened_hooks:

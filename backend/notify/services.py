@@ -674,6 +674,20 @@ def _fail_over(delivery: Delivery, reason: str, now: datetime) -> None:
     notification.finished_at = now
 
 
+def on_follow_up_stopped(patient: Patient, *, now: datetime, ended: bool, reason: str) -> None:
+    """``follow_up_stopped`` receiver: the patient's notifications not sent yet are cancelled
+    with the reason (a delivery being sent right now finishes; nothing new starts)."""
+    pending = db.session.execute(
+        db.select(Notification).where(
+            Notification.patient_id == patient.id, Notification.status == "pending"
+        )
+    ).scalars()
+    for notification in pending:
+        if any(d.status == "sending" for d in notification.deliveries):
+            continue  # its worker holds the lease; the next claim cancels it (patient status)
+        _finish(notification, "cancelled", reason, now)
+
+
 def _finish(notification: Notification, status: str, reason: str, now: datetime) -> None:
     """Close a notification and every delivery of it that is not final yet."""
     for delivery in notification.deliveries:

@@ -11,13 +11,23 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 if TYPE_CHECKING:
-    from backend.auth.models import AuthSession
+    from backend.auth.models import AuthSession, User
     from backend.questionnaires.models import Assignment, Protocol
 
 from backend.db import UUIDPrimaryKey
 from backend.extensions import db
 
 PATIENT_STATUSES = ("active", "paused", "readmitted", "deceased", "withdrawn")
+# paused and readmitted suspend the follow-up; deceased and withdrawn end it (clinical.md).
+SUSPENDED_STATUSES = ("paused", "readmitted")
+ENDED_STATUSES = ("deceased", "withdrawn")
+# Who or what changed a status: a staff member, the end of a pause (the scheduler), or the
+# withdrawal of care consent recorded by a staff member.
+STATUS_CAUSES = ("staff", "pause_ended", "care_consent_withdrawn")
+CONSENT_PURPOSES = ("care", "research")  # care: telemonitoring; research: the research export
+CONSENT_DECISIONS = ("given", "withdrawn")
+# How the decision was collected. Rows migrated from the former two dates have none (NULL).
+CONSENT_METHODS = ("paper", "verbal_witnessed", "in_app")
 LOCALES = ("fr", "en")
 CHANNELS = ("push", "sms", "email")
 SEXES = ("female", "male", "other", "unknown")
@@ -83,14 +93,25 @@ class Patient(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     caregiver_answers: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(sa.String(16), default="active")
     status_changed_at: Mapped[datetime]
-    consent_given_on: Mapped[date | None]
-    consent_withdrawn_on: Mapped[date | None]
+    # paused only: the local date on which the follow-up resumes by itself (the scheduler).
+    paused_until: Mapped[date | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     procedures: Mapped[list[Procedure]] = relationship(
         back_populates="patient", order_by="Procedure.discharged_on", lazy="selectin"
     )
+    # In decision order: the last of a purpose is its current state (backend.patients.lifecycle).
+    consents: Mapped[list[Consent]] = relationship(
+        order_by=lambda: (Consent.decided_on, Consent.recorded_at, Consent.id),
+        lazy="selectin",
+        viewonly=True,
+    )
+
+    @property
+    def followed(self) -> bool:
+        """Only active patients are followed (reminded, owed questionnaires, escalated)."""
+        return self.status == "active"
 
     @property
     def display_name(self) -> str:
@@ -208,3 +229,56 @@ class EnrollmentSheet(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,mi
     code_expires_at: Mapped[datetime]
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class StatusChange(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """One step of a patient's status lifecycle: from, to, why, who (or what), when."""
+
+    __tablename__ = "patient_status_changes"
+    __table_args__ = (
+        sa.CheckConstraint(_in("to_status", PATIENT_STATUSES), name="to_status_known"),
+        sa.CheckConstraint(_in("cause", STATUS_CAUSES), name="cause_known"),
+        sa.Index("ix_patient_status_changes_patient_id_changed_at", "patient_id", "changed_at"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"))
+    from_status: Mapped[str] = mapped_column(sa.String(16))
+    to_status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    paused_until: Mapped[date | None]
+    cause: Mapped[str] = mapped_column(sa.String(32))
+    changed_at: Mapped[datetime]
+    changed_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    changed_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Consent(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """One consent decision (given or withdrawn) for one purpose; the current state of a
+    purpose is its latest decision. Never updated: a change of mind is a new row."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        sa.CheckConstraint(_in("purpose", CONSENT_PURPOSES), name="purpose_known"),
+        sa.CheckConstraint(_in("decision", CONSENT_DECISIONS), name="decision_known"),
+        sa.CheckConstraint(
+            f"method IS NULL OR {_in('method', CONSENT_METHODS)}", name="method_known"
+        ),
+        sa.CheckConstraint(
+            "method IS NULL OR method <> 'verbal_witnessed' OR witness IS NOT NULL",
+            name="verbal_has_witness",
+        ),
+        sa.Index("ix_consents_patient_id_purpose", "patient_id", "purpose"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"))
+    purpose: Mapped[str] = mapped_column(sa.String(16))
+    decision: Mapped[str] = mapped_column(sa.String(16))
+    decided_on: Mapped[date]
+    method: Mapped[str | None] = mapped_column(sa.String(16))
+    witness: Mapped[str | None] = mapped_column(sa.String(200))
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+    recorded_at: Mapped[datetime]
+    recorded_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    recorded_by: Mapped[User | None] = relationship(lazy="joined")

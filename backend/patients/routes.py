@@ -16,11 +16,14 @@ from backend.clock import utcnow
 from backend.errors import NotFound, Problem, problems
 from backend.extensions import db, limiter
 from backend.pagination import paginate
-from backend.patients import services
+from backend.patients import lifecycle, services
 from backend.patients.models import Patient, Procedure
 from backend.patients.schemas import (
     ClaimResultSchema,
     ClaimSchema,
+    ConsentCreateSchema,
+    ConsentListSchema,
+    ConsentSchema,
     EnrolledDeviceListSchema,
     EnrolledDeviceSchema,
     EnrollmentCodeCreateSchema,
@@ -33,6 +36,9 @@ from backend.patients.schemas import (
     ProcedureCreateSchema,
     ProcedureSchema,
     ProcedureUpdateSchema,
+    StatusChangeCreateSchema,
+    StatusChangeSchema,
+    StatusHistorySchema,
 )
 from backend.patients.timeline import TimelineSchema, build_timeline
 from backend.questionnaires.routes import submit_response
@@ -110,12 +116,82 @@ class PatientById(MethodView):
     @blp.response(200, PatientSchema)
     @problems(blp, 401, 404, 409)
     def patch(self, body: dict[str, Any], patient_id: uuid.UUID) -> Patient:
-        """Update a patient (including status and consent)"""
+        """Update a patient (a status change needs `status_reason`, as POST .../status)"""
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
         services.update_patient(principal, patient, body, now=utcnow())
         db.session.commit()
         return patient
+
+
+@blp.route("/<uuid:patient_id>/status")
+class PatientStatus(MethodView):
+    @staff_required()
+    @blp.arguments(StatusChangeCreateSchema)
+    @blp.response(201, StatusChangeSchema)
+    @problems(blp, 401, 404, 409)
+    def post(self, body: dict[str, Any], patient_id: uuid.UUID) -> Any:
+        """Change the patient's status with the reason (paused optionally until a date)"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        change = lifecycle.change_status(
+            principal,
+            patient,
+            body["status"],
+            body["reason"],
+            now=utcnow(),
+            paused_until=body.get("paused_until"),
+        )
+        db.session.commit()
+        return change
+
+    @staff_required()
+    @blp.response(200, StatusHistorySchema)
+    @problems(blp, 401, 404)
+    def get(self, patient_id: uuid.UUID) -> dict[str, Any]:
+        """The patient's status history: from, to, why, who (or the system) and when"""
+        patient = services.get_patient(current_staff(), patient_id)
+        items = lifecycle.status_history(patient)
+        record(
+            "patient.status.read",
+            now=utcnow(),
+            resource_type="patient",
+            resource_id=patient.id,
+            patient_id=patient.id,
+        )
+        db.session.commit()
+        return {"items": items}
+
+
+@blp.route("/<uuid:patient_id>/consents")
+class Consents(MethodView):
+    @staff_required()
+    @blp.arguments(ConsentCreateSchema)
+    @blp.response(201, ConsentSchema)
+    @problems(blp, 401, 404)
+    def post(self, body: dict[str, Any], patient_id: uuid.UUID) -> Any:
+        """Record a consent decision; withdrawing care consent ends the follow-up at once"""
+        principal = current_staff()
+        patient = services.get_patient(principal, patient_id)
+        consent = lifecycle.record_consent(principal, patient, body, now=utcnow())
+        db.session.commit()
+        return consent
+
+    @staff_required()
+    @blp.response(200, ConsentListSchema)
+    @problems(blp, 401, 404)
+    def get(self, patient_id: uuid.UUID) -> dict[str, Any]:
+        """The patient's consent decisions and the current state per purpose"""
+        patient = services.get_patient(current_staff(), patient_id)
+        record(
+            "consent.read",
+            now=utcnow(),
+            resource_type="patient",
+            resource_id=patient.id,
+            patient_id=patient.id,
+        )
+        db.session.commit()
+        return {"current": lifecycle.consent_state(patient), "items": patient.consents}
 
 
 @blp.route("/<uuid:patient_id>/procedures")
@@ -160,10 +236,10 @@ class EnrollmentCodes(MethodView):
     @staff_required()
     @blp.arguments(EnrollmentCodeCreateSchema, required=False)
     @blp.response(201, EnrollmentCodeSchema)
-    @problems(blp, 401, 404)
+    @problems(blp, 401, 404, 409)
     def post(self, body: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
         """Issue a single-use enrollment code for the patient's phone (older codes stop working;
-        with `revoke_devices` the phones enrolled before are cut off)"""
+        with `revoke_devices` the phones enrolled before are cut off; 409 without care consent)"""
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
         code, expires_at = services.create_enrollment_code(

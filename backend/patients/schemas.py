@@ -11,11 +11,15 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from backend.pagination import PageArgsSchema
+from backend.patients.lifecycle import consent_state
 from backend.patients.models import (
     ANAESTHESIAS,
     ANALGESICS,
     BONE_QUALITIES,
     CHANNELS,
+    CONSENT_DECISIONS,
+    CONSENT_METHODS,
+    CONSENT_PURPOSES,
     ETIOLOGIES,
     LIVING_SITUATIONS,
     LOCALES,
@@ -56,8 +60,6 @@ class PatientFieldsMixin(ma.Schema):
         fields.String(validate=validate.OneOf(CHANNELS)), validate=validate.Length(max=3)
     )
     caregiver_answers = fields.Boolean()
-    consent_given_on = fields.Date(allow_none=True)
-    consent_withdrawn_on = fields.Date(allow_none=True)
 
     @validates("birth_date")
     def _birth_date_plausible(self, value: date, **_: Any) -> None:
@@ -66,6 +68,21 @@ class PatientFieldsMixin(ma.Schema):
 
 
 class PatientCreateSchema(PatientFieldsMixin):
+    # Care consent collected at discharge (recorded as a consent decision); without it, no
+    # enrollment code can be issued until it is recorded (POST /patients/{id}/consents).
+    consent_given_on = fields.Date(allow_none=True, load_only=True)
+    consent_method = fields.String(
+        allow_none=True, load_only=True, validate=validate.OneOf(CONSENT_METHODS)
+    )
+    consent_witness = fields.String(
+        allow_none=True, load_only=True, validate=validate.Length(max=200)
+    )
+
+    @validates_schema
+    def _consent_says_how(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("consent_given_on") and not data.get("consent_method"):
+            raise ValidationError("is required with consent_given_on", "consent_method")
+
     class Meta:
         fields_required = ("mrn", "given_name", "family_name", "birth_date", "locale", "timezone")
 
@@ -78,15 +95,105 @@ class PatientCreateSchema(PatientFieldsMixin):
 
 
 class PatientUpdateSchema(PatientFieldsMixin):
-    status = fields.String(validate=validate.OneOf(PATIENT_STATUSES))
+    status = fields.String(
+        validate=validate.OneOf(PATIENT_STATUSES),
+        metadata={"description": "Changed as POST /patients/{id}/status does (reason required)"},
+    )
+    status_reason = fields.String(validate=validate.Length(min=1, max=500))
+    paused_until = fields.Date(allow_none=True)
+
+
+class ConsentSchema(ma.Schema):
+    id = fields.UUID()
+    purpose = fields.String()
+    decision = fields.String()
+    decided_on = fields.Date()
+    method = fields.String(
+        allow_none=True, metadata={"description": "null for decisions migrated from dates"}
+    )
+    witness = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    recorded_at = fields.DateTime()
+    recorded_by = fields.Function(lambda c: _staff(c.recorded_by))
+
+
+def _staff(user: Any) -> dict[str, Any] | None:
+    return None if user is None else {"id": str(user.id), "name": user.full_name or user.email}
+
+
+class ConsentCreateSchema(ma.Schema):
+    purpose = fields.String(required=True, validate=validate.OneOf(CONSENT_PURPOSES))
+    decision = fields.String(required=True, validate=validate.OneOf(CONSENT_DECISIONS))
+    decided_on = fields.Date(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(CONSENT_METHODS))
+    witness = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "Required when method is verbal_witnessed"},
+    )
+    note = fields.String(allow_none=True, validate=validate.Length(max=500))
+
+
+class ConsentStateSchema(ma.Schema):
+    state = fields.String(metadata={"description": "given, withdrawn or none"})
+    since = fields.Date(allow_none=True)
+
+
+class ConsentCurrentSchema(ma.Schema):
+    care = fields.Nested(ConsentStateSchema)
+    research = fields.Nested(ConsentStateSchema)
+
+
+class ConsentListSchema(ma.Schema):
+    current = fields.Nested(ConsentCurrentSchema)
+    items = fields.List(fields.Nested(ConsentSchema))
+
+
+class StatusChangeCreateSchema(ma.Schema):
+    status = fields.String(required=True, validate=validate.OneOf(PATIENT_STATUSES))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    paused_until = fields.Date(
+        allow_none=True,
+        metadata={"description": "paused only: the follow-up resumes on this date by itself"},
+    )
+
+
+class StatusChangeSchema(ma.Schema):
+    id = fields.UUID()
+    from_status = fields.String()
+    to_status = fields.String()
+    reason = fields.String()
+    paused_until = fields.Date(allow_none=True)
+    cause = fields.String()
+    changed_at = fields.DateTime()
+    changed_by = fields.Function(lambda c: _staff(c.changed_by))
+
+
+class StatusHistorySchema(ma.Schema):
+    items = fields.List(fields.Nested(StatusChangeSchema))
 
 
 class PatientSchema(PatientFieldsMixin):
     id = fields.UUID()
     status = fields.String()
     status_changed_at = fields.DateTime()
+    paused_until = fields.Date(allow_none=True)
+    consent = fields.Function(lambda p: ConsentCurrentSchema().dump(consent_state(p)))
+    # Compatibility with the former two dates: the care consent's.
+    consent_given_on = fields.Function(lambda p: _care_date(p, "given"))
+    consent_withdrawn_on = fields.Function(lambda p: _care_date(p, "withdrawn"))
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+def _care_date(patient: Any, decision: str) -> str | None:
+    """The date of the latest care decision of this kind, while it is the current one (a
+    withdrawal followed by a new consent no longer shows as withdrawn)."""
+    state = consent_state(patient)["care"]
+    if decision == "given":
+        given = [c for c in patient.consents if c.purpose == "care" and c.decision == "given"]
+        return given[-1].decided_on.isoformat() if given else None
+    return state["since"].isoformat() if state["state"] == "withdrawn" else None
 
 
 class PatientListSchema(ma.Schema):
@@ -165,6 +272,9 @@ class AssignmentSchema(ma.Schema):
     closes_at = fields.DateTime()
     status = fields.Method("get_status")
     reason = fields.String()
+    status_reason = fields.String(
+        allow_none=True, metadata={"description": "Why it was cancelled, when it was"}
+    )
 
     def get_status(self, obj: Any) -> str:
         status: str = obj.effective_status(self.context_now())

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,11 @@ from backend.auth.principal import Principal
 from backend.auth.services import IssuedTokens, issue_tokens, revoke_session
 from backend.errors import BadRequest, Conflict, NotFound, ValidationProblem, field_error
 from backend.extensions import db
+from backend.patients import lifecycle
 from backend.patients.models import Device, EnrollmentCode, Patient, Procedure
 from backend.questionnaires.models import Assignment, Protocol, Response
 from backend.questionnaires.planning import local_instant, plan
+from backend.schedule.models import Reminder
 
 # Crockford-like alphabet without look-alikes (no 0/O, 1/I/L, U): easy to read aloud and type.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -57,8 +60,20 @@ def search_patients(principal: Principal, q: str | None, status: str | None) -> 
     return query
 
 
+CONSENT_AT_REGISTRATION = {
+    "consent_given_on": "decided_on",
+    "consent_method": "method",
+    "consent_witness": "witness",
+}
+
+
 def create_patient(principal: Principal, data: Mapping[str, Any], *, now: datetime) -> Patient:
-    """Register a patient at the principal's site (409 when the MRN is already there)."""
+    """Register a patient at the principal's site (409 when the MRN is already there), with
+    the care consent when it was collected at discharge (``consent_given_on`` and how)."""
+    data = dict(data)
+    consent = {
+        CONSENT_AT_REGISTRATION[k]: data.pop(k) for k in list(data) if k in CONSENT_AT_REGISTRATION
+    }
     _check_contact_channels(data)
     exists = db.session.execute(
         db.select(Patient.id).filter_by(site_id=principal.site_id, mrn=data["mrn"])
@@ -82,6 +97,16 @@ def create_patient(principal: Principal, data: Mapping[str, Any], *, now: dateti
         resource_id=patient.id,
         patient_id=patient.id,
     )
+    if consent.get("decided_on") is not None:
+        back = {f"/{v}": f"/{k}" for k, v in CONSENT_AT_REGISTRATION.items()}
+        try:
+            lifecycle.record_consent(
+                principal, patient, {"purpose": "care", "decision": "given", **consent}, now=now
+            )
+        except ValidationProblem as problem:
+            for error in problem.errors or []:
+                error["pointer"] = back.get(error["pointer"], error["pointer"])
+            raise
     return patient
 
 
@@ -100,8 +125,12 @@ def update_patient(
         ).first()
         if clash:
             raise Conflict("A patient with this MRN already exists at your site.")
-    if "status" in changes and changes["status"] != patient.status:
-        patient.status_changed_at = now
+    changes = dict(changes)
+    status = changes.pop("status", None)
+    status_reason = changes.pop("status_reason", None)
+    paused_until = changes.pop("paused_until", None)
+    if status is None and (status_reason is not None or paused_until is not None):
+        raise ValidationProblem([field_error("/status", "is required with a reason or a date")])
     moved = "timezone" in changes and changes["timezone"] != patient.timezone
     for key, value in changes.items():
         setattr(patient, key, value)
@@ -109,15 +138,27 @@ def update_patient(
     if moved:
         # 10:00 must stay 10:00 where the patient now lives (e.g. back home in Martinique).
         for procedure in patient.procedures:
-            _replan(procedure, now=now)
-    record(
-        "patient.update",
-        now=now,
-        resource_type="patient",
-        resource_id=patient.id,
-        patient_id=patient.id,
-        details={"fields": sorted(changes)},
-    )
+            _replan(procedure, now=now, move_open=False)
+    if changes:
+        record(
+            "patient.update",
+            now=now,
+            resource_type="patient",
+            resource_id=patient.id,
+            patient_id=patient.id,
+            details={"fields": sorted(changes)},
+        )
+    if status is not None and (status != patient.status or paused_until is not None):
+        try:
+            lifecycle.change_status(
+                principal, patient, status, status_reason or "", now=now, paused_until=paused_until
+            )
+        except ValidationProblem as problem:
+            for error in problem.errors or []:
+                error["pointer"] = {"/reason": "/status_reason"}.get(
+                    error["pointer"], error["pointer"]
+                )
+            raise
     return patient
 
 
@@ -184,39 +225,47 @@ def _plan_schedule(
     *,
     now: datetime,
     keep_days: set[int] | None = None,
-) -> None:
+) -> list[Assignment]:
     keep_days = keep_days or set()
+    planned = []
     for item in plan(
         protocol.definition,
         procedure.discharged_on,
         patient.timezone,
         current_app.config["REMINDER_LOCAL_TIME"],
     ):
-        if item.day in keep_days:
+        if item.day in keep_days or item.closes_at <= now:
+            # Never a questionnaire that is missed the moment it exists (a discharge entered
+            # late, or corrected to an earlier date).
             continue
-        db.session.add(
-            Assignment(
-                patient_id=patient.id,
-                procedure_id=procedure.id,
-                instrument_key=item.instrument_key,
-                instrument_version=item.instrument_version,
-                day=item.day,
-                reason="protocol",
-                opens_at=item.opens_at,
-                closes_at=item.closes_at,
-                status="pending",
-                status_changed_at=now,
-                created_at=now,
-            )
+        assignment = Assignment(
+            patient_id=patient.id,
+            procedure_id=procedure.id,
+            instrument_key=item.instrument_key,
+            instrument_version=item.instrument_version,
+            day=item.day,
+            reason="protocol",
+            opens_at=item.opens_at,
+            closes_at=item.closes_at,
+            status="pending",
+            status_changed_at=now,
+            created_at=now,
         )
+        db.session.add(assignment)
+        planned.append(assignment)
     db.session.flush()
+    return planned
 
 
 def update_procedure(
     principal: Principal, procedure: Procedure, changes: Mapping[str, Any], *, now: datetime
 ) -> Procedure:
-    """Correct a procedure. A corrected discharge date re-plans what has not been answered
-    (and keeps what has: an answer stays attached to the questionnaire it answered)."""
+    """Correct a procedure, audited with each field before and after.
+
+    A new ``kind`` re-picks the protocol (sclerotherapy -> screws brings the weekly checks); a
+    new discharge date or protocol re-plans every questionnaire not yet answered (see
+    ``_replan``). Answers stay attached to the questionnaire they answered.
+    """
     changes = dict(changes)
     baseline = changes.pop("baseline", None) or {}
     new_discharge = changes.get("discharged_on")
@@ -236,40 +285,115 @@ def update_procedure(
                 raise ValidationProblem(
                     [field_error("/discharged_on", "is after answers already received")]
                 )
+    diff: dict[str, dict[str, Any]] = {}
     for key, value in changes.items():
+        before = getattr(procedure, key)
+        if before != value:
+            diff[key] = {"before": _jsonable(before), "after": _jsonable(value)}
         setattr(procedure, key, value)
     for key, value in baseline.items():
+        before = getattr(procedure, f"baseline_{key}")
+        if before != value:
+            diff[f"baseline.{key}"] = {"before": _jsonable(before), "after": _jsonable(value)}
         setattr(procedure, f"baseline_{key}", value)
-    if new_discharge is not None:
-        _replan(procedure, now=now)
+    replan = "discharged_on" in diff
+    if "kind" in diff:
+        protocol = _protocol_for(procedure.kind)
+        if protocol.id != procedure.protocol_id:
+            old = db.session.get(Protocol, procedure.protocol_id)
+            diff["protocol"] = {
+                "before": f"{old.key}.v{old.version}" if old else None,
+                "after": f"{protocol.key}.v{protocol.version}",
+            }
+            procedure.protocol_id = protocol.id
+            db.session.flush()
+            db.session.expire(procedure, ["protocol"])
+            replan = True
+    details: dict[str, Any] = {
+        "fields": sorted(list(changes) + [f"baseline.{k}" for k in baseline]),
+        "changes": diff,
+    }
+    if replan:
+        details["schedule"] = _replan(procedure, now=now)
     record(
         "procedure.update",
         now=now,
         resource_type="procedure",
         resource_id=procedure.id,
         patient_id=procedure.patient_id,
-        details={"fields": sorted(list(changes) + [f"baseline.{k}" for k in baseline])},
+        details=details,
     )
     return procedure
 
 
-def _replan(procedure: Procedure, *, now: datetime) -> None:
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _replan(procedure: Procedure, *, now: datetime, move_open: bool = True) -> dict[str, Any]:
+    """Re-plan the protocol's questionnaires not yet answered from the procedure as it now is.
+
+    1. Kept as they are: the answered ones and the missed ones (history: they were asked).
+    2. Not yet opened (pending, nothing sent): removed. Open ones (or due to open): cancelled
+       with the reason ``rescheduled``, so what was sent about them stays explained; their
+       waiting reminders are skipped. With ``move_open`` False (a new time zone: the dates are
+       right), an open one stays as it is.
+    3. The protocol is planned again for the days not kept, except a window that has already
+       closed: a questionnaire that would be missed the moment it exists is not created.
+    Returns the before and after of the schedule for the audit log.
+    """
     patient = db.session.get(Patient, procedure.patient_id)
     protocol = db.session.get(Protocol, procedure.protocol_id)
     assert patient is not None and protocol is not None
     assignments = db.session.execute(
         db.select(Assignment).filter_by(procedure_id=procedure.id, reason="protocol")
     ).scalars()
+    before = []
     kept_days = set()
+    cancelled = []
     for assignment in assignments:
-        # Only questionnaires not yet opened move; what opened already (answered, open with its
-        # reminders, missed) is history and stays as it was.
-        if assignment.status == "pending" and assignment.opens_at > now:
+        if assignment.status == "cancelled":
+            continue
+        before.append(_slot(assignment))
+        if assignment.status in {"completed", "missed"} or (
+            not move_open and assignment.opens_at <= now
+        ):
+            kept_days.add(assignment.day)
+        elif assignment.status == "pending" and assignment.opens_at > now:
             db.session.delete(assignment)
         else:
-            kept_days.add(assignment.day)
+            assignment.status = "cancelled"
+            assignment.status_reason = "rescheduled"
+            assignment.status_changed_at = now
+            cancelled.append(assignment.id)
+    if cancelled:
+        db.session.execute(
+            sa.update(Reminder)
+            .where(Reminder.assignment_id.in_(cancelled), Reminder.status == "pending")
+            .values(status="skipped", reason="questionnaire_rescheduled", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     db.session.flush()
-    _plan_schedule(patient, procedure, protocol, now=now, keep_days=kept_days)
+    planned = _plan_schedule(patient, procedure, protocol, now=now, keep_days=kept_days)
+    db.session.expire(procedure, ["schedule"])
+    return {
+        "before": before,
+        "after": [_slot(a) for a in planned],
+        "kept_days": sorted(kept_days),
+    }
+
+
+def _slot(assignment: Assignment) -> dict[str, Any]:
+    return {
+        "day": assignment.day,
+        "instrument": assignment.instrument_key,
+        "opens_at": assignment.opens_at.isoformat(),
+        "status": assignment.status,
+    }
 
 
 # --- enrollment --------------------------------------------------------------------------------
@@ -288,7 +412,10 @@ def create_enrollment_code(
     principal: Principal, patient: Patient, *, now: datetime, revoke_devices: bool = False
 ) -> tuple[str, datetime]:
     """A new single-use code; the ones issued before for this patient stop working. With
-    ``revoke_devices`` the phones enrolled before are cut off too (a lost or replaced phone)."""
+    ``revoke_devices`` the phones enrolled before are cut off too (a lost or replaced phone).
+
+    Only for a patient whose care consent is recorded and whose follow-up has not ended (409)."""
+    lifecycle.require_care_consent(patient)
     if revoke_devices:
         for device in active_devices(patient):
             revoke_device(principal, patient, device, now=now)

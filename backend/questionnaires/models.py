@@ -69,6 +69,8 @@ class Assignment(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     closes_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     status_changed_at: Mapped[datetime]
+    # Why it was cancelled (patient_deceased, passed_while_paused, rescheduled, ...).
+    status_reason: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime]
 
     def effective_status(self, now: datetime) -> str:

@@ -35,6 +35,15 @@ def _batch() -> int:
 
 
 @register_job
+def end_pauses(now: datetime) -> int:
+    """Patients paused until today (in their zone) are followed again (first: what closed
+    during the pause is then cancelled, not missed)."""
+    from backend.patients.lifecycle import resume_due_pauses
+
+    return resume_due_pauses(now, limit=_batch())
+
+
+@register_job
 def close_windows(now: datetime) -> int:
     """Questionnaires whose window closed unanswered become ``missed``."""
     return services.close_expired_assignments(now, limit=_batch())

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import lazyload
 
@@ -28,7 +29,7 @@ from backend.extensions import db
 from backend.notify.quiet_hours import QuietHours, after_quiet_hours, in_quiet_hours
 from backend.notify.services import enqueue_patient_notification
 from backend.notify.texts import questionnaire_link
-from backend.patients.models import Patient
+from backend.patients.models import SUSPENDED_STATUSES, Patient
 from backend.questionnaires.models import Assignment
 from backend.questionnaires.planning import local_instant
 from backend.schedule.models import Reminder
@@ -104,6 +105,9 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
             Assignment.status == "pending",
             Assignment.opens_at <= now,
             Assignment.closes_at > now,
+            # Only followed patients: a suspended one's questionnaire waits (it opens on the
+            # resumption if its window is still open, else it is cancelled).
+            Assignment.patient_id.in_(_followed_patients()),
         ],
         Assignment.opens_at,
         limit,
@@ -155,7 +159,18 @@ def close_expired_assignments(now: datetime, *, limit: int) -> int:
 
 
 def _close(assignment: Assignment, patient: Patient, now: datetime) -> None:
-    assignment.status = "missed"
+    followed = patient.followed
+    if followed:
+        assignment.status = "missed"
+    else:
+        # Not owed: its window passed while the follow-up was suspended (or it had ended and
+        # this one escaped the cancellation). Nothing is missed, no no_response follows.
+        assignment.status = "cancelled"
+        assignment.status_reason = (
+            f"passed_while_{patient.status}"
+            if patient.status in SUSPENDED_STATUSES
+            else f"patient_{patient.status}"
+        )
     assignment.status_changed_at = now
     # Its reminders still waiting will never be useful.
     pending = db.session.execute(
@@ -164,10 +179,31 @@ def _close(assignment: Assignment, patient: Patient, now: datetime) -> None:
         )
     ).scalars()
     for reminder in pending:
-        _settle(reminder, "expired", "questionnaire_closed", now)
-    for hook in assignment_missed_hooks:
-        hook(assignment, patient, now)
+        if followed:
+            _settle(reminder, "expired", "questionnaire_closed", now)
+        else:
+            _settle(reminder, "skipped", f"patient_{patient.status}", now)
+    if followed:
+        for hook in assignment_missed_hooks:
+            hook(assignment, patient, now)
     db.session.flush()
+
+
+def _followed_patients() -> sa.Select[tuple[uuid.UUID]]:
+    return sa.select(Patient.id).where(Patient.status == "active")
+
+
+def on_follow_up_stopped(patient: Patient, *, now: datetime, ended: bool, reason: str) -> None:
+    """``follow_up_stopped`` receiver: an ended follow-up's waiting reminders are skipped at
+    once (a suspended one's are skipped when due, in case it resumes first)."""
+    if not ended:
+        return
+    db.session.execute(
+        sa.update(Reminder)
+        .where(Reminder.patient_id == patient.id, Reminder.status == "pending")
+        .values(status="skipped", reason=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def enqueue_due_reminders(now: datetime, *, limit: int) -> int:

@@ -134,5 +134,9 @@ def test_a_withdrawn_patients_phone_loses_access(client, ada_headers, marcel):
         "/api/v1/enrollment/claim",
         json={"code": new_code(client, ada_headers, marcel)["code"], "device": IPHONE},
     ).get_json()
-    client.patch(f"/api/v1/patients/{marcel.id}", json={"status": "withdrawn"}, headers=ada_headers)
+    client.patch(
+        f"/api/v1/patients/{marcel.id}",
+        json={"status": "withdrawn", "status_reason": "moved to a nursing home abroad"},
+        headers=ada_headers,
+    )
     assert client.get("/api/v1/me", headers=bearer(tokens["access_token"])).status_code == 401

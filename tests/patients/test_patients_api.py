@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from backend.audit.models import AuditEvent
 from backend.extensions import db
@@ -135,25 +136,34 @@ def test_every_bad_procedure_field_is_listed_against_the_clinical_value_lists(cl
     assert db.session.execute(db.select(Procedure)).first() is None
 
 
-def test_status_and_consent_follow_the_patient_lifecycle(client, ada_headers, clock):
+def test_a_status_change_through_patch_needs_its_reason_and_ends_for_good(
+    client, ada_headers, clock
+):
     patient = client.post("/api/v1/patients", json=MARCEL, headers=ada_headers).get_json()
+    url = f"/api/v1/patients/{patient['id']}"
+    unexplained = client.patch(url, json={"status": "paused"}, headers=ada_headers)
+    assert unexplained.status_code == 422
+    assert [e["pointer"] for e in unexplained.get_json()["errors"]] == ["/status_reason"]
     for status in ("paused", "readmitted", "active", "deceased"):
+        clock.advance(timedelta(minutes=1))
         response = client.patch(
-            f"/api/v1/patients/{patient['id']}", json={"status": status}, headers=ada_headers
+            url, json={"status": status, "status_reason": f"to {status}"}, headers=ada_headers
         )
         assert response.status_code == 200 and response.get_json()["status"] == status
-    consent = client.patch(
-        f"/api/v1/patients/{patient['id']}",
-        json={"consent_given_on": "2026-11-20", "consent_withdrawn_on": "2026-12-01"},
-        headers=ada_headers,
-    )
-    assert consent.get_json()["consent_withdrawn_on"] == "2026-12-01"
-    assert (
-        client.patch(
-            f"/api/v1/patients/{patient['id']}", json={"status": "asleep"}, headers=ada_headers
-        ).status_code
-        == 422
-    )
+    again = client.patch(url, json={"status": "active", "status_reason": "?"}, headers=ada_headers)
+    assert again.status_code == 409
+    history = client.get(f"{url}/status", headers=ada_headers).get_json()["items"]
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        ("active", "paused"),
+        ("paused", "readmitted"),
+        ("readmitted", "active"),
+        ("active", "deceased"),
+    ]
+    assert all(h["changed_by"]["id"] for h in history)
+    assert client.patch(url, json={"status": "asleep"}, headers=ada_headers).status_code == 422
+    # The consent dates are no longer written through PATCH: consents are records.
+    old_style = client.patch(url, json={"consent_given_on": "2026-11-20"}, headers=ada_headers)
+    assert old_style.status_code == 422
 
 
 def test_search_by_name_or_mrn_and_status_with_pagination(client, ada_headers):

@@ -44,10 +44,12 @@ def test_each_procedure_kind_gets_its_protocol_days_and_instruments(app, nurse_a
 def test_questionnaires_open_at_ten_local_on_both_sides_of_the_end_of_summer_time(app, nurse_ada):
     # Josette, 91, vertebroplasty, discharged in Paris five days before summer time ends
     # (2026-10-25): 10:00 is 08:00 UTC before, 09:00 UTC after.
-    patient = make_patient(nurse_ada, given_name="Josette")
+    registered = utc(2026, 10, 20, 12, 0)
+    patient = make_patient(nurse_ada, registered, given_name="Josette")
     procedure = make_procedure(
         nurse_ada,
         patient,
+        registered,
         kind="cementoplasty",
         location="vertebra",
         performed_on=date(2026, 10, 19),
