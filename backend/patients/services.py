@@ -381,7 +381,7 @@ def _replan(procedure: Procedure, *, now: datetime, move_open: bool = True) -> d
     planned = _plan_schedule(patient, procedure, protocol, now=now, keep_days=kept_days)
     db.session.expire(procedure, ["schedule"])
     return {
-        "before": before,
+        "before": sorted(before, key=lambda slot: slot["opens_at"]),
         "after": [_slot(a) for a in planned],
         "kept_days": sorted(kept_days),
     }
