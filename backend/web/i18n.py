@@ -61,9 +61,44 @@ OUTCOME = {
     "revision_planned": _l("Revision planned"),
     "other": _l("Other"),
 }
+# Resolutions the system makes itself (backend.alerts.models.SYSTEM_OUTCOMES).
+SYSTEM_OUTCOME = {
+    "answered_late": _l("Answered late"),
+    "follow_up_suspended": _l("Follow-up suspended"),
+    "follow_up_ended": _l("Follow-up ended"),
+}
+# Why the system cancelled or resolved something (assignments, reminders, alerts).
+SYSTEM_REASON = {
+    "patient_deceased": _l("the patient died"),
+    "patient_withdrawn": _l("the patient withdrew from the follow-up"),
+    "care_consent_withdrawn": _l("the care consent was withdrawn"),
+    "patient_paused": _l("the follow-up was paused"),
+    "patient_readmitted": _l("the patient was readmitted"),
+    "answered_late": _l("every questionnaire it was about has been answered"),
+    "passed_while_paused": _l("its window passed during a pause"),
+    "passed_while_readmitted": _l("its window passed during a readmission"),
+    "rescheduled": _l("moved by a correction of the procedure"),
+}
+STATUS_CAUSE = {
+    "staff": _l("changed by staff"),
+    "pause_ended": _l("end of the pause"),
+    "care_consent_withdrawn": _l("the care consent was withdrawn"),
+}
+CONSENT_PURPOSE = {"care": _l("Telemonitoring (care)"), "research": _l("Research")}
+CONSENT_DECISION = {
+    "given": lazy_pgettext("consent", "Given"),
+    "withdrawn": lazy_pgettext("consent", "Withdrawn"),
+}
+CONSENT_STATE = {**CONSENT_DECISION, "none": _l("Not recorded")}
+CONSENT_METHOD = {
+    "paper": _l("On paper"),
+    "verbal_witnessed": _l("Verbally, with a witness"),
+    "in_app": _l("In the app"),
+}
 ALERT_EVENT = {
     "opened": lazy_pgettext("alert", "Opened"),
     "evidence_added": _l("New evidence added"),
+    "evidence_updated": _l("Answered late: evidence updated"),
     "severity_raised": _l("Severity raised"),
     "acknowledged": lazy_pgettext("alert", "Acknowledged"),
     "escalated": _l("Overdue: physicians told"),
@@ -178,7 +213,14 @@ LABELS: dict[str, Mapping[str, Any]] = {
     "severity": SEVERITY,
     "alert_kind": ALERT_KIND,
     "alert_status": ALERT_STATUS,
-    "outcome": OUTCOME,
+    "outcome": {**OUTCOME, **SYSTEM_OUTCOME},
+    "clinical_outcome": OUTCOME,
+    "system_reason": SYSTEM_REASON,
+    "status_cause": STATUS_CAUSE,
+    "consent_purpose": CONSENT_PURPOSE,
+    "consent_decision": CONSENT_DECISION,
+    "consent_state": CONSENT_STATE,
+    "consent_method": CONSENT_METHOD,
     "alert_event": ALERT_EVENT,
     "assignment_status": ASSIGNMENT_STATUS,
     "assignment_reason": ASSIGNMENT_REASON,

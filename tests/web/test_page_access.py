@@ -34,6 +34,8 @@ PAGE_RULES = {
     ("GET", "/patients/<uuid:patient_id>/enrollment-code"): SITE,
     ("POST", "/patients/<uuid:patient_id>/enrollment-code"): SITE,
     ("POST", "/patients/<uuid:patient_id>/devices/<uuid:device_id>/revoke"): SITE,
+    ("POST", "/patients/<uuid:patient_id>/status"): SITE,
+    ("POST", "/patients/<uuid:patient_id>/consents"): SITE,
 }
 
 

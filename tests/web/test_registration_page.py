@@ -29,6 +29,8 @@ def josette(**changes: str) -> dict[str, object]:
         "locale": "fr",
         "timezone": "Europe/Paris",
         "contact_channels": ["push", "sms"],
+        "consent_given_on": "2026-11-21",
+        "consent_method": "paper",
         "kind": "cementoplasty",
         "location": "vertebra",
         "vertebral_level": "L1",
@@ -193,3 +195,25 @@ def test_the_sheet_waits_ten_minutes_at_most(ada_pages, clock):
     location = ada_pages.post("/patients/new", josette()).headers["Location"]
     clock.advance(timedelta(minutes=11))
     assert not CODE.search(Pages.text(ada_pages.get(location)))
+
+
+def test_without_a_recorded_care_consent_registration_issues_no_code(ada_pages):
+    response = ada_pages.post(
+        "/patients/new", josette(consent_given_on="", consent_method="", mrn="LY-9002")
+    )
+    assert response.status_code == 303
+    patient = db.session.execute(db.select(Patient).filter_by(mrn="LY-9002")).scalar_one()
+    assert response.headers["Location"] == f"/patients/{patient.id}"
+    page = ada_pages.text(ada_pages.get(response.headers["Location"]))
+    assert "Record the care consent to issue the phone code." in page
+    assert "New enrollment code" not in page
+    assert not db.session.execute(
+        db.select(AuditEvent).filter_by(patient_id=patient.id, action="enrollment_code.create")
+    ).first()
+
+
+def test_a_consent_date_without_how_it_was_collected_is_refused_next_to_its_field(ada_pages):
+    response = ada_pages.post("/patients/new", josette(consent_method="", mrn="LY-9003"))
+    assert response.status_code == 422
+    assert field_error(Pages.text(response), "consent_method") == "Say how it was collected."
+    assert db.session.execute(db.select(Patient).filter_by(mrn="LY-9003")).first() is None

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import segno
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from markupsafe import Markup
 
 from backend.alerts import services as alerts
 from backend.alerts.models import ALERT_STATUSES
 from backend.clock import utcnow
+from backend.errors import Conflict, Problem, ValidationProblem
 from backend.extensions import db
+from backend.patients import lifecycle
 from backend.patients import services as patients
-from backend.patients.models import PATIENT_STATUSES, Patient
+from backend.patients.models import ENDED_STATUSES, PATIENT_STATUSES, Patient
+from backend.patients.schemas import ConsentCreateSchema, StatusChangeCreateSchema
+from backend.web import forms
 from backend.patients.timeline import build_timeline
 from backend.web import sheets
 from backend.web.blueprint import audit_view, bp
@@ -127,10 +133,19 @@ def patients_list() -> str:
 
 @bp.get("/patients/<uuid:patient_id>")
 @staff_page
-def patient(patient_id: uuid.UUID) -> str:
+def patient(patient_id: uuid.UUID) -> Response:
     """The patient page (404 for another site's patient, as for one that does not exist)."""
+    return _patient_page(patients.get_patient(current_staff(), patient_id))
+
+
+def _patient_page(
+    found: Patient,
+    *,
+    errors: dict[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     now = utcnow()
-    found = patients.get_patient(current_staff(), patient_id)
     audit_view(
         "patient.timeline.read",
         now=now,
@@ -138,9 +153,86 @@ def patient(patient_id: uuid.UUID) -> str:
         resource_id=found.id,
         patient_id=found.id,
     )
-    page = render_template("web/patient.html", **trajectory(found, now))
+    today = patients.today_for(found, now)
+    page = render_template(
+        "web/patient.html",
+        **trajectory(found, now),
+        status_history=lifecycle.status_history(found),
+        consent=lifecycle.consent_state(found),
+        ended=found.status in ENDED_STATUSES,
+        errors=errors or {},
+        values=values or {"decided_on": today.isoformat()},
+        field_labels=forms.FIELD_LABELS,
+        today=today,
+    )
     db.session.commit()
-    return page
+    return Response(page, status=status, mimetype="text/html")
+
+
+def _form_body(names: tuple[str, ...]) -> dict[str, Any]:
+    """The filled fields of the form, as the API would receive them (empty means absent)."""
+    return {n: request.form[n].strip() for n in names if request.form.get(n, "").strip()}
+
+
+def _refused(found: Patient, problem: Problem) -> Response:
+    db.session.rollback()
+    if isinstance(problem, ValidationProblem):
+        errors = forms.errors_by_field(problem.errors or [])
+        return _patient_page(found, errors=errors, values=request.form, status=422)
+    flash(problem.detail or problem.title, "warning")
+    return _back(found)
+
+
+def _back(found: Patient) -> Response:
+    return redirect(url_for("web.patient", patient_id=found.id), code=303)  # type: ignore[return-value]
+
+
+@bp.post("/patients/<uuid:patient_id>/status")
+@staff_page
+def change_status(patient_id: uuid.UUID) -> Response:
+    """Change the status with its reason (paused optionally until a date), as the API does."""
+    principal = current_staff()
+    found = patients.get_patient(principal, patient_id)
+    data, errors = forms.validate(
+        StatusChangeCreateSchema(), _form_body(("status", "reason", "paused_until"))
+    )
+    if errors:
+        return _patient_page(found, errors=errors, values=request.form, status=422)
+    try:
+        lifecycle.change_status(
+            principal,
+            found,
+            data["status"],
+            data["reason"],
+            now=utcnow(),
+            paused_until=data.get("paused_until"),
+        )
+    except Problem as problem:
+        return _refused(found, problem)
+    db.session.commit()
+    flash(_("Status changed."), "success")
+    return _back(found)
+
+
+@bp.post("/patients/<uuid:patient_id>/consents")
+@staff_page
+def record_consent(patient_id: uuid.UUID) -> Response:
+    """Record a consent decision, validated as the API validates it."""
+    principal = current_staff()
+    found = patients.get_patient(principal, patient_id)
+    data, errors = forms.validate(
+        ConsentCreateSchema(),
+        _form_body(("purpose", "decision", "decided_on", "method", "witness", "note")),
+    )
+    if errors:
+        return _patient_page(found, errors=errors, values=request.form, status=422)
+    try:
+        lifecycle.record_consent(principal, found, data, now=utcnow())
+    except Problem as problem:
+        return _refused(found, problem)
+    db.session.commit()
+    flash(_("Consent recorded."), "success")
+    return _back(found)
 
 
 def qr_svg(code: str) -> Markup:
@@ -164,9 +256,12 @@ def new_code(patient_id: uuid.UUID) -> Response:
     principal = current_staff()
     found = patients.get_patient(principal, patient_id)
     now = utcnow()
-    code, expires_at = patients.create_enrollment_code(
-        principal, found, now=now, revoke_devices=request.form.get("revoke_devices") == "1"
-    )
+    try:
+        code, expires_at = patients.create_enrollment_code(
+            principal, found, now=now, revoke_devices=request.form.get("revoke_devices") == "1"
+        )
+    except Conflict as problem:
+        return _refused(found, problem)
     remember_code(found, code, expires_at, now=now)
     db.session.commit()
     return redirect(url_for("web.enrollment_code", patient_id=found.id), code=303)  # type: ignore[return-value]

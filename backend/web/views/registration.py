@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
@@ -69,6 +69,12 @@ def register_post() -> Response:
         db.session.rollback()
         return _form(request.form, _mrn_taken(), status=409)
     patients.create_procedure(principal, patient, procedure_data, now=now)
+    if "consent_given_on" not in patient_data:
+        # No code without the care consent (French telemonitoring requires it): the patient
+        # is registered; the code is issued from their page once the consent is recorded.
+        db.session.commit()
+        flash(_("Patient registered. Record the care consent to issue the phone code."), "warning")
+        return redirect(url_for("web.patient", patient_id=patient.id), code=303)  # type: ignore[return-value]
     code, expires_at = patients.create_enrollment_code(principal, patient, now=now)
     remember_code(patient, code, expires_at, now=now)
     db.session.commit()
