@@ -55,6 +55,7 @@ seed_hooks: list[Callable[[Site, datetime], None]] = []
 def _seed_demo_patient(site: Site, now: datetime) -> None:
     """Marcel, 86, sacroiliac screws, discharged yesterday: the phone flow can be tried."""
     from datetime import date, timedelta
+    from zoneinfo import ZoneInfo
 
     from backend.auth.services import staff_principal
     from backend.patients.services import create_patient, create_procedure
@@ -73,6 +74,9 @@ def _seed_demo_patient(site: Site, now: datetime) -> None:
             "locale": "fr",
             "timezone": site.timezone,
             "contact_channels": ["push", "sms"],
+            # Telemonitoring consent signed on paper at discharge (no code without it).
+            "consent_given_on": now.astimezone(ZoneInfo(site.timezone)).date(),
+            "consent_method": "paper",
         },
         now=now,
     )
@@ -365,6 +369,8 @@ def _seed_demo_cohort(site: Site, now: datetime) -> None:
                 "timezone": site.timezone,
                 "contact_channels": ["push", "sms"],
                 "caregiver_answers": person.caregiver,
+                "consent_given_on": discharged_on,
+                "consent_method": "paper",
             },
             now=local_instant(discharged_on, time(15, 0), zone),
         )

@@ -148,6 +148,8 @@ def test_a_nurse_registers_a_patient_and_gets_the_code_for_the_phone(
     page.get_by_label("Location").select_option("vertebra")
     page.get_by_label("Etiology").select_option("osteoporotic")
     page.get_by_label("SMS").check()
+    page.get_by_label("Care consent given on").fill("2026-11-23")
+    page.get_by_label("Consent collected").select_option("paper")
     page.get_by_role("button", name="Register and get the phone code").click()
 
     # The API's schema refuses the walking pain; the error is next to its field.
@@ -169,6 +171,59 @@ def test_a_nurse_registers_a_patient_and_gets_the_code_for_the_phone(
         data={"code": code.inner_text(), "device": {"platform": "android"}},
     )
     assert claim.status == 201
+
+
+def test_a_nurse_pauses_readmits_and_records_consent_on_the_patients_page(
+    page, live_server, demo
+):
+    henri = db.session.execute(db.select(Patient).filter_by(given_name="Henri")).scalar_one()
+    henri_id = henri.id
+    release()
+    sign_in(page, live_server, ADA)
+    page.goto(f"{live_server}/patients/{henri_id}")
+
+    # A pause until a date, with its reason.
+    page.locator("#status").select_option("paused")
+    page.locator("#reason").fill("Staying with his son for two weeks")
+    page.locator("#paused_until").fill("2026-12-07")
+    page.get_by_role("button", name="Change the status").click()
+    expect(page.locator(".flash.success")).to_have_text("Status changed.")
+    expect(page.locator("#patient-status")).to_contain_text("Paused until")
+    expect(page.locator("#status-history")).to_contain_text("Staying with his son for two weeks")
+
+    # A readmission: the reason is required, the error is next to its field.
+    page.locator("#status").select_option("readmitted")
+    page.get_by_role("button", name="Change the status").click()
+    expect(page.locator("#reason-error")).to_have_text("Required.")
+    page.locator("#reason").fill("Readmitted to geriatrics for a fall")
+    page.get_by_role("button", name="Change the status").click()
+    expect(page.locator("#patient-status")).to_have_text("Readmitted")
+    expect(page.locator("#status-history li")).to_have_count(2)
+
+    # Research consent, given verbally: only with its witness.
+    page.locator("#purpose").select_option("research")
+    page.locator("#decision").select_option("given")
+    page.locator("#decided_on").fill("2026-11-23")
+    page.locator("#method").select_option("verbal_witnessed")
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.locator("#witness-error")).to_have_text("Required for a verbal consent.")
+    page.locator("#witness").fill("Dr Léon Petit, IR physician")
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.locator(".flash.success")).to_have_text("Consent recorded.")
+    expect(page.locator("#consent-state")).to_contain_text("ResearchGiven")
+    expect(page.locator("#consent-history")).to_contain_text("Dr Léon Petit")
+
+    # Withdrawing care consent ends the follow-up at once.
+    page.locator("#purpose").select_option("care")
+    page.locator("#decision").select_option("withdrawn")
+    page.locator("#decided_on").fill("2026-11-23")
+    page.locator("#method").select_option("paper")
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.locator("#patient-status")).to_have_text("Withdrawn")
+    expect(page.locator("#followup-h + p")).to_contain_text("The follow-up has ended")
+    expect(page.get_by_role("button", name="New enrollment code")).to_have_count(0)
+    assert db.session.get(Patient, henri_id).status == "withdrawn"
+    release()
 
 
 def test_a_nurse_of_another_site_cannot_open_the_patients_page(page, live_server, demo):
