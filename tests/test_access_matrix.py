@@ -70,6 +70,25 @@ def patient_response_body(world: World) -> dict[str, Any]:
     return {**response_body(world), "source": "patient"}
 
 
+def status_body(world: World) -> dict[str, Any]:
+    """A pause, or its end: each allowed caller in turn changes something."""
+    paused = world.marcel.status == "paused"
+    return {"status": "active" if paused else "paused", "reason": "access matrix"}
+
+
+def consent_body(world: World) -> dict[str, Any]:
+    """Research consent given, or withdrawn when it is: each allowed caller in turn records."""
+    from backend.patients.lifecycle import current_consent
+
+    latest = current_consent(world.marcel, "research")
+    return {
+        "purpose": "research",
+        "decision": "withdrawn" if latest and latest.decision == "given" else "given",
+        "decided_on": world.now.date().isoformat(),
+        "method": "paper",
+    }
+
+
 RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
     ("GET", "/api/v1/health"): (PUBLIC, None),
     ("POST", "/api/v1/auth/login"): (PUBLIC, None),
@@ -100,6 +119,10 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
         STAFF_OF_SITE,
         None,
     ),
+    ("GET", "/api/v1/patients/<uuid:patient_id>/status"): (STAFF_OF_SITE, None),
+    ("POST", "/api/v1/patients/<uuid:patient_id>/status"): (STAFF_OF_SITE, status_body),
+    ("GET", "/api/v1/patients/<uuid:patient_id>/consents"): (STAFF_OF_SITE, None),
+    ("POST", "/api/v1/patients/<uuid:patient_id>/consents"): (STAFF_OF_SITE, consent_body),
     ("GET", "/api/v1/me"): (PATIENT_SELF, None),
     ("GET", "/api/v1/me/assignments"): (PATIENT_SELF, None),
     ("GET", "/api/v1/me/responses"): (PATIENT_SELF, None),
