@@ -189,7 +189,7 @@ def _close(assignment: Assignment, patient: Patient, now: datetime) -> None:
     db.session.flush()
 
 
-def _followed_patients() -> sa.Select[tuple[uuid.UUID]]:
+def _followed_patients() -> sa.Select[uuid.UUID]:
     return sa.select(Patient.id).where(Patient.status == "active")
 
 

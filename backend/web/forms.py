@@ -169,7 +169,10 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"is required: say why.*"), lambda m: _("Say why the status changes.")),
     (re.compile(r"is only for the status paused"), lambda m: _("Only for a pause.")),
     (re.compile(r"must be a date after today"), lambda m: _("Must be after today.")),
-    (re.compile(r"is required for a verbal consent"), lambda m: _("Required for a verbal consent.")),
+    (
+        re.compile(r"is required for a verbal consent"),
+        lambda m: _("Required for a verbal consent."),
+    ),
     (re.compile(r"is required with consent_given_on"), lambda m: _("Say how it was collected.")),
     (
         re.compile(r"is before the (\w+) consent (\w+) on (\S+)"),

@@ -173,9 +173,7 @@ def test_a_nurse_registers_a_patient_and_gets_the_code_for_the_phone(
     assert claim.status == 201
 
 
-def test_a_nurse_pauses_readmits_and_records_consent_on_the_patients_page(
-    page, live_server, demo
-):
+def test_a_nurse_pauses_readmits_and_records_consent_on_the_patients_page(page, live_server, demo):
     henri = db.session.execute(db.select(Patient).filter_by(given_name="Henri")).scalar_one()
     henri_id = henri.id
     release()

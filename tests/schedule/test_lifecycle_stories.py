@@ -17,7 +17,6 @@ import pytest
 from backend.alerts.models import Alert
 from backend.audit.models import AuditEvent
 from backend.extensions import db
-from backend.notify.models import Notification
 from backend.questionnaires.models import Assignment
 from backend.schedule.models import Reminder
 from backend.schedule.worker import run_pass

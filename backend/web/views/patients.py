@@ -22,9 +22,8 @@ from backend.patients import lifecycle
 from backend.patients import services as patients
 from backend.patients.models import ENDED_STATUSES, PATIENT_STATUSES, Patient
 from backend.patients.schemas import ConsentCreateSchema, StatusChangeCreateSchema
-from backend.web import forms
 from backend.patients.timeline import build_timeline
-from backend.web import sheets
+from backend.web import forms, sheets
 from backend.web.blueprint import audit_view, bp
 from backend.web.chart import build_chart
 from backend.web.i18n import years_between
