@@ -150,23 +150,20 @@ def upgrade():
     if records:
         op.bulk_insert(consents, records)
 
-    with op.batch_alter_table("patients", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("paused_until", sa.Date(), nullable=True))
-        batch_op.drop_column("consent_withdrawn_on")
-        batch_op.drop_column("consent_given_on")
-
-    with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("status_reason", sa.String(length=32), nullable=True))
+    # Plain ALTER TABLE, not a batch: on SQLite a batch recreates the table, and with foreign
+    # keys on, dropping the old patients table fails as soon as a row refers to a patient
+    # (SQLite >= 3.35 drops a column without constraints in place).
+    op.add_column("patients", sa.Column("paused_until", sa.Date(), nullable=True))
+    op.drop_column("patients", "consent_withdrawn_on")
+    op.drop_column("patients", "consent_given_on")
+    op.add_column("assignments", sa.Column("status_reason", sa.String(length=32), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.drop_column("status_reason")
-
-    with op.batch_alter_table("patients", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("consent_given_on", sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column("consent_withdrawn_on", sa.Date(), nullable=True))
-        batch_op.drop_column("paused_until")
+    op.drop_column("assignments", "status_reason")
+    op.add_column("patients", sa.Column("consent_given_on", sa.Date(), nullable=True))
+    op.add_column("patients", sa.Column("consent_withdrawn_on", sa.Date(), nullable=True))
+    op.drop_column("patients", "paused_until")
 
     bind = op.get_bind()
     consents = sa.table(
