@@ -620,3 +620,29 @@ def test_an_offline_phone_syncing_two_weeks_of_answers_clears_the_no_response_al
     assert resolved.details["by"] == "system" and resolved.details["outcome"] == "answered_late"
     shown = client.get(f"/api/v1/alerts/{alert.id}", headers=ada(client, nurse_ada)).get_json()
     assert shown["outcome"] == "answered_late" and shown["resolved_by"] is None
+
+
+def test_a_readmission_resolves_the_open_no_response_alert_and_its_escalation_never_comes(
+    client, marcel, nurse_ada, clock, memory_channels
+):
+    walk(clock, 1, 10)  # days 1 and 7 missed: no_response when day 7 closes (day 10)
+    [alert] = alerts_of(marcel)
+    assert (alert.kind, alert.status) == ("no_response", "open")
+    clock.set(day(10, 12))
+    client.post(
+        f"/api/v1/patients/{marcel.id}/status",
+        json={"status": "readmitted", "reason": "Fell at home, readmitted to orthopaedics"},
+        headers=ada(client, nurse_ada),
+    )
+    walk(clock, 11, 30)
+    [alert] = alerts_of(marcel)
+    assert (alert.status, alert.outcome, alert.escalated_at) == (
+        "resolved",
+        "follow_up_suspended",
+        None,
+    )
+    assert alert.history[-1].details["reason"] == "patient_readmitted"
+    assert queue(client, nurse_ada) == []
+    assert {a.status_reason for n, a in schedule_of(marcel).items() if 14 <= n <= 21} == {
+        "passed_while_readmitted"
+    }
