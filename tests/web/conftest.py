@@ -81,8 +81,15 @@ class Ward:
 
 @pytest.fixture
 def ward(any_app: Any, nurse_ada: Staff, clock: Any) -> Ward:
-    marcel = make_patient(nurse_ada, given_name="Marcel", family_name="Dupont", mrn="LY-0001")
-    make_procedure(nurse_ada, marcel, performed_on=date(2026, 10, 23), discharged_on=DISCHARGE)
+    # Registered at his discharge (a procedure entered later would not plan the questionnaires
+    # whose windows had already closed).
+    registered = at_day(0, 15)
+    marcel = make_patient(
+        nurse_ada, registered, given_name="Marcel", family_name="Dupont", mrn="LY-0001"
+    )
+    make_procedure(
+        nurse_ada, marcel, registered, performed_on=date(2026, 10, 23), discharged_on=DISCHARGE
+    )
     for day, pain in [(1, 6), (7, 3), (14, 2), (21, 2)]:
         record(marcel, at_day(day), answers=checkin_answers(pain_walking=pain))
     for day in (22, 23):  # walking pain up twice in a row, with clicking: loosening

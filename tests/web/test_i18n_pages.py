@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from backend.alerts.models import OUTCOMES
+from backend.alerts.models import OUTCOMES, SYSTEM_OUTCOMES
 from backend.alerts.rules import ALERT_KINDS, SEVERITIES, SYMPTOMS
 from backend.auth.services import get_or_create_site
 from backend.extensions import db
@@ -126,11 +126,17 @@ def test_the_compiled_french_catalogue_is_the_current_one():
     [
         ("severity", SEVERITIES),
         ("alert_kind", ALERT_KINDS),
-        ("outcome", OUTCOMES),
+        ("outcome", OUTCOMES + SYSTEM_OUTCOMES),
+        ("clinical_outcome", OUTCOMES),
         ("symptom", SYMPTOMS),
         ("assignment_status", ASSIGNMENT_STATUSES),
         ("source", SOURCES),
         ("patient_status", patients.PATIENT_STATUSES),
+        ("status_cause", patients.STATUS_CAUSES),
+        ("consent_purpose", patients.CONSENT_PURPOSES),
+        ("consent_decision", patients.CONSENT_DECISIONS),
+        ("consent_state", (*patients.CONSENT_DECISIONS, "none")),
+        ("consent_method", patients.CONSENT_METHODS),
         ("procedure_kind", patients.PROCEDURE_KINDS),
         ("location", patients.LOCATIONS),
         ("side", patients.SIDES),
