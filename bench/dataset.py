@@ -111,6 +111,8 @@ def build_template(
             "locale": "fr",
             "timezone": "Europe/Paris",
             "contact_channels": ["push"],
+            "consent_given_on": start.date(),  # no enrollment code without care consent
+            "consent_method": "paper",
         },
         now=start,
     )
