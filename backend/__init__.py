@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
 
     _register_domains(app, api)
+    _connect_signals(app)
     if app.config["APP_ENV"] == "production":
         from backend.service.checks import check_production
 
@@ -186,13 +187,17 @@ def _init_request_hooks(app: Flask) -> None:
         return response
 
 
-def _connect_signals() -> None:
-    """Who reacts to which domain's signals (each signal documents its arguments)."""
+def _connect_signals(app: Flask) -> None:
+    """Who listens to what (``backend.signals`` documents each signal), for this app only."""
+    from backend import signals
+    from backend.alerts.presenters import timeline_alerts
     from backend.alerts.services import on_follow_up_stopped as resolve_no_response
     from backend.notify.services import on_follow_up_stopped as cancel_notifications
     from backend.patients.signals import follow_up_stopped
     from backend.schedule.services import on_follow_up_stopped as skip_reminders
 
+    signals.patient_timeline.connect(timeline_alerts, sender=app)
+    signals.check_required(app)
     # Strong references: module functions, connected once per process (blinker dedupes).
     for receiver in (resolve_no_response, skip_reminders, cancel_notifications):
         follow_up_stopped.connect(receiver, weak=False)

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend.alerts import services
+from backend.alerts.presenters import present, present_page, staff_ref
 from backend.alerts.models import Alert
 from backend.alerts.schemas import (
     AlertDetailSchema,
@@ -22,75 +23,19 @@ from backend.alerts.schemas import (
 )
 from backend.audit.services import record
 from backend.auth.guards import current_staff, staff_required
-from backend.auth.models import Site, User
 from backend.clock import utcnow
 from backend.errors import problems
 from backend.extensions import db
-from backend.patients.models import Patient
+from backend.locales import staff_locale
 from backend.schemas import EmptySchema
 
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1/alerts", description="Alert triage")
 reports_blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
 
 
-def _user(user_id: uuid.UUID | None) -> User | None:
-    return db.session.get(User, user_id) if user_id else None
-
-
-def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> dict[str, Any]:
-    """An alert as the API shows it: the summary in the site's language, overdue as of now."""
-    patient = db.session.get(Patient, alert.patient_id)
-    view: dict[str, Any] = {
-        "id": alert.id,
-        "patient": patient,
-        "kind": alert.kind,
-        "severity": alert.severity,
-        "status": alert.status,
-        "overdue": alert.is_overdue(now),
-        "created_at": alert.created_at,
-        "updated_at": alert.updated_at,
-        "due_at": alert.due_at,
-        "summary": alert.summary.get(locale) or alert.summary.get("fr") or "",
-        "rule": {"key": alert.rule_key, "version": alert.rule_version},
-        "evidence": alert.evidence,
-        "acknowledged_by": _user(alert.acknowledged_by_id),
-        "acknowledged_at": alert.acknowledged_at,
-        "resolved_by": _user(alert.resolved_by_id),
-        "resolved_at": alert.resolved_at,
-        "outcome": alert.outcome,
-    }
-    if detail:
-        view["notes"] = [
-            {"id": n.id, "author": _user(n.author_id), "text": n.text, "created_at": n.created_at}
-            for n in alert.notes
-        ]
-        view["history"] = [
-            {
-                "action": e.action,
-                "actor": _user(e.actor_id),
-                "occurred_at": e.occurred_at,
-                "details": e.details,
-            }
-            for e in alert.history
-        ]
-    return view
-
-
-def present_page(alerts: list[Alert], now: datetime, locale: str) -> list[dict[str, Any]]:
-    """A page of the queue: patients and staff named on it are loaded in two queries, so
-    ``present`` finds them in the session instead of asking once per alert."""
-    patient_ids = {a.patient_id for a in alerts}
-    user_ids = {u for a in alerts for u in (a.acknowledged_by_id, a.resolved_by_id) if u}
-    if patient_ids:
-        db.session.execute(db.select(Patient).where(Patient.id.in_(patient_ids))).scalars().all()
-    if user_ids:
-        db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars().all()
-    return [present(a, now, locale) for a in alerts]
-
-
-def site_locale() -> str:
-    site = db.session.get(Site, current_staff().site_id)
-    return site.locale if site else "fr"
+def caller_locale() -> str:
+    """The caller's language for the summaries (``backend.locales``)."""
+    return staff_locale(current_staff())
 
 
 def _read_audit(alert: Alert, now: datetime) -> None:
@@ -128,7 +73,7 @@ class Alerts(MethodView):
         for alert in page:
             _read_audit(alert, now)
         db.session.commit()
-        locale = site_locale()
+        locale = caller_locale()
         return {
             "items": present_page(page, now, locale),
             "next_cursor": str(offset + args["limit"]) if len(alerts) > args["limit"] else None,
@@ -146,7 +91,7 @@ class AlertById(MethodView):
         alert = services.get_alert(current_staff(), alert_id)
         _read_audit(alert, now)
         db.session.commit()
-        return present(alert, now, site_locale(), detail=True)
+        return present(alert, now, caller_locale(), detail=True)
 
 
 @blp.route("/<uuid:alert_id>/acknowledge")
@@ -161,7 +106,7 @@ class Acknowledge(MethodView):
         alert = services.get_alert(current_staff(), alert_id)
         services.acknowledge(current_staff(), alert, now)
         db.session.commit()
-        return present(alert, now, site_locale(), detail=True)
+        return present(alert, now, caller_locale(), detail=True)
 
 
 @blp.route("/<uuid:alert_id>/resolve")
@@ -176,7 +121,7 @@ class Resolve(MethodView):
         alert = services.get_alert(current_staff(), alert_id)
         services.resolve(current_staff(), alert, body["outcome"], body["note"], now)
         db.session.commit()
-        return present(alert, now, site_locale(), detail=True)
+        return present(alert, now, caller_locale(), detail=True)
 
 
 @blp.route("/<uuid:alert_id>/notes")
@@ -193,7 +138,7 @@ class Notes(MethodView):
         db.session.commit()
         return {
             "id": note.id,
-            "author": _user(note.author_id),
+            "author": staff_ref(note.author_id),
             "text": note.text,
             "created_at": note.created_at,
         }

@@ -46,7 +46,12 @@ class AlertSchema(ma.Schema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     due_at = fields.DateTime()
-    summary = fields.String(metadata={"description": "One sentence, in the site's language"})
+    summary = fields.String(
+        metadata={
+            "description": "One sentence in the caller's language: the best of "
+            "`Accept-Language` among `fr` and `en`, else the site's language"
+        }
+    )
     rule = fields.Nested(RuleRefSchema)
     evidence = fields.Dict()
     acknowledged_by = fields.Nested(UserRefSchema, allow_none=True)

@@ -15,6 +15,7 @@ from backend.auth.guards import current_staff, staff_required
 from backend.clock import utcnow
 from backend.errors import NotFound, Problem, problems
 from backend.extensions import db, limiter
+from backend.locales import staff_locale
 from backend.pagination import paginate
 from backend.patients import lifecycle, services
 from backend.patients.models import Patient, Procedure
@@ -43,8 +44,8 @@ from backend.patients.schemas import (
 from backend.patients.timeline import TimelineSchema, build_timeline
 from backend.questionnaires.routes import submit_response
 from backend.questionnaires.schemas import (
-    OptionalIdempotencyHeaderSchema,
-    ResponseCreatedSchema,
+    IdempotencyHeaderSchema,
+    StaffResponseCreatedSchema,
     StaffResponseCreateSchema,
 )
 from backend.schemas import EmptySchema
@@ -283,15 +284,16 @@ class RevokeDevice(MethodView):
 @blp.route("/<uuid:patient_id>/responses")
 class StaffResponses(MethodView):
     @staff_required()
-    @blp.arguments(OptionalIdempotencyHeaderSchema, location="headers")
+    @blp.arguments(IdempotencyHeaderSchema, location="headers")
     @blp.arguments(StaffResponseCreateSchema)
-    @blp.response(201, ResponseCreatedSchema)
+    @blp.response(201, StaffResponseCreatedSchema)
     @problems(blp, 401, 404, 409)
     def post(self, headers: dict[str, Any], body: dict[str, Any], patient_id: uuid.UUID) -> Any:
-        """Enter a patient's answers after a phone call (source `nurse`)"""
+        """Enter a patient's answers after a phone call (source `nurse`; a retry with the same
+        Idempotency-Key is safe)"""
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
-        return submit_response(principal, patient, body, headers.get("idempotency_key"))
+        return submit_response(principal, patient, body, headers["idempotency_key"])
 
 
 @blp.route("/<uuid:patient_id>/timeline")
@@ -304,7 +306,7 @@ class Timeline(MethodView):
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
         now = utcnow()
-        timeline = build_timeline(patient, now)
+        timeline = build_timeline(patient, now, staff_locale(principal))
         record(
             "patient.timeline.read",
             now=now,

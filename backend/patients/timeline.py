@@ -1,18 +1,21 @@
 """The patient's timeline: procedure, baseline, responses in answered order, schedule, alerts.
 
-Other domains add sections (the alert engine adds ``alerts``) through ``timeline_sections``, so
-this module does not depend on them.
+Other domains add their sections through the ``patient_timeline`` signal (``backend.signals``):
+the alert engine adds ``alerts``. This module sends the signal and never imports them; an
+application in which nobody answers it refuses to start, so a section cannot silently stay
+empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
+from flask import current_app
 from marshmallow import fields
 
+from backend import signals
 from backend.extensions import db
 from backend.patients.models import Patient
 from backend.patients.schemas import AssignmentSchema, PatientSchema, ProcedureSchema
@@ -20,20 +23,31 @@ from backend.questionnaires.models import Assignment
 from backend.questionnaires.schemas import ResponseSchema
 from backend.questionnaires.services import list_responses
 
-TimelineSection = Callable[[Patient, datetime], tuple[str, list[dict[str, Any]]]]
-timeline_sections: list[TimelineSection] = []
+# The sections other domains contribute; each must come back from the signal.
+CONTRIBUTED = ("alerts",)
 
 
 class TimelineSchema(ma.Schema):
     patient = fields.Nested(PatientSchema)
     procedure = fields.Nested(ProcedureSchema, allow_none=True)
     procedures = fields.List(fields.Nested(ProcedureSchema))
-    responses = fields.List(fields.Nested(ResponseSchema))
+    responses = fields.List(
+        fields.Nested(ResponseSchema),
+        metadata={"description": "Every response in answered order, each with who entered it"},
+    )
     schedule = fields.List(fields.Nested(AssignmentSchema))
-    alerts = fields.List(fields.Dict(), metadata={"description": "The patient's alerts"})
+    # By name: the alerts domain declares the schema of the section it contributes.
+    alerts = fields.List(
+        fields.Nested("AlertSchema"),
+        metadata={
+            "description": "The patient's alerts, oldest first, resolved ones included; "
+            "summaries in the caller's language"
+        },
+    )
 
 
-def build_timeline(patient: Patient, now: datetime) -> dict[str, Any]:
+def build_timeline(patient: Patient, now: datetime, locale: str) -> dict[str, Any]:
+    """The timeline in a bounded number of queries, whatever the length of the history."""
     schedule = db.session.execute(
         db.select(Assignment).filter_by(patient_id=patient.id).order_by(Assignment.opens_at)
     ).scalars()
@@ -43,9 +57,15 @@ def build_timeline(patient: Patient, now: datetime) -> dict[str, Any]:
         "procedures": patient.procedures,
         "responses": list_responses(patient.id),
         "schedule": list(schedule),
-        "alerts": [],
     }
-    for section in timeline_sections:
-        name, items = section(patient, now)
-        timeline[name] = items
+    for _receiver, sections in signals.patient_timeline.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        patient=patient,
+        now=now,
+        locale=locale,
+    ):
+        timeline.update(sections)
+    missing = [name for name in CONTRIBUTED if name not in timeline]
+    if missing:
+        raise RuntimeError(f"No receiver of patient_timeline gave: {', '.join(missing)}")
     return timeline

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.auth.models import User
 
 from backend.db import UUIDPrimaryKey
 from backend.extensions import db
@@ -112,3 +114,18 @@ class Response(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(64))
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))
     entered_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    # The staff member who typed it in (a nurse after a phone call); lists load it in one
+    # query (``selectinload``), so presenting a history never asks once per response.
+    entered_by: Mapped[User | None] = relationship()
+
+    @property
+    def attribution(self) -> dict[str, Any]:
+        """Who entered it: ``kind`` is the source (patient, caregiver, nurse); a nurse is named
+        by the display name of her account, and nothing else of it."""
+        staff = self.entered_by if self.entered_by_id is not None else None
+        return {
+            "kind": self.source,
+            "display_name": (staff.full_name or None) if staff is not None else None,
+            "user_id": self.entered_by_id,
+        }

@@ -8,6 +8,7 @@ from typing import Any
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.orm import selectinload
 
 from backend.audit.services import record
 from backend.auth.guards import authenticate_request, patient_required
@@ -78,7 +79,9 @@ class MyResponses(MethodView):
         """The patient's own responses, in answered order"""
         patient = current_patient()
         items, cursor = paginate(
-            db.select(Response).filter_by(patient_id=patient.id),
+            db.select(Response)
+            .filter_by(patient_id=patient.id)
+            .options(selectinload(Response.entered_by)),
             [Response.answered_at, Response.id],
             args["limit"],
             args["cursor"],

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from backend.pagination import PageArgsSchema
 from backend.patients.schemas import AssignmentSchema
-from backend.questionnaires.models import ASSIGNMENT_STATUSES
+from backend.questionnaires.models import ASSIGNMENT_STATUSES, SOURCES
 
 
 class ResponseCreateSchema(ma.Schema):
@@ -44,12 +44,11 @@ class IdempotencyHeaderSchema(ma.Schema):
     idempotency_key = fields.UUID(
         data_key="Idempotency-Key",
         required=True,
-        metadata={"description": "A UUID chosen by the phone; a retry sends the same one"},
+        metadata={
+            "description": "A UUID chosen by the sender (the phone, the nurse's page) once "
+            "per answer; a retry sends the same one and gets the first result back"
+        },
     )
-
-
-class OptionalIdempotencyHeaderSchema(IdempotencyHeaderSchema):
-    idempotency_key = fields.UUID(data_key="Idempotency-Key", load_default=None)
 
 
 class AdviceSchema(ma.Schema):
@@ -57,12 +56,45 @@ class AdviceSchema(ma.Schema):
     message = fields.String(metadata={"description": "Show at once, in the patient's language"})
 
 
-class ResponseCreatedSchema(ma.Schema):
+class EnteredBySchema(ma.Schema):
+    """Who entered a response, as the patient's phone may see it."""
+
+    kind = fields.String(
+        metadata={
+            "description": "`patient` (on the phone), `caregiver` (on the patient's phone) "
+            "or `nurse` (typed in after a phone call)",
+            "enum": list(SOURCES),
+        }
+    )
+    display_name = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The name of the staff member who typed it in (the display name "
+            "of the account, nothing else of it); null when the patient or a caregiver sent it"
+        },
+    )
+
+
+class StaffEnteredBySchema(EnteredBySchema):
+    """Who entered a response, as the staff of the patient's site see it."""
+
+    user_id = fields.UUID(
+        allow_none=True, metadata={"description": "The staff account; null unless `nurse`"}
+    )
+
+
+class _ResponseFields(ma.Schema):
     id = fields.UUID()
     assignment_id = fields.UUID(allow_none=True)
     answered_at = fields.DateTime()
     received_at = fields.DateTime()
     scores = fields.Dict()
+
+
+class ResponseCreatedSchema(_ResponseFields):
+    """The phone's answer, as stored."""
+
+    entered_by = fields.Nested(EnteredBySchema, attribute="attribution")
     advice = fields.Method(
         "get_advice",
         metadata={
@@ -77,16 +109,31 @@ class ResponseCreatedSchema(ma.Schema):
         return advice_for(obj)
 
 
-class ResponseSchema(ResponseCreatedSchema):
+class StaffResponseCreatedSchema(ResponseCreatedSchema):
+    """The answer a nurse entered, as stored: the advice is what to tell the patient now."""
+
+    entered_by = fields.Nested(StaffEnteredBySchema, attribute="attribution")
+
+
+class MyResponseSchema(_ResponseFields):
+    """One of the patient's own responses (no advice: that was for the moment of sending)."""
+
     instrument = fields.String(attribute="instrument_key")
     version = fields.Integer(attribute="instrument_version")
     day = fields.Integer()
     source = fields.String()
     answers = fields.Dict()
+    entered_by = fields.Nested(EnteredBySchema, attribute="attribution")
+
+
+class ResponseSchema(MyResponseSchema):
+    """A response as the staff of the patient's site see it."""
+
+    entered_by = fields.Nested(StaffEnteredBySchema, attribute="attribution")
 
 
 class ResponseListSchema(ma.Schema):
-    items = fields.List(fields.Nested(ResponseSchema))
+    items = fields.List(fields.Nested(MyResponseSchema))
     next_cursor = fields.String(allow_none=True)
 
 

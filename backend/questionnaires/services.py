@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from backend.audit.services import record
 from backend.auth.principal import Principal
@@ -402,6 +403,7 @@ def list_responses(patient_id: uuid.UUID) -> list[Response]:
         db.session.execute(
             db.select(Response)
             .filter_by(patient_id=patient_id)
+            .options(selectinload(Response.entered_by))
             .order_by(Response.answered_at, Response.id)
         ).scalars()
     )

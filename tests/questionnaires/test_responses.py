@@ -272,7 +272,11 @@ def test_a_nurse_enters_answers_after_a_phone_call(client, nurse_ada, marcel, da
     headers = bearer(login(client, nurse_ada)["access_token"])
     body = body_for(day1, clock.now())
     del body["source"]
-    response = client.post(f"/api/v1/patients/{marcel.id}/responses", json=body, headers=headers)
+    response = client.post(
+        f"/api/v1/patients/{marcel.id}/responses",
+        json=body,
+        headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
     assert response.status_code == 201, response.get_json()
     row = db.session.get(Response, uuid.UUID(response.get_json()["id"]))
     assert row.source == "nurse" and row.entered_by_id == nurse_ada.id

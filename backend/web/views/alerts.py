@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from backend.alerts import services as alerts
 from backend.alerts.models import Alert
-from backend.alerts.routes import present
+from backend.alerts.presenters import present
 from backend.alerts.schemas import NoteCreateSchema, ResolveSchema
 from backend.clock import utcnow
 from backend.errors import Conflict, flatten_messages

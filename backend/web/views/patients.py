@@ -26,7 +26,7 @@ from backend.patients.timeline import build_timeline
 from backend.web import forms, sheets
 from backend.web.blueprint import audit_view, bp
 from backend.web.chart import build_chart
-from backend.web.i18n import years_between
+from backend.web.i18n import current_locale, years_between
 from backend.web.session import current_auth_session, current_staff, staff_page
 
 LIST_LIMIT = 200
@@ -35,7 +35,7 @@ LIST_LIMIT = 200
 def trajectory(patient: Patient, now: datetime, highlight: Any = None) -> dict[str, Any]:
     """What the patient page shows (and the alert page below the alert): the timeline of the
     current procedure, its schedule with each answer, the patient's alerts and the chart."""
-    timeline = build_timeline(patient, now)
+    timeline = build_timeline(patient, now, current_locale())
     procedure = timeline["procedure"]
     patient_alerts = alerts.queue(
         current_staff(),

@@ -8,7 +8,7 @@ from flask import Response, render_template, request
 from marshmallow import ValidationError
 
 from backend.alerts import services as alerts
-from backend.alerts.routes import present_page
+from backend.alerts.presenters import present_page
 from backend.alerts.schemas import AlertQueryArgsSchema
 from backend.clock import utcnow
 from backend.errors import BadRequest
