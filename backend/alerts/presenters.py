@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.orm.util import identity_key
 
 from backend.alerts.models import Alert
 from backend.auth.models import User
@@ -72,13 +73,20 @@ def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> d
 def present_page(alerts: list[Alert], now: datetime, locale: str) -> list[dict[str, Any]]:
     """A page of alerts: patients and staff named on it are loaded in two queries, so
     ``present`` finds them in the session instead of asking once per alert."""
-    patient_ids = {a.patient_id for a in alerts}
-    user_ids = {u for a in alerts for u in (a.acknowledged_by_id, a.resolved_by_id) if u}
+    patient_ids = _not_loaded(Patient, {a.patient_id for a in alerts})
+    user_ids = _not_loaded(
+        User, {u for a in alerts for u in (a.acknowledged_by_id, a.resolved_by_id) if u}
+    )
     if patient_ids:
         db.session.execute(db.select(Patient).where(Patient.id.in_(patient_ids))).scalars().all()
     if user_ids:
         db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars().all()
     return [present(a, now, locale) for a in alerts]
+
+
+def _not_loaded(model: type[Any], ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids whose rows the session does not hold yet (a timeline has its patient)."""
+    return {i for i in ids if db.session.identity_map.get(identity_key(model, i)) is None}
 
 
 def timeline_alerts(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app
+from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -314,8 +314,11 @@ class Timeline(MethodView):
             resource_id=patient.id,
             patient_id=patient.id,
         )
+        # Serialised before the commit, which expires every loaded row: afterwards each
+        # response and alert would be read again, one query apiece.
+        body = TimelineSchema().dump(timeline)
         db.session.commit()
-        return timeline
+        return jsonify(body)
 
 
 def _failed_claim(response: Any) -> bool:
