@@ -370,6 +370,22 @@ def red_flag_for(response: Response) -> bool:
     return str(response.id) in ids
 
 
+def alerts_reporting(response: Response) -> list[Alert]:
+    """The patient's alerts whose evidence cites this response (it opened them or added to
+    them), most severe first; one query."""
+    alerts = db.session.execute(
+        db.select(Alert)
+        .filter_by(patient_id=response.patient_id)
+        .order_by(Alert.severity_rank, Alert.created_at)
+    ).scalars()
+    cited = str(response.id)
+    return [
+        alert
+        for alert in alerts
+        if any(s.get("response", {}).get("id") == cited for s in alert.evidence.get("signals", []))
+    ]
+
+
 EMERGENCY_ADVICE = {
     "fr": "Ce service n'est pas surveillé jour et nuit. Appelez le 15 (SAMU) maintenant, "
     "ou le 112.",

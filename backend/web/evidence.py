@@ -28,6 +28,7 @@ class Finding:
 
     day: int | None
     answered_at: datetime | None
+    response_id: str | None = None  # the report it rests on: who entered it is shown beside
     reported: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     also: list[str] = field(default_factory=list)
@@ -205,6 +206,7 @@ def describe(evidence: Mapping[str, Any]) -> list[Finding]:
         finding = Finding(
             day=response.get("day") if response else None,
             answered_at=datetime.fromisoformat(answered) if answered else None,
+            response_id=response.get("id") if response else None,
         )
         if response:
             finding.reported = reported(response)

@@ -181,6 +181,41 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"no \w+ consent is given to withdraw"), lambda m: _("No consent to withdraw.")),
     (re.compile(r"the \w+ consent is already given"), lambda m: _("Already given.")),
     (re.compile(r"is before the patient's birth"), lambda m: _("Before the birth date.")),
+    # The answers' validation (backend.questionnaires.services.validate_answers).
+    (re.compile(r"is required"), lambda m: _("Required.")),
+    (re.compile(r"must be a whole number"), lambda m: _("Enter a whole number.")),
+    (
+        re.compile(r"must be between (\S+) and (\S+)"),
+        lambda m: _("Enter a value from %(low)s to %(high)s.", low=m[1], high=m[2]),
+    ),
+    (re.compile(r"must be one of .*"), lambda m: _("Choose one of the options.")),
+    (re.compile(r"has unknown values: .*|lists a value twice|must be a list.*"), lambda m: _("Tick among the options.")),
+    (re.compile(r"must be true or false"), lambda m: _("Answer yes or no.")),
+    (
+        re.compile(r"must have at most (\d+) characters"),
+        lambda m: _("Enter at most %(high)s characters.", high=m[1]),
+    ),
+    (
+        re.compile(r"is before the questionnaire opened"),
+        lambda m: _("The questionnaire was not open yet at this time."),
+    ),
+    (re.compile(r"is before the discharge"), lambda m: _("This time is before the discharge.")),
+    (
+        re.compile(r"This questionnaire has already been answered\."),
+        lambda m: _("This questionnaire has already been answered."),
+    ),
+    (
+        re.compile(r"This questionnaire was cancelled\."),
+        lambda m: _("This questionnaire was cancelled."),
+    ),
+    (
+        re.compile(r"This questionnaire closed before it was answered\."),
+        lambda m: _("This questionnaire closed before the time of these answers."),
+    ),
+    (
+        re.compile(r"No procedure is recorded for this patient yet\."),
+        lambda m: _("No procedure is recorded for this patient yet."),
+    ),
 ]
 
 
@@ -190,3 +225,34 @@ def translate(message: str) -> str:
         if match:
             return str(text(match))
     return message
+
+
+# --- a questionnaire answered over the phone ---------------------------------------------------
+
+
+def answer_field(item_id: str) -> str:
+    """The form field of an item: the id of the JSON pointer ``/answers/<item>``."""
+    return field_id(f"/answers/{item_id}")
+
+
+def answers_from_form(definition: Mapping[str, Any], form: MultiDict[str, str]) -> dict[str, Any]:
+    """The answers as the API would receive them, typed by the instrument's definition. An
+    unanswered item is absent, and a value that is not of its type is passed on as typed, so
+    the service's validation (``validate_answers``) names it, exactly as for the API."""
+    answers: dict[str, Any] = {}
+    for item in definition["items"]:
+        name = answer_field(item["id"])
+        kind = item["type"]
+        if kind == "multi_choice":
+            answers[item["id"]] = [v for v in form.getlist(name) if v]  # none ticked: none
+            continue
+        raw = form.get(name, "").strip()
+        if not raw:
+            continue
+        if kind in {"integer", "choice_integer"}:
+            answers[item["id"]] = int(raw) if re.fullmatch(r"-?\d{1,6}", raw) else raw
+        elif kind == "boolean":
+            answers[item["id"]] = {"true": True, "false": False}.get(raw, raw)
+        else:
+            answers[item["id"]] = raw
+    return answers

@@ -252,6 +252,19 @@ def label(value: Any, vocabulary: str) -> str:
     return str(text) if text is not None else str(value)
 
 
+def entered_by(attribution: Mapping[str, Any]) -> str:
+    """Who entered a response (``Response.attribution``), in words: the patient, a caregiver,
+    or the nurse by the name on her account."""
+    kind, name = attribution.get("kind"), attribution.get("display_name")
+    if kind == "nurse":
+        if name:
+            return str(_l("Entered by %(name)s after a phone call", name=name))
+        return str(_l("Entered by a nurse after a phone call"))
+    if kind == "caregiver":
+        return str(_l("Sent by a caregiver"))
+    return str(_l("Sent by the patient"))
+
+
 def choices(vocabulary: str) -> list[tuple[str, str]]:
     return [(key, str(text)) for key, text in LABELS[vocabulary].items()]
 
@@ -367,6 +380,7 @@ def init_app(app: Flask) -> None:
         )
     app.jinja_env.filters.update(
         label=label,
+        entered_by=entered_by,
         datetime=format_datetime,
         date=format_date,
         when=time_element,

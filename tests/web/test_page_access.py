@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from backend.extensions import db
+from backend.questionnaires.models import Response
 from tests.web.conftest import Pages
 
 PUBLIC = "public"
@@ -36,6 +38,9 @@ PAGE_RULES = {
     ("POST", "/patients/<uuid:patient_id>/devices/<uuid:device_id>/revoke"): SITE,
     ("POST", "/patients/<uuid:patient_id>/status"): SITE,
     ("POST", "/patients/<uuid:patient_id>/consents"): SITE,
+    ("GET", "/patients/<uuid:patient_id>/answers/new"): SITE,
+    ("POST", "/patients/<uuid:patient_id>/answers/new"): SITE,
+    ("GET", "/patients/<uuid:patient_id>/answers/<uuid:response_id>"): SITE,
 }
 
 
@@ -54,10 +59,14 @@ def test_every_page_has_an_access_rule(app):
 
 
 def concrete(path: str, ward) -> str:
+    answer = db.session.execute(
+        db.select(Response.id).filter_by(patient_id=ward.marcel.id).limit(1)
+    ).scalar_one()
     return (
         path.replace("<uuid:alert_id>", str(ward.loosening.id))
         .replace("<uuid:patient_id>", str(ward.marcel.id))
         .replace("<uuid:device_id>", "00000000-0000-4000-8000-000000000000")
+        .replace("<uuid:response_id>", str(answer))
     )
 
 

@@ -131,7 +131,8 @@ def test_the_patient_page_shows_procedure_baseline_schedule_and_chart(ada_pages,
     assert html.count('class="status-word s-completed"') == 0  # unscheduled check-ins only
     assert 'class="status-word s-missed"' in html  # days 1 to 21 closed unanswered
     assert 'class="nadir-ring"' in html and 'class="alert-line sev-high' in html
-    assert "6 check-ins sent by the patient outside the schedule." in html
+    assert "6 check-ins outside the schedule" in html
+    assert html.count("Sent by the patient") == 6  # who entered each one
 
 
 def test_a_nurse_of_another_site_gets_the_not_found_page(pages, ward, nurse_noe):

@@ -1,1 +1,1 @@
-"""The pages, one module each: sign-in, queue, alert, patient, registration."""
+"""The pages, one module each: sign-in, queue, alert, patient, registration, phone answers."""

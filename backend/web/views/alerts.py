@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
+from sqlalchemy.orm import selectinload
 
 from backend.alerts import services as alerts
 from backend.alerts.models import Alert
@@ -16,6 +17,7 @@ from backend.alerts.schemas import NoteCreateSchema, ResolveSchema
 from backend.clock import utcnow
 from backend.errors import Conflict, flatten_messages
 from backend.extensions import db
+from backend.questionnaires.models import Response as QuestionnaireResponse
 from backend.web.blueprint import audit_view, bp
 from backend.web.evidence import describe
 from backend.web.forms import errors_by_field
@@ -28,9 +30,11 @@ def _page(alert: Alert, errors: dict[str, str] | None = None, status: int = 200)
     now = utcnow()
     view = present(alert, now, current_locale(), detail=True)
     patient = view["patient"]
+    findings = describe(alert.evidence)
     context: dict[str, Any] = {
         "alert": view,
-        "findings": describe(alert.evidence),
+        "findings": findings,
+        "entered": _attributions(findings),
         "errors": errors or {},
         "form": request.form if errors else {},
         **trajectory(patient, now, highlight=alert.id),
@@ -48,6 +52,19 @@ def _page(alert: Alert, errors: dict[str, str] | None = None, status: int = 200)
     page = render_template("web/alert.html", **context)
     db.session.commit()
     return Response(page, status=status, mimetype="text/html")
+
+
+def _attributions(findings: list[Any]) -> dict[str, dict[str, Any]]:
+    """Who entered each report the evidence rests on, in one query (two with the staff)."""
+    ids = {uuid.UUID(f.response_id) for f in findings if f.response_id}
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        db.select(QuestionnaireResponse)
+        .where(QuestionnaireResponse.id.in_(ids))
+        .options(selectinload(QuestionnaireResponse.entered_by))
+    ).scalars()
+    return {str(r.id): r.attribution for r in rows}
 
 
 @bp.get("/alerts/<uuid:alert_id>")
