@@ -19,6 +19,7 @@ from backend.alerts.models import Alert
 from backend.demo import DEMO_USERS, OTHER_SITE_NURSE
 from backend.extensions import db
 from backend.patients.models import Patient
+from backend.questionnaires.models import Response
 from tests.conftest import T0
 from tests.e2e.conftest import release, screenshot
 from tests.factories import checkin_answers, record
@@ -295,3 +296,63 @@ def test_the_skip_link_is_the_first_stop_of_the_keyboard(page, live_server, demo
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("main")).to_be_focused()
+
+
+def test_a_nurse_records_answers_given_over_the_phone_once_and_reads_out_the_advice(
+    page, live_server, demo
+):
+    josette = db.session.execute(
+        db.select(Patient).filter_by(given_name="Josette")
+    ).scalar_one()
+    patient_id = josette.id
+    release()
+    sign_in(page, live_server, ADA)
+    page.goto(f"{live_server}/patients/{patient_id}")
+    page.get_by_role("link", name="Record a check-in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Answers given over the phone")
+
+    # Josette answers on the phone; Ada forgets one question.
+    page.locator("#answers-pain_walking").get_by_label("4", exact=True).check()
+    page.get_by_label("Paracetamol or anti-inflammatory only").check()
+    page.get_by_label("With a cane").check()
+    page.locator("#answers-fell").get_by_label("No").check()
+    page.get_by_label("Chest pain").check()
+    page.get_by_label("A little worse").check()
+    page.locator("#answers-call_request").get_by_label("Yes").check()
+    page.get_by_role("button", name="Record the answers").click()
+    expect(page.locator(".error-summary")).to_contain_text("1 answer needs a correction")
+    expect(page.locator("#answers-pain_rest-error")).to_have_text("Required.")
+    expect(page.get_by_label("Chest pain")).to_be_checked()  # nothing else to tick again
+    page.locator("#answers-pain_rest").get_by_label("3", exact=True).check()
+    screenshot(page, "phone-answer.png", full_page=True)
+
+    # A double click, and the same form sent again later (a retry after a timeout): one
+    # answer is stored, and every sending shows it.
+    sent = page.evaluate(
+        "() => { const f = document.querySelector('form.answers');"
+        " return [f.action, Array.from(new FormData(f).entries())]; }"
+    )
+    page.get_by_role("button", name="Record the answers").dblclick()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Answers recorded")
+    advice = page.get_by_role("alert")
+    expect(advice).to_contain_text("Red flag: tell the patient now")
+    expect(advice.locator("[lang=fr]")).to_contain_text("Appelez le 15")
+    expect(page.locator(".plain")).to_contain_text("Red flag")
+    expect(page.locator(".page-head")).to_contain_text("Entered by Ada Martin after a phone call")
+    screenshot(page, "phone-answer-recorded.png", full_page=True)
+    again = page.evaluate(
+        "async ([action, entries]) => (await fetch(action,"
+        " {method: 'POST', body: new URLSearchParams(entries)})).url",
+        sent,
+    )
+    assert again == page.url
+
+    stored = (
+        db.session.execute(db.select(Response).filter_by(patient_id=patient_id, source="nurse"))
+        .scalars()
+        .all()
+    )
+    assert len(stored) == 1 and stored[0].answers["symptoms"] == ["chest_pain"]
+    release()
+    page.get_by_role("link", name="Back to the patient's page").click()
+    expect(page.locator(".check-ins")).to_contain_text("Entered by Ada Martin after a phone call")
