@@ -25,12 +25,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from blinker import Namespace, Signal
+from blinker import NamedSignal, Namespace
 from flask import Flask
 
 _signals = Namespace()
 
-patient_timeline: Signal = _signals.signal(
+patient_timeline: NamedSignal = _signals.signal(
     "patient-timeline",
     doc="""Sections another domain adds to a patient's timeline (``GET
     /patients/{id}/timeline`` and the nurse's patient page).
@@ -43,19 +43,19 @@ patient_timeline: Signal = _signals.signal(
 )
 
 # Signal -> what its receivers must provide between them (checked at start-up and by a test).
-REQUIRED: dict[Signal, str] = {
+REQUIRED: dict[NamedSignal, str] = {
     patient_timeline: "the timeline's `alerts` section (backend.alerts.presenters)",
 }
 
 Receiver = Callable[..., Any]
 
 
-def declared() -> dict[str, Signal]:
+def declared() -> dict[str, NamedSignal]:
     """Every signal declared in this module, by name."""
     return dict(_signals)
 
 
-def receivers(signal: Signal, app: Flask) -> list[Receiver]:
+def receivers(signal: NamedSignal, app: Flask) -> list[Receiver]:
     """The receivers ``app`` would call for ``signal``."""
     return list(signal.receivers_for(app))
 

@@ -55,7 +55,12 @@ def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> d
     }
     if detail:
         view["notes"] = [
-            {"id": n.id, "author": staff_ref(n.author_id), "text": n.text, "created_at": n.created_at}
+            {
+                "id": n.id,
+                "author": staff_ref(n.author_id),
+                "text": n.text,
+                "created_at": n.created_at,
+            }
             for n in alert.notes
         ]
         view["history"] = [
@@ -96,9 +101,7 @@ def timeline_alerts(
     (resolved ones too), in at most three queries whatever their number."""
     alerts = list(
         db.session.execute(
-            db.select(Alert)
-            .filter_by(patient_id=patient.id)
-            .order_by(Alert.created_at, Alert.id)
+            db.select(Alert).filter_by(patient_id=patient.id).order_by(Alert.created_at, Alert.id)
         ).scalars()
     )
     return {"alerts": present_page(alerts, now, locale)}

@@ -10,8 +10,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend.alerts import services
-from backend.alerts.presenters import present, present_page, staff_ref
 from backend.alerts.models import Alert
+from backend.alerts.presenters import present, present_page, staff_ref
 from backend.alerts.schemas import (
     AlertDetailSchema,
     AlertListSchema,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app, jsonify
+from flask import Response, current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -301,7 +301,7 @@ class Timeline(MethodView):
     @staff_required()
     @blp.response(200, TimelineSchema)
     @problems(blp, 401, 404)
-    def get(self, patient_id: uuid.UUID) -> dict[str, Any]:
+    def get(self, patient_id: uuid.UUID) -> Response:
         """The patient's procedure, baseline, responses with scores, schedule and alerts"""
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)

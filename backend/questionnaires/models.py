@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.auth.models import User
-
 from backend.db import UUIDPrimaryKey
 from backend.extensions import db
 

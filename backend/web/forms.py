@@ -189,7 +189,10 @@ _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
         lambda m: _("Enter a value from %(low)s to %(high)s.", low=m[1], high=m[2]),
     ),
     (re.compile(r"must be one of .*"), lambda m: _("Choose one of the options.")),
-    (re.compile(r"has unknown values: .*|lists a value twice|must be a list.*"), lambda m: _("Tick among the options.")),
+    (
+        re.compile(r"has unknown values: .*|lists a value twice|must be a list.*"),
+        lambda m: _("Tick among the options."),
+    ),
     (re.compile(r"must be true or false"), lambda m: _("Answer yes or no.")),
     (
         re.compile(r"must have at most (\d+) characters"),

@@ -301,9 +301,7 @@ def test_the_skip_link_is_the_first_stop_of_the_keyboard(page, live_server, demo
 def test_a_nurse_records_answers_given_over_the_phone_once_and_reads_out_the_advice(
     page, live_server, demo
 ):
-    josette = db.session.execute(
-        db.select(Patient).filter_by(given_name="Josette")
-    ).scalar_one()
+    josette = db.session.execute(db.select(Patient).filter_by(given_name="Josette")).scalar_one()
     patient_id = josette.id
     release()
     sign_in(page, live_server, ADA)

@@ -49,9 +49,7 @@ def timeline(client, nurse, patient, **headers):
     return response.get_json()
 
 
-def test_the_timeline_of_a_patient_with_an_open_red_flag_lists_it(
-    client, nurse_ada, marcel, clock
-):
+def test_the_timeline_of_a_patient_with_an_open_red_flag_lists_it(client, nurse_ada, marcel, clock):
     clock.set(clock.now() + timedelta(days=3))
     red_flag(marcel, clock)
     [alert] = timeline(client, nurse_ada, marcel)["alerts"]
@@ -77,9 +75,7 @@ def test_the_timeline_lists_resolved_alerts_too_oldest_first(client, nurse_ada, 
     ]
 
 
-def test_summaries_follow_accept_language_else_the_sites_language(
-    client, nurse_ada, marcel, clock
-):
+def test_summaries_follow_accept_language_else_the_sites_language(client, nurse_ada, marcel, clock):
     clock.set(clock.now() + timedelta(days=3))
     red_flag(marcel, clock)
     stored = db.session.execute(db.select(Alert).filter_by(patient_id=marcel.id)).scalar_one()

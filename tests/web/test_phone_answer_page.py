@@ -96,9 +96,7 @@ def test_the_form_has_every_item_of_the_instruments_versioned_definition(ada, wa
     assert "answers-pms_shopping" in FIELD.findall(html)
 
 
-def test_a_nurse_records_a_red_flag_over_the_phone_and_reads_out_the_advice(
-    ada, ward, nurse_ada
-):
+def test_a_nurse_records_a_red_flag_over_the_phone_and_reads_out_the_advice(ada, ward, nurse_ada):
     _, hidden = form_of(ada, f"/patients/{ward.marcel.id}/answers/new")
     posted = ada.post(
         f"/patients/{ward.marcel.id}/answers/new",
@@ -191,7 +189,9 @@ def test_an_answered_questionnaire_refuses_a_second_form_and_says_why(ada, ward,
         answers.update(
             {"answers-pms_indoors": "3", "answers-pms_outdoors": "2", "answers-pms_shopping": "1"}
         )
-    assert ada.post(f"/patients/{ward.robert.id}/answers/new", {**first, **answers}).status_code == 303
+    assert (
+        ada.post(f"/patients/{ward.robert.id}/answers/new", {**first, **answers}).status_code == 303
+    )
     again = ada.post(f"/patients/{ward.robert.id}/answers/new", {**second, **answers})
     assert again.status_code == 409
     assert "This questionnaire has already been answered." in Pages.text(again)

@@ -68,7 +68,11 @@ def _form(
     now = utcnow()
     definition = questionnaires.localise(instrument.definition, current_locale())
     audit_view(
-        "patient.read", now=now, resource_type="patient", resource_id=patient.id, patient_id=patient.id
+        "patient.read",
+        now=now,
+        resource_type="patient",
+        resource_id=patient.id,
+        patient_id=patient.id,
     )
     labels = {forms.answer_field(item["id"]): item["text"] for item in definition["items"]}
     page = render_template(
@@ -158,7 +162,13 @@ def record_answer(patient_id: uuid.UUID) -> Response:
     except Problem as refused:  # 409: answered already, cancelled, closed
         db.session.rollback()
         return _form(
-            found, assignment, instrument, form, {}, status=refused.status, problem=_conflict(refused)
+            found,
+            assignment,
+            instrument,
+            form,
+            {},
+            status=refused.status,
+            problem=_conflict(refused),
         )
     db.session.commit()
     return redirect(  # type: ignore[return-value]
