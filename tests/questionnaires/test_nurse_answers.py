@@ -164,6 +164,9 @@ def test_the_openapi_document_describes_who_entered_a_response(client):
     assert set(staff) == {"kind", "display_name", "user_id"}
     assert staff["kind"]["enum"] == ["patient", "caregiver", "nurse"]
     assert set(schemas["EnteredBy"]["properties"]) == {"kind", "display_name"}
+    timeline = schemas["Timeline"]["properties"]
+    assert timeline["responses"]["items"] == {"$ref": "#/components/schemas/Response"}
+    assert timeline["alerts"]["items"] == {"$ref": "#/components/schemas/Alert"}
     post = spec["paths"]["/api/v1/patients/{patient_id}/responses"]["post"]
     header = next(p for p in post["parameters"] if p["name"] == "Idempotency-Key")
     assert header["required"] is True
