@@ -1,16 +1,16 @@
 """The language of the texts the API returns to a staff caller (alert summaries, timelines).
 
-The nurse pages choose theirs in ``backend.web.i18n.select_locale`` (the switch in the header,
-then the browser's ``Accept-Language``, then the site's language); the API follows the same
-order without the switch: ``Accept-Language``, then the site's language. Staff accounts carry no
-language of their own yet; when they do, it goes first here and in ``select_locale``.
+One order everywhere: the staff member's own language when her account has one
+(``User.locale``, set when the account is created), else the best of the request's
+``Accept-Language``, else the site's language. The nurse pages put the header's language switch
+before all of these (``backend.web.i18n.select_locale``).
 """
 
 from __future__ import annotations
 
 from flask import has_request_context, request
 
-from backend.auth.models import Site
+from backend.auth.models import Site, User
 from backend.auth.principal import Principal
 from backend.extensions import db
 
@@ -18,7 +18,10 @@ LOCALES = ("fr", "en")
 
 
 def staff_locale(principal: Principal) -> str:
-    """``Accept-Language``'s best match among ``LOCALES``, else the caller's site's language."""
+    """The staff member's language, else ``Accept-Language``'s best match, else the site's."""
+    user = db.session.get(User, principal.id)
+    if user is not None and user.locale in LOCALES:
+        return str(user.locale)
     if has_request_context():
         best = request.accept_languages.best_match(LOCALES)
         if best:

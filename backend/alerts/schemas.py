@@ -48,8 +48,9 @@ class AlertSchema(ma.Schema):
     due_at = fields.DateTime()
     summary = fields.String(
         metadata={
-            "description": "One sentence in the caller's language: the best of "
-            "`Accept-Language` among `fr` and `en`, else the site's language"
+            "description": "One sentence in the caller's language: the staff member's "
+            "own `locale`, else the best of `Accept-Language` among `fr` and `en`, else the "
+            "site's language"
         }
     )
     rule = fields.Nested(RuleRefSchema)

@@ -28,13 +28,21 @@ def read_password() -> str:
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--site", "site_code", required=True, help="Site code; created if new.")
 @click.option("--name", "full_name", default="", help="Full name shown to colleagues.")
-def create_command(email: str, role: str, site_code: str, full_name: str) -> None:
+@click.option(
+    "--locale",
+    type=click.Choice(("fr", "en")),
+    default=None,
+    help="Language of the API's texts for this person (default: the request's, else the site's).",
+)
+def create_command(
+    email: str, role: str, site_code: str, full_name: str, locale: str | None
+) -> None:
     """Create a staff account (password from a prompt, or standard input)."""
     password = read_password()
     now = utcnow()
     try:
         site = get_or_create_site(site_code, now=now)
-        user = create_user(email, password, role, site, now=now, full_name=full_name)
+        user = create_user(email, password, role, site, now=now, full_name=full_name, locale=locale)
     except Problem as problem:
         db.session.rollback()
         reasons = "; ".join(

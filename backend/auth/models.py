@@ -30,7 +30,10 @@ class User(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     """A staff member. E-mails are stored lower-cased so that login is case-insensitive."""
 
     __tablename__ = "users"
-    __table_args__ = (sa.CheckConstraint(f"role IN {ROLES}", name="role_known"),)
+    __table_args__ = (
+        sa.CheckConstraint(f"role IN {ROLES}", name="role_known"),
+        sa.CheckConstraint("locale IS NULL OR locale IN ('fr', 'en')", name="locale_known"),
+    )
 
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     full_name: Mapped[str] = mapped_column(sa.String(200), default="")
@@ -40,6 +43,9 @@ class User(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    # The language of the texts the API returns to this person (alert summaries); null: the
+    # request's Accept-Language, else the site's (backend/locales.py).
+    locale: Mapped[str | None] = mapped_column(sa.String(2))
 
     site: Mapped[Site] = relationship(lazy="joined")
 

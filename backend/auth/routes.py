@@ -129,6 +129,7 @@ class Users(MethodView):
             site,
             now=utcnow(),
             full_name=body["full_name"],
+            locale=body["locale"],
         )
         db.session.commit()
         return user

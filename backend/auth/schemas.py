@@ -29,6 +29,12 @@ class UserSchema(ma.Schema):
     email = fields.String()
     full_name = fields.String()
     role = fields.String()
+    locale = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Language of the API's texts; null: Accept-Language, else the site's"
+        },
+    )
     site = fields.Nested(SiteRefSchema)
 
 
@@ -47,6 +53,9 @@ class UserCreateSchema(ma.Schema):
     )
     role = fields.String(required=True, validate=validate.OneOf(("nurse", "physician", "admin")))
     full_name = fields.String(load_default="", validate=validate.Length(max=200))
+    locale = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(("fr", "en"))
+    )
 
 
 class UserListSchema(ma.Schema):

@@ -55,7 +55,14 @@ def get_or_create_site(
 
 
 def create_user(
-    email: str, password: str, role: str, site: Site, *, now: datetime, full_name: str = ""
+    email: str,
+    password: str,
+    role: str,
+    site: Site,
+    *,
+    now: datetime,
+    full_name: str = "",
+    locale: str | None = None,
 ) -> User:
     """Create a staff account; a weak password or a taken e-mail is refused with the reason."""
     email = normalise_email(email)
@@ -64,6 +71,8 @@ def create_user(
         errors.append(field_error("/role", f"must be one of {', '.join(ROLES)}"))
     if "@" not in email or len(email) > 254:
         errors.append(field_error("/email", "is not an e-mail address"))
+    if locale not in (None, "fr", "en"):
+        errors.append(field_error("/locale", "must be fr or en"))
     problems = password_problems(password, email)
     if problems:
         errors.append(field_error("/password", "; ".join(problems)))
@@ -76,6 +85,7 @@ def create_user(
     user = User(
         email=email,
         full_name=full_name,
+        locale=locale,
         role=role,
         site=site,
         created_at=now,

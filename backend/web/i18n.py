@@ -24,6 +24,7 @@ from markupsafe import Markup
 from backend.auth.models import Site
 from backend.auth.principal import current_principal
 from backend.extensions import db
+from backend.locales import staff_locale
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +282,14 @@ def signed_in_site() -> Site | None:
 
 
 def select_locale() -> str:
+    """The header's switch, else the API's order (``backend.locales.staff_locale``): the
+    nurse's own language, else the browser's, else the site's."""
     chosen = session.get(SESSION_LOCALE)
     if chosen in LOCALES:
         return str(chosen)
+    principal = current_principal() if has_request_context() else None
+    if principal is not None and principal.is_staff:
+        return staff_locale(principal)
     match = request.accept_languages.best_match(LOCALES)
     if match:
         return match

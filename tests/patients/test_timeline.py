@@ -169,3 +169,37 @@ def test_the_timeline_runs_as_many_statements_for_a_long_history_as_for_a_short_
     assert (len(long["responses"]), len(long["alerts"])) == (30, 3)
     assert long["responses"][12]["entered_by"]["display_name"] == "Ada Martin"
     assert len(many) == len(few), "\n".join(s.split("\n")[-1][:120] for s in many)
+
+
+def test_a_staff_members_own_language_comes_before_accept_language(
+    client, nurse_ada, marcel, clock
+):
+    from backend.auth.models import User
+
+    clock.set(clock.now() + timedelta(days=3))
+    red_flag(marcel, clock)
+    stored = db.session.execute(db.select(Alert).filter_by(patient_id=marcel.id)).scalar_one()
+    db.session.get(User, nurse_ada.id).locale = "en"  # Ada reads English, at a French site
+    db.session.commit()
+    french_browser = timeline(client, nurse_ada, marcel, **{"Accept-Language": "fr"})
+    assert french_browser["alerts"][0]["summary"] == stored.summary["en"]
+
+
+def test_an_admin_gives_a_new_account_its_language_and_only_a_known_one(client, nurse_ada):
+    from tests.conftest import make_staff
+
+    admin = make_staff("chloe@lyon.example", "admin", "LYON")
+    auth = bearer(login(client, admin)["access_token"])
+    account = {"email": "basile@lyon.example", "password": "a-long-enough-password-42"}
+    created = client.post(
+        "/api/v1/users", json={**account, "role": "nurse", "locale": "en"}, headers=auth
+    )
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["locale"] == "en"
+    refused = client.post(
+        "/api/v1/users",
+        json={**account, "email": "b2@lyon.example", "role": "nurse", "locale": "de"},
+        headers=auth,
+    )
+    assert refused.status_code == 422
+    assert [e["pointer"] for e in refused.get_json()["errors"]] == ["/locale"]
