@@ -193,14 +193,12 @@ def _connect_signals(app: Flask) -> None:
     from backend.alerts.presenters import timeline_alerts
     from backend.alerts.services import on_follow_up_stopped as resolve_no_response
     from backend.notify.services import on_follow_up_stopped as cancel_notifications
-    from backend.patients.signals import follow_up_stopped
     from backend.schedule.services import on_follow_up_stopped as skip_reminders
 
     signals.patient_timeline.connect(timeline_alerts, sender=app)
-    signals.check_required(app)
-    # Strong references: module functions, connected once per process (blinker dedupes).
     for receiver in (resolve_no_response, skip_reminders, cancel_notifications):
-        follow_up_stopped.connect(receiver, weak=False)
+        signals.follow_up_stopped.connect(receiver, sender=app)
+    signals.check_required(app)
 
 
 def _register_domains(app: Flask, api: ProblemApi) -> None:
@@ -235,7 +233,6 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(alerts_blp)
     api.register_blueprint(reports_blp)
     register_alert_hooks()
-    _connect_signals()
     app.extensions["patient_principal_resolver"] = resolve_patient_session
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

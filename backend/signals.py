@@ -42,9 +42,24 @@ patient_timeline: NamedSignal = _signals.signal(
     patient's alerts, oldest first, the summary in ``locale``).""",
 )
 
+follow_up_stopped: NamedSignal = _signals.signal(
+    "follow-up-stopped",
+    doc="""A patient's follow-up was suspended (paused, readmitted) or ended (deceased,
+    withdrawn, care consent withdrawn), in the transaction of that change.
+
+    Sender: the application. Arguments: ``patient`` (``Patient``, its ``status`` already the
+    new one), ``now`` (aware UTC ``datetime``), ``ended`` (``bool``: True when nothing will
+    resume), ``reason`` (``str``, the code a nurse reads: ``patient_deceased``,
+    ``patient_withdrawn``, ``care_consent_withdrawn``, ``patient_paused``,
+    ``patient_readmitted``). Returns nothing. Required: the alert engine resolves the open
+    ``no_response`` alert (clinical alerts stay for the nurse), the scheduler settles the
+    pending reminders, the outbox cancels the patient's notifications not sent yet.""",
+)
+
 # Signal -> what its receivers must provide between them (checked at start-up and by a test).
 REQUIRED: dict[NamedSignal, str] = {
     patient_timeline: "the timeline's `alerts` section (backend.alerts.presenters)",
+    follow_up_stopped: "alerts, reminders and notifications settled for a stopped follow-up",
 }
 
 Receiver = Callable[..., Any]

@@ -198,7 +198,9 @@ def resolve_by_system(alert: Alert, outcome: str, reason: str, now: datetime) ->
     _audit("alert.resolve", alert, now, {"outcome": outcome, "reason": reason, "by": "system"})
 
 
-def on_follow_up_stopped(patient: Patient, *, now: datetime, ended: bool, reason: str) -> None:
+def on_follow_up_stopped(
+    _app: object, *, patient: Patient, now: datetime, ended: bool, reason: str
+) -> None:
     """``follow_up_stopped`` receiver: the open no_response alert is resolved by the system
     (nobody should call about questionnaires no longer owed); clinical alerts stay."""
     alert = db.session.execute(

@@ -674,7 +674,9 @@ def _fail_over(delivery: Delivery, reason: str, now: datetime) -> None:
     notification.finished_at = now
 
 
-def on_follow_up_stopped(patient: Patient, *, now: datetime, ended: bool, reason: str) -> None:
+def on_follow_up_stopped(
+    _app: object, *, patient: Patient, now: datetime, ended: bool, reason: str
+) -> None:
     """``follow_up_stopped`` receiver: the patient's notifications not sent yet are cancelled
     with the reason (a delivery being sent right now finishes; nothing new starts)."""
     pending = db.session.execute(

@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from backend.audit.services import record
 from backend.auth.models import AuthSession
@@ -46,8 +47,8 @@ from backend.patients.models import (
     Patient,
     StatusChange,
 )
-from backend.patients.signals import follow_up_stopped
 from backend.questionnaires.models import Assignment
+from backend.signals import follow_up_stopped
 
 # --- status ------------------------------------------------------------------------------------
 
@@ -111,7 +112,13 @@ def change_status(
     if status == "active":
         _resume(patient, previous, now)
     elif status in SUSPENDED_STATUSES and previous == "active":
-        follow_up_stopped.send(patient, now=now, ended=False, reason=f"patient_{status}")
+        follow_up_stopped.send(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            patient=patient,
+            now=now,
+            ended=False,
+            reason=f"patient_{status}",
+        )
     elif status in ENDED_STATUSES:
         _end(patient, cause, now)
     db.session.flush()
@@ -178,7 +185,13 @@ def _end(patient: Patient, cause: str, now: datetime) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.flush()
-    follow_up_stopped.send(patient, now=now, ended=True, reason=reason)
+    follow_up_stopped.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        patient=patient,
+        now=now,
+        ended=True,
+        reason=reason,
+    )
 
 
 def _cancel(assignment: Assignment, reason: str, now: datetime) -> None:

@@ -193,7 +193,9 @@ def _followed_patients() -> sa.Select[uuid.UUID]:
     return sa.select(Patient.id).where(Patient.status == "active")
 
 
-def on_follow_up_stopped(patient: Patient, *, now: datetime, ended: bool, reason: str) -> None:
+def on_follow_up_stopped(
+    _app: object, *, patient: Patient, now: datetime, ended: bool, reason: str
+) -> None:
     """``follow_up_stopped`` receiver: an ended follow-up's waiting reminders are skipped at
     once (a suspended one's are skipped when due, in case it resumes first)."""
     if not ended:

@@ -100,13 +100,14 @@ def test_summaries_follow_accept_language_else_the_sites_language(client, nurse_
 def history(patient, nurse, clock, answers: int) -> None:
     """``answers`` check-ins and one typed in by the nurse, then a red flag the nurse resolves
     and another she acknowledges (a second history reports on the acknowledged one first)."""
-    for hours in range(answers):
-        when = clock.now() + timedelta(hours=hours)
-        record(patient, when, now=when, source="caregiver" if hours % 2 else "patient")
+    # Six hours apart: within the unscheduled check-ins a patient may send a day.
+    for n in range(answers):
+        when = clock.now() + timedelta(hours=6 * n)
+        record(patient, when, now=when, source="caregiver" if n % 2 else "patient")
     staff_principal = principal_of(nurse)
-    when = clock.now() + timedelta(hours=answers)
+    when = clock.now() + timedelta(hours=6 * answers)
     record_as(staff_principal, patient, when)
-    clock.advance(timedelta(days=1))
+    clock.advance(timedelta(hours=6 * answers, days=1))
     red_flag(patient, clock)
     first = db.session.execute(
         db.select(Alert).filter(Alert.patient_id == patient.id, Alert.status != "resolved")

@@ -394,7 +394,7 @@ def test_scheduled_answers_and_nurse_entries_are_not_limited(
     entered = client.post(
         f"/api/v1/patients/{marcel.id}/responses",
         json={**body_for(None, clock.now()), "source": "nurse"},
-        headers=nurse,
+        headers={**nurse, "Idempotency-Key": str(uuid.uuid4())},
     )
     assert entered.status_code == 201, entered.get_json()
 
