@@ -204,6 +204,7 @@ def _connect_signals(app: Flask) -> None:
 def _register_domains(app: Flask, api: ProblemApi) -> None:
     from flask_migrate.cli import db as db_cli_group
 
+    from backend.alerts.cli import rules_cli
     from backend.alerts.routes import blp as alerts_blp
     from backend.alerts.routes import reports_blp
     from backend.alerts.services import register_hooks as register_alert_hooks
@@ -240,4 +241,5 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     app.cli.add_command(config_table_command)
     db_cli_group.add_command(grant_app_role_command)  # flask db grant-app-role ROLE
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(rules_cli)
     init_web_pages(app)  # the nurse pages under / (backend/web)

@@ -38,11 +38,13 @@ Where the specification is silent, this module decides as follows (each decision
 """
 
 import json
-from bisect import bisect_right
+from bisect import bisect_right, insort
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from fractions import Fraction
+import math
 from math import isfinite
 from pathlib import Path
 from types import MappingProxyType
@@ -101,6 +103,17 @@ _KIND_ORDER = {kind: i for i, kind in enumerate(ALERT_KINDS)}
 _SEVERITY_RANK = {severity: i for i, severity in enumerate(SEVERITIES)}
 
 RULESET_V1_PATH = Path(__file__).with_name("ruleset_v1.json")
+RULESET_V2_PATH = Path(__file__).with_name("ruleset_v2.json")
+# Worsening reasons (and the mechanical sign) that may corroborate a pain recurrence at once.
+CORROBORATING = frozenset(
+    {
+        "mechanical_sign",
+        "mobility_decline",
+        "analgesic_escalation",
+        "walking_aid_worse",
+        "much_worse",
+    }
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,6 +149,16 @@ class RuleSet:
     much_worse_changes: frozenset[str]
     no_response_consecutive: int
     no_response_single_from_day: int
+    # Version 2 (ruleset_v2.json); the defaults are version 1's behaviour, so a rule set that
+    # leaves them out (ruleset_v1.json) is evaluated exactly as before.
+    nadir_window: int = 2
+    immediate_min_rise: int | None = None
+    settled_from_day: int | None = None
+    settled_min_reports: int = 2
+    noise_multiple: float | None = None
+    no_relief_from_day: int | None = None
+    no_relief_min_pain: int = 4
+    corroborating_signs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # Every procedure kind must map to exactly one high alert kind, or a relapse is silent.
@@ -163,9 +186,24 @@ def _parse_fraction(key: str, value: Any) -> float:
     return float(value)
 
 
-def _parse_names(vocabulary: frozenset[str]) -> Callable[[str, Any], frozenset[str]]:
+def _parse_optional_int(minimum: int) -> Callable[[str, Any], int | None]:
+    parse_int = _parse_int(minimum)
+
+    def parse(key: str, value: Any) -> int | None:
+        return None if value is None else parse_int(key, value)
+
+    return parse
+
+
+def _parse_optional_fraction(key: str, value: Any) -> float | None:
+    return None if value is None else _parse_fraction(key, value)
+
+
+def _parse_names(
+    vocabulary: frozenset[str], allow_empty: bool = False
+) -> Callable[[str, Any], frozenset[str]]:
     def parse(key: str, value: Any) -> frozenset[str]:
-        if not isinstance(value, list) or not value:
+        if not isinstance(value, list) or not (value or allow_empty):
             raise ValueError(f"{key}: expected a non-empty list, got {value!r}")
         for name in value:
             if name not in vocabulary:
@@ -216,8 +254,29 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "much_worse_changes": _parse_names(frozenset(CHANGES)),
     "no_response_consecutive": _parse_int(1),
     "no_response_single_from_day": _parse_int(0),
+    "nadir_window": _parse_int(2, 5),
+    "immediate_min_rise": _parse_optional_int(0),
+    "settled_from_day": _parse_optional_int(0),
+    "settled_min_reports": _parse_int(1),
+    "noise_multiple": _parse_optional_fraction,
+    "no_relief_from_day": _parse_optional_int(1),
+    "no_relief_min_pain": _parse_int(0, 10),
+    "corroborating_signs": _parse_names(CORROBORATING, allow_empty=True),
 }
 assert list(_PARSERS) == [f.name for f in fields(RuleSet)]
+# Keys a rule set may leave out: version 1 predates them and keeps its behaviour.
+_OPTIONAL = frozenset(
+    {
+        "nadir_window",
+        "immediate_min_rise",
+        "settled_from_day",
+        "settled_min_reports",
+        "noise_multiple",
+        "no_relief_from_day",
+        "no_relief_min_pain",
+        "corroborating_signs",
+    }
+)
 
 
 def load_ruleset(data: Mapping[str, Any]) -> RuleSet:
@@ -226,12 +285,15 @@ def load_ruleset(data: Mapping[str, Any]) -> RuleSet:
         if key not in _PARSERS:
             raise ValueError(f"{key}: unknown rule set key")
     for key in _PARSERS:
-        if key not in data:
+        if key not in data and key not in _OPTIONAL:
             raise ValueError(f"{key}: missing rule set key")
-    return RuleSet(**{key: parse(key, data[key]) for key, parse in _PARSERS.items()})
+    return RuleSet(**{key: parse(key, data[key]) for key, parse in _PARSERS.items() if key in data})
 
 
 RULES_V1 = load_ruleset(json.loads(RULESET_V1_PATH.read_text(encoding="utf-8")))
+RULES_V2 = load_ruleset(json.loads(RULESET_V2_PATH.read_text(encoding="utf-8")))
+# The shipped versions a site can choose between (a site's own versions come later as data).
+RULESETS: Mapping[int, RuleSet] = MappingProxyType({1: RULES_V1, 2: RULES_V2})
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,10 +431,17 @@ class AlertPlan:
 
 @dataclass(frozen=True)
 class _Nadir:
-    """Best settled walking pain: a mean of two consecutive reports (or the only one)."""
+    """Best settled walking pain: a mean of two consecutive reports (or the only one).
+
+    Version 2 (`settled` true): once enough reports from `settled_from_day` exist, the median
+    of those answered before the previous response: the patient's own settled level, not the
+    luckiest pair of reports, and not lifted by a relapse's first report.
+    """
 
     value: Fraction
     responses: tuple[ResponseFacts, ...]
+    settled: bool = False
+    noise: float | None = None  # the patient's own day-to-day SD around the settled level
 
 
 @dataclass(frozen=True)
@@ -392,13 +461,40 @@ class _Reference:
     best_aid: _Best | None
 
 
+# Day-to-day SD of a 0-10 pain rating (about one point): the prior the patient's own spread is
+# shrunk towards, as if two reports had shown it, so two lucky identical reports do not make a
+# hair trigger.
+PRIOR_NOISE_SD = 1.0
+PRIOR_NOISE_WEIGHT = 2
+
+
+def _noise(pool: Sequence[ResponseFacts], level: Fraction) -> float:
+    squares = sum((r.pain_walking - float(level)) ** 2 for r in pool)
+    weight = PRIOR_NOISE_WEIGHT
+    return math.sqrt((squares + weight * PRIOR_NOISE_SD**2) / (len(pool) - 1 + weight))
+
+
+def _answered_order(response: ResponseFacts) -> tuple[datetime, str]:
+    return response.answered_at, response.id
+
+
+def _pain_order(response: ResponseFacts) -> tuple[int, datetime, str]:
+    return response.pain_walking, response.answered_at, response.id
+
+
 class _Tracker:
     """Running reference points, updated once per response: O(1) per response."""
 
-    def __init__(self, procedure: ProcedureFacts) -> None:
+    def __init__(self, procedure: ProcedureFacts, rules: RuleSet) -> None:
         self.procedure = procedure
+        self.window = window = rules.nadir_window
+        self.settled_from = rules.settled_from_day
+        self.settled_min = rules.settled_min_reports
+        self.pool: list[ResponseFacts] = []  # settled reports before the previous, by pain
         self.previous: ResponseFacts | None = None
-        self.pair: tuple[int, ResponseFacts, ResponseFacts] | None = None
+        self.recent: deque[ResponseFacts] = deque(maxlen=window)
+        # The lowest total of `window` consecutive walking pains, and those responses.
+        self.best: tuple[int, tuple[ResponseFacts, ...]] | None = None
         self.mobility: _Best | None = None
         self.analgesic: _Best | None = None
         self.aid: _Best | None = None
@@ -406,11 +502,20 @@ class _Tracker:
     def reference(self) -> _Reference:
         baseline = self.procedure
         nadir: _Nadir | None = None
-        if self.pair is not None:
-            total, first, second = self.pair
-            nadir = _Nadir(Fraction(total, 2), (first, second))
-        elif self.previous is not None:
-            nadir = _Nadir(Fraction(self.previous.pain_walking), (self.previous,))
+        if self.settled_from is not None and len(self.pool) >= self.settled_min:
+            pool, n = self.pool, len(self.pool)
+            middle = pool[(n - 1) // 2 : n // 2 + 1]
+            value = Fraction(sum(r.pain_walking for r in middle), len(middle))
+            nadir = _Nadir(
+                value, tuple(sorted(pool, key=_answered_order)), True, _noise(pool, value)
+            )
+        elif self.best is not None:
+            total, window = self.best
+            nadir = _Nadir(Fraction(total, len(window)), window)
+        elif self.recent:
+            # Fewer reports than the window: their mean (version 1: the single earlier value).
+            recent = tuple(self.recent)
+            nadir = _Nadir(Fraction(sum(r.pain_walking for r in recent), len(recent)), recent)
         mobility = self.mobility
         if mobility is None and baseline.baseline_mobility is not None:
             mobility = _Best(baseline.baseline_mobility, None)
@@ -421,10 +526,14 @@ class _Tracker:
 
     def add(self, response: ResponseFacts) -> None:
         previous = self.previous
-        if previous is not None:
-            total = previous.pain_walking + response.pain_walking
-            if self.pair is None or total < self.pair[0]:
-                self.pair = (total, previous, response)
+        settled_from = self.settled_from
+        if settled_from is not None and previous is not None and previous.day >= settled_from:
+            insort(self.pool, previous, key=_pain_order)
+        self.recent.append(response)
+        if len(self.recent) == self.window:
+            total = sum(r.pain_walking for r in self.recent)
+            if self.best is None or total < self.best[0]:  # ties keep the earliest
+                self.best = (total, tuple(self.recent))
         score = response.mobility_score
         if score is not None and (self.mobility is None or score > self.mobility.value):
             self.mobility = _Best(score, response)
@@ -459,13 +568,20 @@ def _recurrence(
         return _Recurrence(False, False, {})
     pain, best, baseline = response.pain_walking, nadir.value, procedure.baseline_pain_walking
     # Nadir 0: 30 % of 0 is 0, so the +2 rise alone decides, as clinical.md says.
-    rise = pain >= best + rules.recurrence_min_rise and pain >= best * (1 + relative)
+    min_rise: float = rules.recurrence_min_rise
+    if rules.noise_multiple is not None and nadir.noise is not None:
+        # Version 2: a rise must also stand out of this patient's own day-to-day spread.
+        min_rise = max(min_rise, rules.noise_multiple * nadir.noise)
+    rise = pain >= best + min_rise and pain >= best * (1 + relative)
     back_to_baseline = (
         pain >= baseline and best <= baseline - rules.return_to_baseline_min_improvement
     )
     if not (rise or back_to_baseline):
         return _Recurrence(False, False, {})
     immediate = pain >= rules.recurrence_immediate_level
+    if rules.immediate_min_rise is not None:
+        # Version 2: one severe report fires at once only if well beyond day-to-day noise.
+        immediate = immediate and pain >= best + rules.immediate_min_rise
     details: dict[str, Any] = {
         "pain_walking": pain,
         "nadir": _json_number(best),
@@ -545,6 +661,47 @@ def _worsening_reasons(response: ResponseFacts, ref: _Reference, rules: RuleSet)
     return reasons
 
 
+def _relieved(pain: Fraction | int, baseline: int, rules: RuleSet, relative: Fraction) -> bool:
+    """Improved by a minimal clinically important difference: 2 points or 30 % (v1 values)."""
+    improvement = baseline - pain
+    return improvement >= rules.return_to_baseline_min_improvement or improvement >= (
+        baseline * relative
+    )
+
+
+def _no_relief(
+    procedure: ProcedureFacts,
+    response: ResponseFacts,
+    ref: _Reference,
+    rules: RuleSet,
+    relative: Fraction,
+) -> Reason | None:
+    """Version 2: walking pain still high, never relieved by a clinically important amount.
+
+    From `no_relief_from_day`, on this response and the previous one walking pain is at least
+    `no_relief_min_pain` and neither they nor the nadir improved on the baseline by 2 points or
+    30 %: the procedure has not brought the relief it should (treatment failure, or a screw that
+    never held).
+    """
+    start, nadir, previous = rules.no_relief_from_day, ref.nadir, ref.previous
+    if start is None or response.day < start or nadir is None or previous is None:
+        return None
+    baseline = procedure.baseline_pain_walking
+    pains = (response.pain_walking, previous.pain_walking)
+    if min(pains) < rules.no_relief_min_pain:
+        return None
+    if any(_relieved(value, baseline, rules, relative) for value in (*pains, nadir.value)):
+        return None
+    details = {
+        "pain_walking": response.pain_walking,
+        "previous_pain_walking": previous.pain_walking,
+        "previous_day": previous.day,
+        "nadir": _json_number(nadir.value),
+        "baseline_pain_walking": baseline,
+    }
+    return Reason("no_relief", details)
+
+
 def _assess(
     procedure: ProcedureFacts,
     response: ResponseFacts,
@@ -552,8 +709,10 @@ def _assess(
     previous_met: bool,
     rules: RuleSet,
     relative: Fraction,
+    no_relief_allowed: bool = False,
 ) -> tuple[list[Signal], _Recurrence, ConfirmationRequest | None]:
-    """Steps: 1 red flags; 2 recurrence and loosening; 3 worsening; 4 call request."""
+    """Steps: 1 red flags; 2 recurrence and loosening (version 2: no lasting relief, and a
+    recurrence corroborated by another sign fires at once); 3 worsening; 4 call request."""
     signals: list[Signal] = []
 
     def emit(kind: str, reasons: list[Reason], **extra: Any) -> None:
@@ -586,6 +745,20 @@ def _assess(
     worsening = ([decline] if decline is not None else []) + _worsening_reasons(
         response, ref, rules
     )
+    if recurrence.met and not recurrence.fires and rules.corroborating_signs:
+        # Version 2: pain back up together with another sign of the same failure needs no
+        # second report (the second report is what costs days in the sparse months).
+        support = [r for r in [*high, *worsening] if r.code in rules.corroborating_signs]
+        if support:
+            details = recurrence.details | {"corroborated_by": [r.code for r in support]}
+            recurrence = _Recurrence(True, True, details)
+            high.insert(0, Reason("pain_recurrence", details))
+            high.extend(r for r in support if r not in high)
+            worsening = [r for r in worsening if r not in support]
+    if no_relief_allowed:
+        no_relief = _no_relief(procedure, response, ref, rules, relative)
+        if no_relief is not None:
+            high.append(no_relief)
     if high:
         accompanying = [_reason_data(reason) for reason in worsening]
         emit(high_kind, high, accompanying=accompanying)
@@ -669,14 +842,23 @@ def evaluate(
     if len({r.id for r in ordered}) != len(ordered):
         raise ValueError("responses: duplicate response ids")
     relative = Fraction(str(rules.recurrence_min_relative))  # exact: 0.3 -> 3/10
-    tracker = _Tracker(procedure)
+    tracker = _Tracker(procedure, rules)
     signals: list[Signal] = []
     requests: list[ConfirmationRequest] = []
     previous_met = False
+    no_relief_allowed = rules.no_relief_from_day is not None
     for response in ordered:
         found, recurrence, request = _assess(
-            procedure, response, tracker.reference(), previous_met, rules, relative
+            procedure,
+            response,
+            tracker.reference(),
+            previous_met,
+            rules,
+            relative,
+            no_relief_allowed,
         )
+        if any(reason.code == "no_relief" for signal in found for reason in signal.reasons):
+            no_relief_allowed = False  # said once: a nurse who knows need not hear it again
         signals.extend(found)
         if request is not None:
             requests.append(request)
@@ -739,6 +921,12 @@ _THRESHOLDS: dict[str, tuple[str, ...]] = {
         "recurrence_immediate_level",
     ),
     "mechanical_sign": ("mechanical_signs", "mechanical_sign_min_rise"),
+    "no_relief": (
+        "no_relief_from_day",
+        "no_relief_min_pain",
+        "return_to_baseline_min_improvement",
+        "recurrence_min_relative",
+    ),
     "mobility_decline": ("mobility_decline",),
     "analgesic_escalation": ("analgesic_escalation_min_step",),
     "walking_aid_worse": ("walking_aid_worse_levels",),
@@ -776,6 +964,11 @@ def _reason_data(reason: Reason) -> dict[str, Any]:
 
 def _thresholds(reasons: Sequence[Reason], rules: RuleSet) -> dict[str, Any]:
     names = [name for reason in reasons for name in _THRESHOLDS[reason.code]]
+    # Version 2 settings are recorded where they differ from version 1's behaviour.
+    if rules.nadir_window != 2 and any("nadir" in reason.details for reason in reasons):
+        names.append("nadir_window")
+    if any("corroborated_by" in reason.details for reason in reasons):
+        names.append("corroborating_signs")
     return {name: _json_value(getattr(rules, name)) for name in dict.fromkeys(names)}
 
 
@@ -806,7 +999,8 @@ def _reference_data(procedure: ProcedureFacts, ref: _Reference) -> dict[str, Any
             "value": _json_number(nadir.value),
             "response_ids": [r.id for r in nadir.responses],
             "days": [r.day for r in nadir.responses],
-        },
+        }
+        | ({"settled": True} if nadir.settled else {}),
         "best_mobility": _best_data(ref.best_mobility),
         "previous": None if previous is None else _response_data(previous),
         "lowest_analgesic_step": _best_data(ref.lowest_analgesic),
@@ -978,13 +1172,43 @@ def _pain_clauses(
     pain = response.pain_walking
     days = [r.day for r in nadir.responses]
     best_en, best_fr = _num(nadir.value, "en"), _num(nadir.value, "fr")
-    lead_en = f"Walking pain {pain}/10, up from a best of {best_en}/10 {_days(days, 'en')}"
     days_fr = _days(days, "fr")
-    lead_fr = f"Douleur à la marche {pain}/10, contre un meilleur niveau de {best_fr}/10 {days_fr}"
+    if nadir.settled:
+        lead_en = (
+            f"Walking pain {pain}/10, up from its settled {best_en}/10 ({_days(days, 'en', False)})"
+        )
+        lead_fr = (
+            f"Douleur à la marche {pain}/10, contre un niveau stable de {best_fr}/10 "
+            f"({_days(days, 'fr', False)})"
+        )
+    else:
+        lead_en = f"Walking pain {pain}/10, up from a best of {best_en}/10 {_days(days, 'en')}"
+        lead_fr = (
+            f"Douleur à la marche {pain}/10, contre un meilleur niveau de {best_fr}/10 {days_fr}"
+        )
     clauses: list[Text] = []
+    codes = {reason.code for reason in reasons}
+    if codes & {"no_relief", "pain_recurrence", "mechanical_sign", "mobility_decline"} == {
+        "no_relief"
+    }:
+        lead_en, lead_fr = _no_relief_lead(next(r for r in reasons if r.code == "no_relief"), ref)
     for reason in reasons:
         d = reason.details
-        if reason.code == "pain_recurrence":
+        if reason.code == "no_relief":
+            if (
+                "pain_recurrence" in codes
+                or "mechanical_sign" in codes
+                or ("mobility_decline" in codes)
+            ):
+                b = d["baseline_pain_walking"]
+                clauses.append(
+                    (
+                        f"never relieved by 2 points or 30 % from its pre-procedure {b}/10",
+                        f"jamais soulagée de 2 points ou 30 % par rapport à son niveau "
+                        f"d'avant la procédure ({b}/10)",
+                    )
+                )
+        elif reason.code == "pain_recurrence":
             if "rise" not in d["routes"]:
                 b = d["baseline_pain_walking"]
                 lead_en += f", back to its pre-procedure {b}/10"
@@ -992,6 +1216,9 @@ def _pain_clauses(
             if d["confirmed"]:
                 lead_en += ", second report in a row"
                 lead_fr += ", deuxième réponse de suite"
+            elif d.get("corroborated_by") and not d["immediate"]:
+                lead_en += ", with another sign of the same trouble"
+                lead_fr += ", avec un autre signe allant dans le même sens"
             else:
                 lead_en += ", severe in a single report"
                 lead_fr += ", sévère dès une seule réponse"
@@ -1000,7 +1227,30 @@ def _pain_clauses(
             clauses.append((f"new {en}", f"signe mécanique ({fr})"))
         elif reason.code == "mobility_decline":
             clauses.append(_mobility_clause(d))
+        else:  # a worsening reason corroborating the recurrence (version 2)
+            clauses.append(_clause(reason, response))
     return [(lead_en, lead_fr), *clauses]
+
+
+def _no_relief_lead(reason: Reason, ref: _Reference) -> Text:
+    """Version 2's no-lasting-relief alert: the two high reports, then the best reached."""
+    d = reason.details
+    nadir = ref.nadir
+    assert nadir is not None
+    days = [r.day for r in nadir.responses]
+    pains, b = (
+        f"{d['previous_pain_walking']}/10 then {d['pain_walking']}/10",
+        d["baseline_pain_walking"],
+    )
+    pains_fr = f"{d['previous_pain_walking']}/10 puis {d['pain_walking']}/10"
+    best_en, best_fr = _num(nadir.value, "en"), _num(nadir.value, "fr")
+    return (
+        f"Walking pain {pains}, never relieved by 2 points or 30 % from its pre-procedure "
+        f"{b}/10 (best {best_en}/10 {_days(days, 'en')}): no lasting relief",
+        f"Douleur à la marche {pains_fr}, jamais soulagée de 2 points ou 30 % par rapport à "
+        f"son niveau d'avant la procédure ({b}/10 ; au mieux {best_fr}/10 {_days(days, 'fr')}) : "
+        f"pas de soulagement durable",
+    )
 
 
 def _mobility_clause(d: Mapping[str, Any]) -> Text:

@@ -30,10 +30,12 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from backend.alerts.rules import (
+    PROCEDURE_KINDS,
     MissedFacts,
     ProcedureFacts,
     ResponseFacts,
@@ -157,7 +159,8 @@ class Patient:
 
 
 def _rng(seed: int, *key: object) -> random.Random:
-    return random.Random(":".join(str(k) for k in (seed, *key)))
+    # A reproducible cohort, not a secret: a seeded Mersenne Twister is the right tool.
+    return random.Random(":".join(str(k) for k in (seed, *key)))  # noqa: S311
 
 
 def _clip(value: float, low: float = 0.0, high: float = 10.0) -> float:
@@ -331,13 +334,33 @@ def draw_response(
 # --------------------------------------------------------------------------------------------
 
 
-def load_protocol(kind: str) -> list[dict[str, Any]]:
-    """The protocol items (day, instrument, window) the project plans for a procedure kind."""
-    for path in sorted(PROTOCOL_DIR.glob("protocol.*.json")):
+CANDIDATE_PROTOCOL_DIR = PROTOCOL_DIR / "candidates"
+
+
+@lru_cache(maxsize=32)
+def _protocol_files(directory: Path) -> tuple[tuple[frozenset[str], int, str], ...]:
+    found = []
+    for path in sorted(directory.glob("protocol.*.json")):
         protocol = json.loads(path.read_text(encoding="utf-8"))
-        if kind in protocol["applies_to"]:
-            return list(protocol["items"])
+        found.append(
+            (frozenset(protocol["applies_to"]), int(protocol["version"]), json.dumps(protocol))
+        )
+    return tuple(found)
+
+
+def load_protocol(kind: str, directory: Path = PROTOCOL_DIR) -> list[dict[str, Any]]:
+    """The items (day, instrument, window) of the latest protocol in ``directory`` applying to a
+    procedure kind, falling back to the project's protocols (as the service picks them)."""
+    for folder in dict.fromkeys((directory, PROTOCOL_DIR)):
+        matching = [(v, text) for kinds, v, text in _protocol_files(folder) if kind in kinds]
+        if matching:
+            return list(json.loads(max(matching)[1])["items"])
     raise LookupError(f"no protocol applies to {kind!r}")
+
+
+def protocols_from(directory: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every procedure kind's protocol items from a folder of protocol files."""
+    return {kind: load_protocol(kind, directory) for kind in PROCEDURE_KINDS}
 
 
 @dataclass
