@@ -1244,12 +1244,17 @@ def _no_relief_lead(reason: Reason, ref: _Reference) -> Text:
     )
     pains_fr = f"{d['previous_pain_walking']}/10 puis {d['pain_walking']}/10"
     best_en, best_fr = _num(nadir.value, "en"), _num(nadir.value, "fr")
+    if nadir.settled:
+        ref_en = f"settled {best_en}/10, {_days(days, 'en', False)}"
+        ref_fr = f"niveau stable {best_fr}/10, {_days(days, 'fr', False)}"
+    else:
+        ref_en = f"best {best_en}/10 {_days(days, 'en')}"
+        ref_fr = f"au mieux {best_fr}/10 {_days(days, 'fr')}"
     return (
         f"Walking pain {pains}, never relieved by 2 points or 30 % from its pre-procedure "
-        f"{b}/10 (best {best_en}/10 {_days(days, 'en')}): no lasting relief",
+        f"{b}/10 ({ref_en}): no lasting relief",
         f"Douleur à la marche {pains_fr}, jamais soulagée de 2 points ou 30 % par rapport à "
-        f"son niveau d'avant la procédure ({b}/10 ; au mieux {best_fr}/10 {_days(days, 'fr')}) : "
-        f"pas de soulagement durable",
+        f"son niveau d'avant la procédure ({b}/10 ; {ref_fr}) : pas de soulagement durable",
     )
 
 

@@ -373,6 +373,7 @@ class Outcome:
     first_high: float | None = None  # day of the first high alert (any time)
     detected_day: float | None = None  # day of the first high alert at or after onset
     extra_checkins: int = 0
+    extra_answered: int = 0  # confirmation check-ins answered (same response model)
     answered: int = 0
     questionnaires: int = 0
 
@@ -448,6 +449,8 @@ def follow(
         last_day = day
         responses.append(response)
         outcome.answered += 1
+        if item.reason == "confirmation":
+            outcome.extra_answered += 1
         requests = _collect(facts, responses, missed, rules, answered, open_until, outcome, seen, p)
         if outcome.detected_day is not None:
             outcome.followed_days = outcome.detected_day  # imaging and revision take over
