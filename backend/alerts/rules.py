@@ -38,13 +38,13 @@ Where the specification is silent, this module decides as follows (each decision
 """
 
 import json
+import math
 from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-import math
 from math import isfinite
 from pathlib import Path
 from types import MappingProxyType
