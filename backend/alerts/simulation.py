@@ -536,6 +536,7 @@ class VersionReport:
     alerts_per_100_patient_months: float
     high_alerts_per_100_patient_months: float
     extra_checkins_per_100_patients: float
+    questionnaires_per_patient: float
     answered_share: float
     by_event: dict[str, dict[str, Any]]
 
@@ -594,6 +595,7 @@ def summarise(name: str, outcomes: Sequence[Outcome]) -> VersionReport:
         )
         if outcomes
         else 0.0,
+        questionnaires_per_patient=round(asked / len(outcomes), 2) if outcomes else 0.0,
         answered_share=round(sum(o.answered for o in outcomes) / asked, 4) if asked else 0.0,
         by_event=by_event,
     )
@@ -631,6 +633,7 @@ _COLUMNS = (
     ("alerts_per_100_patient_months", "alerts per 100 patient-months", "num"),
     ("high_alerts_per_100_patient_months", "high alerts per 100 patient-months", "num"),
     ("extra_checkins_per_100_patients", "extra check-ins per 100 patients", "num"),
+    ("questionnaires_per_patient", "questionnaires asked per patient", "num"),
     ("answered_share", "questionnaires answered", "pct"),
 )
 
