@@ -140,6 +140,11 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
         lambda w: {"outcome": "advice_given"},
     ),
     ("GET", "/api/v1/reports/rules"): (ANY_STAFF, None),
+    ("GET", "/api/v1/reports/rules/versions"): (ANY_STAFF, None),
+    ("PUT", "/api/v1/reports/rules/versions"): (
+        ADMIN,
+        lambda w: {"active_version": 1, "candidate_version": 2, "reason": "matrix"},
+    ),
     ("GET", "/api/v1/instruments/<string:key>"): (ANY_PRINCIPAL, None),
     ("GET", "/api/v1/instruments/<string:key>/versions/<int:version>"): (ANY_PRINCIPAL, None),
 }

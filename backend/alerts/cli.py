@@ -106,3 +106,31 @@ def simulate_command(
     click.echo(f"Simulation: seed {seed}, {patients} patients, parameters: {shown}")
     click.echo(format_table(reports))
     click.echo(f"({elapsed:.1f} s)")
+
+
+@rules_cli.command("set-version")
+@click.option("--site", "site_code", required=True, help="The site's code.")
+@click.option("--active", type=int, required=True, help="The version that raises alerts.")
+@click.option("--candidate", type=int, default=None, help="A shadow version (none: stop).")
+@click.option("--reason", default=None, help="Why (kept in the history and the audit log).")
+def set_version_command(
+    site_code: str, active: int, candidate: int | None, reason: str | None
+) -> None:
+    """Switch a site's active rule version or its shadow candidate (history kept, audited)."""
+    from backend.alerts.versions import set_versions
+    from backend.auth.models import Site
+    from backend.clock import utcnow
+    from backend.errors import ValidationProblem
+    from backend.extensions import db
+
+    site = db.session.execute(db.select(Site).filter_by(code=site_code)).scalars().first()
+    if site is None:
+        raise click.BadParameter(f"{site_code!r}: no such site", param_hint="--site")
+    try:
+        set_versions(site.id, active, candidate, reason, utcnow())
+    except ValidationProblem as problem:
+        details = "; ".join(f"{e['pointer']}: {e['detail']}" for e in problem.errors or [])
+        raise click.ClickException(details) from None
+    db.session.commit()
+    shadow = f", candidate {candidate} in shadow" if candidate else ", no candidate"
+    click.echo(f"Site {site_code}: rule version {active} active{shadow}.")

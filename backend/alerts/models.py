@@ -105,3 +105,46 @@ class AlertEvent(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     occurred_at: Mapped[datetime]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SiteRuleVersion(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """One change of a site's rule versions; the latest row is in force (none: version 1).
+
+    Rows are never updated: the table is the history of who switched what, when and why.
+    """
+
+    __tablename__ = "site_rule_versions"
+    __table_args__ = (sa.Index("ix_site_rule_versions_site_set_at", "site_id", "set_at"),)
+
+    site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"))
+    active_version: Mapped[int]
+    candidate_version: Mapped[int | None]
+    set_at: Mapped[datetime]
+    set_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ShadowSignal(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """A signal a site's candidate rule version would have raised: stored for the comparison
+    report only, never shown to nurses, never notified, never in the queue or the pages."""
+
+    __tablename__ = "shadow_signals"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "procedure_id", "rule_version", "signal_key", name="uq_shadow_signals_signal"
+        ),
+        sa.Index("ix_shadow_signals_site_version", "site_id", "rule_version"),
+    )
+
+    site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"))
+    procedure_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("procedures.id"))
+    rule_version: Mapped[int]
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    severity: Mapped[str] = mapped_column(sa.String(8))
+    signal_key: Mapped[str] = mapped_column(sa.String(80))  # kind and response (or missed) id
+    response_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("responses.id"))
+    answered_at: Mapped[datetime]
+    reasons: Mapped[list[Any]]
+    summary: Mapped[dict[str, Any]]
+    recorded_at: Mapped[datetime]

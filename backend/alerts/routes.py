@@ -9,9 +9,10 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from backend.alerts import services
+from backend.alerts import services, versions
 from backend.alerts.models import Alert
 from backend.alerts.presenters import present, present_page, staff_ref
+from backend.alerts.rules import RULESETS
 from backend.alerts.schemas import (
     AlertDetailSchema,
     AlertListSchema,
@@ -20,6 +21,8 @@ from backend.alerts.schemas import (
     NoteSchema,
     ResolveSchema,
     RuleReportSchema,
+    RuleVersionsSchema,
+    RuleVersionsUpdateSchema,
 )
 from backend.audit.services import record
 from backend.auth.guards import current_staff, staff_required
@@ -151,4 +154,55 @@ class RuleReport(MethodView):
     @problems(reports_blp, 401)
     def get(self) -> dict[str, Any]:
         """Rule quality: per rule version, alerts, outcomes, false alarms, time to acknowledge"""
-        return {"items": services.rule_report(current_staff())}
+        principal = current_staff()
+        return {
+            "items": services.rule_report(principal),
+            "comparison": versions.compare(principal.site_id),
+        }
+
+
+def _versions_view(site_id: uuid.UUID) -> dict[str, Any]:
+    setting = versions.current_setting(site_id)
+    return {
+        "active_version": setting.active_version if setting else 1,
+        "candidate_version": setting.candidate_version if setting else None,
+        "available_versions": sorted(RULESETS),
+        "history": [
+            {
+                "active_version": row.active_version,
+                "candidate_version": row.candidate_version,
+                "set_at": row.set_at,
+                "set_by": _user(row.set_by_id),
+                "reason": row.reason,
+            }
+            for row in versions.history(site_id)
+        ],
+    }
+
+
+@reports_blp.route("/rules/versions")
+class RuleVersions(MethodView):
+    @staff_required()
+    @reports_blp.response(200, RuleVersionsSchema)
+    @problems(reports_blp, 401)
+    def get(self) -> dict[str, Any]:
+        """The site's active and candidate rule versions, and every change"""
+        return _versions_view(current_staff().site_id)
+
+    @staff_required("admin")
+    @reports_blp.arguments(RuleVersionsUpdateSchema)
+    @reports_blp.response(200, RuleVersionsSchema)
+    @problems(reports_blp, 401, 403, 422)
+    def put(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Switch the site's active rule version, or set (null: stop) a shadow candidate"""
+        principal = current_staff()
+        versions.set_versions(
+            principal.site_id,
+            body["active_version"],
+            body["candidate_version"],
+            body["reason"],
+            utcnow(),
+            actor_id=principal.id,
+        )
+        db.session.commit()
+        return _versions_view(principal.site_id)

@@ -107,5 +107,47 @@ class RuleReportRowSchema(ma.Schema):
     median_seconds_to_acknowledge = fields.Float(allow_none=True)
 
 
+class RuleComparisonRowSchema(ma.Schema):
+    candidate_version = fields.Integer()
+    active_versions = fields.List(fields.Integer())
+    kind = fields.String()
+    patients_candidate = fields.Integer(metadata={"description": "would have been alerted"})
+    patients_active = fields.Integer(metadata={"description": "alerted by the active version"})
+    patients_both = fields.Integer()
+    candidate_only = fields.Integer()
+    active_only = fields.Integer()
+    median_lead_days = fields.Float(
+        allow_none=True,
+        metadata={"description": "candidate earlier (positive) or later, on patients both flag"},
+    )
+    outcomes_candidate_agreed = fields.Dict(keys=fields.String(), values=fields.Integer())
+    outcomes_candidate_silent = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
 class RuleReportSchema(ma.Schema):
     items = fields.List(fields.Nested(RuleReportRowSchema))
+    comparison = fields.List(
+        fields.Nested(RuleComparisonRowSchema),
+        metadata={"description": "shadow candidate versions against the alerts raised"},
+    )
+
+
+class RuleVersionChangeSchema(ma.Schema):
+    active_version = fields.Integer()
+    candidate_version = fields.Integer(allow_none=True)
+    set_at = fields.DateTime()
+    set_by = fields.Nested(UserRefSchema, allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class RuleVersionsSchema(ma.Schema):
+    active_version = fields.Integer()
+    candidate_version = fields.Integer(allow_none=True)
+    available_versions = fields.List(fields.Integer())
+    history = fields.List(fields.Nested(RuleVersionChangeSchema))
+
+
+class RuleVersionsUpdateSchema(ma.Schema):
+    active_version = fields.Integer(required=True, strict=True)
+    candidate_version = fields.Integer(load_default=None, allow_none=True, strict=True)
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))

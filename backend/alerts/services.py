@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 
+from backend.alerts import versions
 from backend.alerts.models import (
     OUTCOMES,
     SEVERITY_RANK,
@@ -43,6 +44,7 @@ from backend.alerts.rules import (
     MissedFacts,
     ProcedureFacts,
     ResponseFacts,
+    RuleSet,
     evaluate,
     reconcile,
 )
@@ -113,16 +115,13 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
         .scalars()
         .all()
     )
-    evaluation = evaluate(
-        procedure_facts(procedure),
-        [response_facts(r) for r in responses],
-        [
-            MissedFacts(str(a.id), a.day, a.closes_at, a.reason)
-            for a in missed
-            if a.closes_at <= now
-        ],
-        RULES_V1,
-    )
+    facts = procedure_facts(procedure)
+    response_list = [response_facts(r) for r in responses]
+    missed_list = [
+        MissedFacts(str(a.id), a.day, a.closes_at, a.reason) for a in missed if a.closes_at <= now
+    ]
+    rules, candidate = versions.site_rules(patient.site_id)
+    evaluation = evaluate(facts, response_list, missed_list, rules)
     alerts = (
         db.session.execute(
             db.select(Alert).filter_by(patient_id=patient.id).order_by(Alert.created_at)
@@ -152,7 +151,12 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
         resolve_by_system(stale, "answered_late", "answered_late", now)
         changed.append(stale)
         del unresolved["no_response"]
-    _plan_confirmations(patient, procedure, evaluation.confirmation_requests, unresolved, now)
+    _plan_confirmations(
+        patient, procedure, evaluation.confirmation_requests, unresolved, now, rules
+    )
+    if candidate is not None:  # shadow evaluation: stored for the report, never shown
+        shadow = evaluate(facts, response_list, missed_list, candidate)
+        versions.record_shadow(patient, procedure, shadow, candidate.version, now)
     return changed
 
 
@@ -274,6 +278,7 @@ def _plan_confirmations(
     requests: list[Any],
     unresolved: Mapping[str, Alert],
     now: datetime,
+    rules: RuleSet = RULES_V1,
 ) -> None:
     """Plan the confirmation check-ins asked for; cancel those an open alert made useless."""
     if any(kind in unresolved for kind in CONFIRMING_KINDS):
@@ -291,7 +296,7 @@ def _plan_confirmations(
     zone = ZoneInfo(patient.timezone)
     for request in requests:
         answered_local = request.answered_at.astimezone(zone).date()
-        due_on = answered_local + timedelta(days=RULES_V1.confirmation_delay_days)
+        due_on = answered_local + timedelta(days=rules.confirmation_delay_days)
         opens_at = local_instant(due_on, reminder, zone)
         if opens_at <= now:
             continue  # a late answer: the moment to confirm has passed
