@@ -485,7 +485,8 @@ def _pain_order(response: ResponseFacts) -> tuple[int, datetime, str]:
 class _Tracker:
     """Running reference points, updated once per response: O(1) per response."""
 
-    def __init__(self, procedure: ProcedureFacts, rules: RuleSet) -> None:
+    def __init__(self, procedure: ProcedureFacts, rules: RuleSet | None = None) -> None:
+        rules = rules or RULES_V1
         self.procedure = procedure
         self.window = window = rules.nadir_window
         self.settled_from = rules.settled_from_day

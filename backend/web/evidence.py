@@ -96,9 +96,20 @@ def reason(code: str, d: Mapping[str, Any]) -> str:
             )
         if d.get("confirmed"):
             text += "; " + _("second report in a row")
+        elif d.get("corroborated_by") and not d.get("immediate"):
+            text += "; " + _("with another sign of the same trouble")
         elif d.get("immediate"):
             text += "; " + _("severe in a single report")
         return text
+    if code == "no_relief":
+        return _(
+            "No lasting relief: walking pain %(previous)s/10 then %(pain)s/10, never 2 points or "
+            "30 percent below the pre-procedure %(baseline)s/10 (best %(nadir)s/10)",
+            previous=d["previous_pain_walking"],
+            pain=d["pain_walking"],
+            baseline=d["baseline_pain_walking"],
+            nadir=number(d["nadir"]),
+        )
     if code == "mechanical_sign":
         return _(
             "Mechanical sign (%(signs)s) with walking pain %(pain)s/10, above its best of "
@@ -172,7 +183,15 @@ def reason(code: str, d: Mapping[str, Any]) -> str:
 def references(ref: Mapping[str, Any]) -> list[str]:
     out = []
     nadir = ref.get("nadir")
-    if nadir:
+    if nadir and nadir.get("settled"):  # rules version 2: the median of the settled reports
+        out.append(
+            _(
+                "settled walking pain (median) %(value)s/10, %(days)s",
+                value=number(nadir["value"]),
+                days=_days(nadir["days"]),
+            )
+        )
+    elif nadir:
         out.append(
             _(
                 "best settled walking pain (nadir) %(value)s/10, %(days)s",
