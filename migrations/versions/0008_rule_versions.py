@@ -1,7 +1,7 @@
 """rule versions per site (with history) and shadow signals of candidate versions (issue 15)
 
 Revision ID: 0008_rule_versions
-Revises: 0005b_hardening (brief: 0004; re-chained onto main's head at rebase)
+Revises: 0006_lifecycle (brief: 0004; re-chained onto main's head at rebase)
 Create Date: 2026-12-01 22:30:00
 
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0008_rule_versions'
-down_revision = '0005b_hardening'
+down_revision = '0006_lifecycle'
 branch_labels = None
 depends_on = None
 
