@@ -172,7 +172,7 @@ def _versions_view(site_id: uuid.UUID) -> dict[str, Any]:
                 "active_version": row.active_version,
                 "candidate_version": row.candidate_version,
                 "set_at": row.set_at,
-                "set_by": _user(row.set_by_id),
+                "set_by": staff_ref(row.set_by_id),
                 "reason": row.reason,
             }
             for row in versions.history(site_id)

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0008_rule_versions'
-down_revision = '0006_lifecycle'
+down_revision = "0007_attribution"
 branch_labels = None
 depends_on = None
 
