@@ -216,6 +216,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.patients.routes import enrollment_blp
     from backend.patients.services import resolve_patient_session
     from backend.questionnaires.routes import instruments_blp, me_blp
+    from backend.research.routes import blp as research_blp
     from backend.schedule.cli import scheduler_cli  # also loads the schedule and notify models
     from backend.service.cli import config_table_command
     from backend.service.roles import grant_app_role_command
@@ -233,6 +234,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(instruments_blp)
     api.register_blueprint(alerts_blp)
     api.register_blueprint(reports_blp)
+    api.register_blueprint(research_blp)
     register_alert_hooks()
     app.extensions["patient_principal_resolver"] = resolve_patient_session
     app.cli.add_command(users_cli)

@@ -29,6 +29,7 @@ PATIENT_SELF = "patient_self"  # the patient's own token; answers about the call
 ANY_PRINCIPAL = "any_principal"  # any valid token (instruments)
 ADMIN = "admin"
 ANY_STAFF = "any_staff"  # any staff member, answering within their own site only
+RESEARCH = "research"  # physicians and admins, within their own site; nurses 403
 
 
 @dataclass
@@ -147,6 +148,7 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
     ),
     ("GET", "/api/v1/instruments/<string:key>"): (ANY_PRINCIPAL, None),
     ("GET", "/api/v1/instruments/<string:key>/versions/<int:version>"): (ANY_PRINCIPAL, None),
+    ("GET", "/api/v1/research/outcomes"): (RESEARCH, None),
 }
 
 # Endpoints added by later domains register their rules here (alerts, reports, pages).
@@ -315,3 +317,35 @@ def test_extra_fields_on_any_write_are_refused_and_nothing_changes(client, world
         assert {"/patient_id", "/status", "/role", "/site"} <= refused, (path, refused)
         db.session.expire_all()
         assert table_counts() == before, (method, path)
+
+
+def research_rules() -> list[tuple[str, str, Body | None]]:
+    return [(m, p, b) for (m, p), (a, b) in sorted(all_rules().items()) if a == RESEARCH]
+
+
+def test_research_is_for_physicians_and_admins_of_the_site_and_refused_to_others(
+    client, world, physician_leon
+):
+    from tests.conftest import make_staff
+
+    physician = bearer(login(client, physician_leon)["access_token"])
+    admin = bearer(login(client, make_staff("iris@lyon.example", "admin", "LYON"))["access_token"])
+    rules = research_rules()
+    assert rules
+    for method, path, body in rules:
+        url = concrete(path, world)
+        payload = body(world) if body else None
+        for headers, want in [
+            (physician, "ok"),
+            (admin, "ok"),
+            (world.callers["nurse_same_site"], {403}),
+            (world.callers["own_patient"], {404}),
+            (world.callers["expired_token"], {401}),
+            ({}, {401}),
+        ]:
+            response = client.open(url, method=method, json=payload, headers=headers)
+            if want == "ok":
+                assert response.status_code < 400, (method, path, response.get_json())
+            else:
+                assert response.status_code in want, (method, path, response.status_code)
+            assert "Dupont" not in response.get_data(as_text=True)
