@@ -216,7 +216,9 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.patients.routes import enrollment_blp
     from backend.patients.services import resolve_patient_session
     from backend.questionnaires.routes import instruments_blp, me_blp
+    from backend.research.cli import research_cli
     from backend.research.routes import blp as research_blp
+    from backend.research.services import register_hooks as register_research_hooks
     from backend.schedule.cli import scheduler_cli  # also loads the schedule and notify models
     from backend.service.cli import config_table_command
     from backend.service.roles import grant_app_role_command
@@ -236,6 +238,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(reports_blp)
     api.register_blueprint(research_blp)
     register_alert_hooks()
+    register_research_hooks()
     app.extensions["patient_principal_resolver"] = resolve_patient_session
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
@@ -244,4 +247,5 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     db_cli_group.add_command(grant_app_role_command)  # flask db grant-app-role ROLE
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(rules_cli)
+    app.cli.add_command(research_cli)
     init_web_pages(app)  # the nurse pages under / (backend/web)

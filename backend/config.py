@@ -93,6 +93,12 @@ def parse_timezone(value: str) -> str:
     return value
 
 
+def parse_research_key(value: str) -> str:
+    if len(value) < 32:
+        raise ValueError("must be at least 32 random characters")
+    return value
+
+
 def parse_log_level(value: str) -> str:
     upper = value.upper()
     if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -252,6 +258,22 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("LOG_LEVEL", "INFO", parse_log_level, "Log level of the JSON logs on stderr."),
     Setting("SQL_ECHO", False, parse_bool, "Log every SQL statement (development only)."),
+    # --- research (backend/research) ---
+    Setting(
+        "RESEARCH_PSEUDONYM_KEY",
+        None,
+        parse_research_key,
+        "Key of the research export's pseudonyms (HMAC-SHA256 of the patient id), kept apart "
+        "from every other secret; at least 32 characters. Unset: no export.",
+        secret=True,
+    ),
+    Setting(
+        "RESEARCH_EXPORT_DIR",
+        None,
+        parse_str,
+        "Directory where the scheduler writes research exports for download. Default: "
+        "`instance/research-exports`; shared by the API and the scheduler when on two hosts.",
+    ),
     # --- scheduler and notifications (backend/schedule, backend/notify) ---
     Setting(
         "APP_DEEP_LINK_BASE",
@@ -453,6 +475,8 @@ def load_config(
     if not resolved["DATABASE_URL"]:
         Path(instance_path).mkdir(parents=True, exist_ok=True)
         resolved["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'ir-followup.sqlite3'}"
+    if not resolved["RESEARCH_EXPORT_DIR"]:
+        resolved["RESEARCH_EXPORT_DIR"] = str(Path(instance_path) / "research-exports")
     resolved.update(overrides)
     return resolved
 

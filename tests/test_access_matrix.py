@@ -149,6 +149,9 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
     ("GET", "/api/v1/instruments/<string:key>"): (ANY_PRINCIPAL, None),
     ("GET", "/api/v1/instruments/<string:key>/versions/<int:version>"): (ANY_PRINCIPAL, None),
     ("GET", "/api/v1/research/outcomes"): (RESEARCH, None),
+    ("POST", "/api/v1/research/exports"): (RESEARCH, None),
+    ("GET", "/api/v1/research/exports/<uuid:export_id>"): (RESEARCH, None),
+    ("GET", "/api/v1/research/exports/<uuid:export_id>/files/<string:name>"): (RESEARCH, None),
 }
 
 # Endpoints added by later domains register their rules here (alerts, reports, pages).
@@ -324,16 +327,25 @@ def research_rules() -> list[tuple[str, str, Body | None]]:
 
 
 def test_research_is_for_physicians_and_admins_of_the_site_and_refused_to_others(
-    client, world, physician_leon
+    client, world, physician_leon, tmp_path
 ):
+    from backend.research.jobs import run_exports
     from tests.conftest import make_staff
 
     physician = bearer(login(client, physician_leon)["access_token"])
     admin = bearer(login(client, make_staff("iris@lyon.example", "admin", "LYON"))["access_token"])
+    client.application.config["RESEARCH_PSEUDONYM_KEY"] = "k" * 40
+    client.application.config["RESEARCH_EXPORT_DIR"] = str(tmp_path)
+    export_id = client.post("/api/v1/research/exports", headers=physician).get_json()["id"]
+    run_exports(world.now)
     rules = research_rules()
     assert rules
     for method, path, body in rules:
-        url = concrete(path, world)
+        url = (
+            concrete(path, world)
+            .replace("<uuid:export_id>", export_id)
+            .replace("<string:name>", "patients.csv")
+        )
         payload = body(world) if body else None
         for headers, want in [
             (physician, "ok"),

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from flask import Response, current_app, send_from_directory, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from backend.audit.services import record
 from backend.auth.guards import current_staff, staff_required
 from backend.clock import utcnow
-from backend.errors import problems
+from backend.errors import NotFound, problems
 from backend.extensions import db
 from backend.research import services
-from backend.research.schemas import OutcomeQueryArgsSchema, OutcomeReportSchema
+from backend.research.schemas import ExportSchema, OutcomeQueryArgsSchema, OutcomeReportSchema
+from backend.schemas import EmptySchema
 
 blp = Blueprint(
     "research",
@@ -42,3 +46,79 @@ class Outcomes(MethodView):
         )
         db.session.commit()
         return report
+
+
+def present_export(job: Any) -> dict[str, Any]:
+    files = []
+    if job.status == "done" and job.manifest:
+        files = [
+            {
+                "name": name,
+                "sha256": digest,
+                "url": url_for("research.ExportFile", export_id=job.id, name=name),
+            }
+            for name, digest in sorted(job.manifest["files"].items())
+        ]
+        files.append(
+            {
+                "name": "manifest.json",
+                "sha256": None,
+                "url": url_for("research.ExportFile", export_id=job.id, name="manifest.json"),
+            }
+        )
+    return {
+        "id": job.id,
+        "status": job.status,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "error": job.error,
+        "requested_by_role": job.requested_role,
+        "files": files,
+        "manifest": job.manifest if job.status == "done" else None,
+    }
+
+
+@blp.route("/exports")
+class Exports(MethodView):
+    @staff_required(*RESEARCH_ROLES)
+    @blp.arguments(EmptySchema, required=False)
+    @blp.response(202, ExportSchema)
+    @problems(blp, 401, 403, 409)
+    def post(self, _body: dict[str, Any]) -> dict[str, Any]:
+        """Ask for a pseudonymised export of the site; the scheduler builds it (202)"""
+        job = services.request_export(current_staff(), now=utcnow(), config=current_app.config)
+        db.session.commit()
+        return present_export(job)
+
+
+@blp.route("/exports/<uuid:export_id>")
+class ExportById(MethodView):
+    @staff_required(*RESEARCH_ROLES)
+    @blp.response(200, ExportSchema)
+    @problems(blp, 401, 403, 404)
+    def get(self, export_id: uuid.UUID) -> dict[str, Any]:
+        """An export's state, then its files"""
+        return present_export(services.get_export(current_staff(), export_id))
+
+
+@blp.route("/exports/<uuid:export_id>/files/<string:name>")
+class ExportFile(MethodView):
+    @staff_required(*RESEARCH_ROLES)
+    @blp.response(200, description="The file (CSV, Parquet or JSON)")
+    @problems(blp, 401, 403, 404)
+    def get(self, export_id: uuid.UUID, name: str) -> Response:
+        """Download one file of a finished export (audited)"""
+        job = services.get_export(current_staff(), export_id)
+        allowed = set((job.manifest or {}).get("files", {})) | {"manifest.json"}
+        if job.status != "done" or name not in allowed or not job.directory:
+            raise NotFound()
+        record(
+            "research.export.downloaded",
+            now=utcnow(),
+            resource_type="research_export",
+            resource_id=job.id,
+            details={"file": name},
+        )
+        db.session.commit()
+        return send_from_directory(job.directory, name, as_attachment=True)

@@ -143,3 +143,21 @@ class OutcomeReportSchema(ma.Schema):
     groups = fields.List(fields.Nested(GroupReportSchema))
     overall = fields.Nested(OverallSchema, allow_none=True)
     comparison = fields.Nested(ComparisonSchema)
+
+
+class ExportFileSchema(ma.Schema):
+    name = fields.String()
+    sha256 = fields.String()
+    url = fields.String(metadata={"description": "Download (GET, same authorisation)"})
+
+
+class ExportSchema(ma.Schema):
+    id = fields.UUID()
+    status = fields.String(metadata={"enum": ["pending", "running", "done", "failed"]})
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    error = fields.String(allow_none=True)
+    requested_by_role = fields.String()
+    files = fields.List(fields.Nested(ExportFileSchema), metadata={"description": "When done"})
+    manifest = fields.Dict(allow_none=True)

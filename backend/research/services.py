@@ -375,7 +375,7 @@ def event_counts(subjects: Sequence[Subject]) -> dict[str, Any]:
         kinds = {a.kind for a in s.alerts}
         for kind in kinds:
             counts[f"alert_{kind}"] += 1
-        reasons = {r for a in s.alerts if a.kind == "red_flag" for r in _reasons(a.evidence)}
+        reasons = {r for a in s.alerts if a.kind == "red_flag" for r in reasons(a.evidence)}
         for reason in reasons:
             counts[f"red_flag_{reason}"] += 1
         outcomes = {
@@ -398,7 +398,7 @@ def event_counts(subjects: Sequence[Subject]) -> dict[str, Any]:
     return {k: stats.masked_count(v) for k, v in sorted(counts.items())}
 
 
-def _reasons(evidence: Mapping[str, Any]) -> list[str]:
+def reasons(evidence: Mapping[str, Any]) -> list[str]:
     """Red-flag reasons recorded in an alert's evidence (their codes, never free text)."""
     out: list[str] = []
     for signal in evidence.get("signals", []) if isinstance(evidence, Mapping) else []:
@@ -503,3 +503,50 @@ def outcome_report(
         else None,
         "comparison": comparison(subjects, outcome),
     }
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+
+def request_export(principal: Principal, *, now: datetime, config: Mapping[str, Any]) -> Any:
+    """Ask for a pseudonymised export of the principal's site: a job row the scheduler builds
+    (refused at once, 409, when no pseudonym key is configured). Audited."""
+    from backend.research.export import require_key
+    from backend.research.models import ResearchExport
+
+    require_key(config)
+    assert principal.site_id is not None and principal.role is not None
+    job = ResearchExport(
+        site_id=principal.site_id,
+        requested_by_id=principal.id,
+        requested_role=principal.role,
+        status="pending",
+        created_at=now,
+        attempts=0,
+    )
+    db.session.add(job)
+    db.session.flush()
+    record(
+        "research.export.requested",
+        now=now,
+        actor=principal,
+        resource_type="research_export",
+        resource_id=job.id,
+    )
+    return job
+
+
+def get_export(principal: Principal, export_id: uuid.UUID) -> Any:
+    """An export of the principal's site, else 404."""
+    from backend.auth.guards import site_scoped
+    from backend.research.models import ResearchExport
+
+    return site_scoped(ResearchExport, export_id, principal)
+
+
+def register_hooks() -> None:
+    """The scheduler builds the exports (backend.schedule's job registry)."""
+    from backend.research.jobs import run_exports
+    from backend.schedule.jobs import register_job
+
+    register_job(run_exports)

@@ -18,58 +18,15 @@ day-30 answer of 0 is after the cut), one at Nantes.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
-import pytest
 from scipy import stats as scipy_stats
 
 from backend.audit.models import AuditEvent
 from backend.extensions import db
 from backend.research.services import included_patients
-from tests.conftest import bearer, login, make_staff
-from tests.factories import checkin_answers, make_patient, make_procedure, record
-from tests.research.conftest import give_research_consent, withdraw_research_consent
-
-DISCHARGED = date(2026, 10, 1)
-DAY_30 = datetime(2026, 10, 31, 10, 0, tzinfo=UTC)
-BASELINE = {"pain_rest": 5, "pain_walking": 8}
-
-
-def patient_with(staff, kind, walking, *, consent=True, name="Marcel"):
-    patient = make_patient(staff, given_name=name)
-    make_procedure(
-        staff,
-        patient,
-        kind=kind,
-        location="sacrum",
-        performed_on=date(2026, 9, 30),
-        discharged_on=DISCHARGED,
-        baseline=BASELINE,
-    )
-    if consent:
-        give_research_consent(patient, date(2026, 9, 29))
-    if walking is not None:
-        record(patient, DAY_30, answers=checkin_answers(pain_walking=walking, pain_rest=2))
-    return patient
-
-
-@pytest.fixture
-def cohort(nurse_ada):
-    for walking in (6, 6, 7, 7, 6):
-        patient_with(nurse_ada, "cementoplasty", walking)
-    for walking in (3, 2, 4, 3, 3):
-        patient_with(nurse_ada, "screw_fixation_cementoplasty", walking)
-    for _ in range(5):
-        patient_with(nurse_ada, "cementoplasty", None)
-    patient_with(nurse_ada, "cementoplasty", 0, consent=False, name="Sans-consentement")
-    withdrew = patient_with(nurse_ada, "cementoplasty", None, name="Retrait")
-    record(
-        withdrew, datetime(2026, 10, 20, 10, tzinfo=UTC), answers=checkin_answers(pain_walking=8)
-    )
-    withdraw_research_consent(withdrew, date(2026, 10, 26))
-    record(withdrew, DAY_30, answers=checkin_answers(pain_walking=0))
-    nantes = make_staff("zoe@nantes.example", "nurse", "NANTES")
-    patient_with(nantes, "screw_fixation_cementoplasty", 0, name="Nantais")
+from tests.conftest import bearer, login
+from tests.research.conftest import patient_with, withdraw_research_consent
 
 
 def month_1(block):
