@@ -152,6 +152,15 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
     ("POST", "/api/v1/research/exports"): (RESEARCH, None),
     ("GET", "/api/v1/research/exports/<uuid:export_id>"): (RESEARCH, None),
     ("GET", "/api/v1/research/exports/<uuid:export_id>/files/<string:name>"): (RESEARCH, None),
+    ("POST", "/api/v1/research/studies"): (
+        RESEARCH,
+        lambda w: {"key": f"s-{uuid.uuid4().hex[:8]}", "title": "T", "arms": ["a", "b"]},
+    ),
+    ("GET", "/api/v1/research/studies/<uuid:study_id>"): (RESEARCH, None),
+    ("POST", "/api/v1/research/studies/<uuid:study_id>/randomisations"): (
+        RESEARCH,
+        lambda w: {"patient_id": str(w.marcel.id)},
+    ),
 }
 
 # Endpoints added by later domains register their rules here (alerts, reports, pages).
@@ -338,6 +347,13 @@ def test_research_is_for_physicians_and_admins_of_the_site_and_refused_to_others
     client.application.config["RESEARCH_EXPORT_DIR"] = str(tmp_path)
     export_id = client.post("/api/v1/research/exports", headers=physician).get_json()["id"]
     run_exports(world.now)
+    study_id = client.post(
+        "/api/v1/research/studies",
+        json={"key": "s", "title": "T", "arms": ["a", "b"]},
+        headers=physician,
+    ).get_json()["id"]
+    world.marcel.consent_given_on = world.now.date()
+    db.session.commit()
     rules = research_rules()
     assert rules
     for method, path, body in rules:
@@ -345,8 +361,8 @@ def test_research_is_for_physicians_and_admins_of_the_site_and_refused_to_others
             concrete(path, world)
             .replace("<uuid:export_id>", export_id)
             .replace("<string:name>", "patients.csv")
+            .replace("<uuid:study_id>", study_id)
         )
-        payload = body(world) if body else None
         for headers, want in [
             (physician, "ok"),
             (admin, "ok"),
@@ -355,6 +371,7 @@ def test_research_is_for_physicians_and_admins_of_the_site_and_refused_to_others
             (world.callers["expired_token"], {401}),
             ({}, {401}),
         ]:
+            payload = body(world) if body else None  # each call its own (a study key is unique)
             response = client.open(url, method=method, json=payload, headers=headers)
             if want == "ok":
                 assert response.status_code < 400, (method, path, response.get_json())

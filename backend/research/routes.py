@@ -10,12 +10,21 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from backend.audit.services import record
-from backend.auth.guards import current_staff, staff_required
+from backend.auth.guards import current_staff, site_scoped, staff_required
 from backend.clock import utcnow
 from backend.errors import NotFound, problems
 from backend.extensions import db
-from backend.research import services
-from backend.research.schemas import ExportSchema, OutcomeQueryArgsSchema, OutcomeReportSchema
+from backend.patients.models import Patient
+from backend.research import randomisation, services
+from backend.research.schemas import (
+    AllocationSchema,
+    ExportSchema,
+    OutcomeQueryArgsSchema,
+    OutcomeReportSchema,
+    RandomiseSchema,
+    StudyCreateSchema,
+    StudySchema,
+)
 from backend.schemas import EmptySchema
 
 blp = Blueprint(
@@ -122,3 +131,69 @@ class ExportFile(MethodView):
         )
         db.session.commit()
         return send_from_directory(job.directory, name, as_attachment=True)
+
+
+def present_study(study: Any) -> dict[str, Any]:
+    return {
+        "id": study.id,
+        "key": study.key,
+        "title": study.title,
+        "arms": study.arms,
+        "strata": study.strata,
+        "block_sizes": study.block_sizes,
+        "seed_sha256": study.seed_sha256,
+        "created_at": study.created_at,
+        "balance": randomisation.balance(study),
+    }
+
+
+@blp.route("/studies")
+class Studies(MethodView):
+    @staff_required(*RESEARCH_ROLES)
+    @blp.arguments(StudyCreateSchema)
+    @blp.response(201, StudySchema)
+    @problems(blp, 401, 403, 409, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a randomised study and its concealed allocation lists"""
+        principal = current_staff()
+        assert principal.site_id is not None
+        study = randomisation.create_study(
+            site_id=principal.site_id, actor=principal, now=utcnow(), **body
+        )
+        db.session.commit()
+        return present_study(study)
+
+
+@blp.route("/studies/<uuid:study_id>")
+class StudyById(MethodView):
+    @staff_required(*RESEARCH_ROLES)
+    @blp.response(200, StudySchema)
+    @problems(blp, 401, 403, 404)
+    def get(self, study_id: uuid.UUID) -> dict[str, Any]:
+        """A study and its balance per stratum (never an upcoming allocation)"""
+        return present_study(randomisation.get_study(current_staff(), study_id))
+
+
+@blp.route("/studies/<uuid:study_id>/randomisations")
+class Randomisations(MethodView):
+    @staff_required(*RESEARCH_ROLES)
+    @blp.arguments(RandomiseSchema)
+    @blp.response(200, AllocationSchema)
+    @problems(blp, 401, 403, 404, 409, 422)
+    def post(self, body: dict[str, Any], study_id: uuid.UUID) -> dict[str, Any]:
+        """Randomise a consented patient, once: a second call returns the same arm"""
+        principal = current_staff()
+        study = randomisation.get_study(principal, study_id)
+        patient = site_scoped(Patient, body["patient_id"], principal)
+        allocation, first = randomisation.randomise(
+            principal, study, patient, body["strata"], now=utcnow()
+        )
+        db.session.commit()
+        return {
+            "study_id": study.id,
+            "patient_id": patient.id,
+            "stratum": allocation.stratum,
+            "arm": allocation.arm,
+            "allocated_at": allocation.allocated_at,
+            "first_time": first,
+        }

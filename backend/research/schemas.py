@@ -161,3 +161,61 @@ class ExportSchema(ma.Schema):
     requested_by_role = fields.String()
     files = fields.List(fields.Nested(ExportFileSchema), metadata={"description": "When done"})
     manifest = fields.Dict(allow_none=True)
+
+
+KEY = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class StudyCreateSchema(ma.Schema):
+    key = fields.String(required=True, validate=KEY)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    arms = fields.List(fields.String(validate=KEY), required=True)
+    strata = fields.Dict(
+        keys=fields.String(validate=KEY),
+        values=fields.List(fields.String(validate=KEY)),
+        load_default=dict,
+        metadata={"example": {"etiology": ["osteoporotic", "neoplastic"]}},
+    )
+    block_sizes = fields.List(
+        fields.Integer(),
+        load_default=lambda: [2, 4],
+        metadata={"description": "Block totals, multiples of the number of arms"},
+    )
+    list_length = fields.Integer(load_default=400, validate=validate.Range(min=10, max=5000))
+
+
+class StratumBalanceSchema(ma.Schema):
+    stratum = fields.String()
+    randomised = fields.Integer()
+    arms_in_completed_blocks = fields.Dict(keys=fields.String(), values=fields.Integer())
+    in_block_in_progress = fields.Integer(
+        metadata={"description": "Randomised in the block in progress (arms not shown)"}
+    )
+
+
+class StudySchema(ma.Schema):
+    id = fields.UUID()
+    key = fields.String()
+    title = fields.String()
+    arms = fields.List(fields.String())
+    strata = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    block_sizes = fields.List(fields.Integer())
+    seed_sha256 = fields.String()
+    created_at = fields.DateTime()
+    balance = fields.List(fields.Nested(StratumBalanceSchema))
+
+
+class RandomiseSchema(ma.Schema):
+    patient_id = fields.UUID(required=True)
+    strata = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+
+
+class AllocationSchema(ma.Schema):
+    study_id = fields.UUID()
+    patient_id = fields.UUID()
+    stratum = fields.String()
+    arm = fields.String()
+    allocated_at = fields.DateTime()
+    first_time = fields.Boolean(
+        metadata={"description": "False when the patient had already been randomised"}
+    )

@@ -52,19 +52,21 @@ class Inclusion:
     cut_from: date | None
 
 
-def included_patients(site_id: uuid.UUID) -> list[Inclusion]:
-    """The site's patients whose consent covers research, each with the date from which their
-    data must be cut. Switch to research consent records here, and only here."""
-    rows = (
-        db.session.execute(
-            db.select(Patient)
-            .options(lazyload(Patient.procedures))
-            .where(Patient.site_id == site_id, Patient.consent_given_on.is_not(None))
-            .order_by(Patient.id)
-        )
-        .scalars()
-        .all()
+def included_patients(
+    site_id: uuid.UUID, patient_ids: Sequence[uuid.UUID] | None = None
+) -> list[Inclusion]:
+    """The site's patients (or those of ``patient_ids``) whose consent covers research, each
+    with the date from which their data must be cut. Switch to research consent records here,
+    and only here."""
+    query = (
+        db.select(Patient)
+        .options(lazyload(Patient.procedures))
+        .where(Patient.site_id == site_id, Patient.consent_given_on.is_not(None))
+        .order_by(Patient.id)
     )
+    if patient_ids is not None:
+        query = query.where(Patient.id.in_(list(patient_ids)))
+    rows = db.session.execute(query).scalars().all()
     out = []
     for patient in rows:
         withdrawn = patient.consent_withdrawn_on
@@ -73,6 +75,11 @@ def included_patients(site_id: uuid.UUID) -> list[Inclusion]:
             continue  # withdrawn on the day it was given (or before): nothing to keep
         out.append(Inclusion(patient, withdrawn))
     return out
+
+
+def may_be_included(patient: Patient) -> bool:
+    """Whether the patient's consent covers research today (not withdrawn)."""
+    return any(inc.cut_from is None for inc in included_patients(patient.site_id, [patient.id]))
 
 
 # --- the cohort as plain data ---------------------------------------------------------------
