@@ -440,6 +440,16 @@ def _seed_demo_cohort(site: Site, now: datetime) -> None:
 seed_hooks.append(_seed_demo_cohort)
 
 
+def _seed_research_cohort(site: Site, now: datetime) -> None:
+    """A few hundred synthetic consented patients for the physician's research page."""
+    from backend.research.demo import seed_research_cohort
+
+    seed_research_cohort(site.id, now, site.timezone)
+
+
+seed_hooks.append(_seed_research_cohort)
+
+
 def print_logins() -> None:
     click.echo("Demo logins (site LYON):")
     for email, role, _name, password in DEMO_USERS:

@@ -15,7 +15,15 @@ def init_app(app: Flask) -> None:
     """Register the pages, their language support and their CSRF protection."""
     from backend.web import i18n
     from backend.web.blueprint import bp, csrf
-    from backend.web.views import alerts, answers, auth, patients, queue, registration  # noqa: F401
+    from backend.web.views import (  # noqa: F401
+        alerts,
+        answers,
+        auth,
+        patients,
+        queue,
+        registration,
+        research,
+    )
 
     # Only the pages check CSRF tokens (their blueprint opts in); the API uses bearer tokens.
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)

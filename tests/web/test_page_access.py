@@ -16,6 +16,7 @@ from tests.web.conftest import Pages
 PUBLIC = "public"
 SIGNED_IN = "signed_in"  # any staff member, answering within their own site
 SITE = "site"  # staff of the object's site only
+PHYSICIANS = "physicians"  # physicians and admins of the site; nurses 403 (research)
 
 PAGE_RULES = {
     ("GET", "/login"): PUBLIC,
@@ -41,6 +42,7 @@ PAGE_RULES = {
     ("GET", "/patients/<uuid:patient_id>/answers/new"): SITE,
     ("POST", "/patients/<uuid:patient_id>/answers/new"): SITE,
     ("GET", "/patients/<uuid:patient_id>/answers/<uuid:response_id>"): SITE,
+    ("GET", "/research"): PHYSICIANS,
 }
 
 
