@@ -83,7 +83,10 @@ def forest(rows: Sequence[Mapping[str, Any]], axis: Mapping[str, str]) -> str:
         ax.errorbar(
             [row["difference"]],
             [y],
-            xerr=[[row["difference"] - row["low"]], [row["high"] - row["difference"]]],
+            xerr=[
+                [max(0.0, row["difference"] - row["low"])],
+                [max(0.0, row["high"] - row["difference"])],
+            ],
             fmt="s" if row.get("overall") else "o",
             color="#000",
             markersize=7 if row.get("overall") else 5,
@@ -146,6 +149,7 @@ def completeness(
     width = 0.8 / max(len(groups), 1)
     hatches = ["", "//", "..", "xx", "\\\\", "++"]
     for i, group in enumerate(groups):
+        labelled = False
         for j, tp in enumerate(group["time_points"]):
             c = tp["completeness"]
             if c["share"] is None:
@@ -159,12 +163,13 @@ def completeness(
                 alpha=0.6,
                 hatch=hatches[i % len(hatches)],
                 edgecolor="#000",
-                label=labels.get(group["value"], group["value"]) if j == 0 else None,
+                label=None if labelled else labels.get(group["value"], group["value"]),
             )
+            labelled = True
             ax.errorbar(
                 [x],
                 [c["share"]],
-                yerr=[[c["share"] - c["low"]], [c["high"] - c["share"]]],
+                yerr=[[max(0.0, c["share"] - c["low"])], [max(0.0, c["high"] - c["share"])]],
                 color="#000",
                 capsize=2,
             )

@@ -63,3 +63,12 @@ def test_nurses_are_refused_the_research_page(ada_pages):
     response = ada_pages.get("/research")
     assert response.status_code == 403
     assert 'href="/research"' not in Pages.text(ada_pages.get("/"))
+
+
+@pytest.mark.parametrize(
+    "group", ["kind", "etiology", "location", "bone_quality", "anaesthesia", "arm", "age_band"]
+)
+def test_every_grouping_renders(leon_pages, research_cohort, group):
+    response = leon_pages.get(f"/research?group={group}&outcome=mobility_score")
+    assert response.status_code == 200, Pages.text(response)[-500:]
+    assert len(images(Pages.text(response))) == 4

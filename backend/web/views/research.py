@@ -136,6 +136,8 @@ def _forest_rows(report: dict[str, Any], time_point: str) -> list[dict[str, Any]
     rows.append({**overall, "label": _("All patients"), "overall": True})
     for sub in comparison["subgroups"]:
         d = next(x for x in sub["time_points"] if x["time_point"] == time_point)
+        if d["n_a"] == 0 or d["n_b"] == 0:
+            continue  # a subgroup with one procedure only compares nothing
         rows.append(
             {
                 **d,
