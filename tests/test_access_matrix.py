@@ -352,8 +352,9 @@ def test_research_is_for_physicians_and_admins_of_the_site_and_refused_to_others
         json={"key": "s", "title": "T", "arms": ["a", "b"]},
         headers=physician,
     ).get_json()["id"]
-    world.marcel.consent_given_on = world.now.date()
-    db.session.commit()
+    from tests.research.conftest import give_research_consent
+
+    give_research_consent(world.marcel, world.now.date())
     rules = research_rules()
     assert rules
     for method, path, body in rules:

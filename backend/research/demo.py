@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from backend.alerts.models import SEVERITY_RANK, Alert
 from backend.extensions import db
-from backend.patients.models import Patient, Procedure
+from backend.patients.models import Consent, Patient, Procedure, StatusChange
 from backend.questionnaires.models import Protocol, Response
 from backend.questionnaires.services import AID_LEVELS, ANALGESIC_STEPS, score
 
@@ -63,6 +63,8 @@ def seed_research_cohort(site_id: uuid.UUID, now: datetime, zone_name: str) -> i
     procedures: list[dict[str, Any]] = []
     responses: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
+    consents: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     for n in range(PATIENTS):
         kind = _pick(
             rng,
@@ -105,6 +107,20 @@ def seed_research_cohort(site_id: uuid.UUID, now: datetime, zone_name: str) -> i
         status, status_at = "active", created
         if death_day is not None and death_day <= elapsed:
             status, status_at = "deceased", _at(discharged + timedelta(days=death_day), 9, zone)
+        if status == "deceased":
+            changes.append(
+                {
+                    "id": uuid.uuid4(),
+                    "patient_id": pid,
+                    "from_status": "active",
+                    "to_status": "deceased",
+                    "reason": "Décès (cohorte de démonstration)",
+                    "paused_until": None,
+                    "cause": "staff",
+                    "changed_at": status_at,
+                    "changed_by_id": None,
+                }
+            )
         patients.append(
             {
                 "id": pid,
@@ -122,14 +138,34 @@ def seed_research_cohort(site_id: uuid.UUID, now: datetime, zone_name: str) -> i
                 "caregiver_answers": False,
                 "status": status,
                 "status_changed_at": status_at,
-                "consent_given_on": performed if consent else None,
-                "consent_withdrawn_on": discharged + timedelta(days=rng.randint(40, 200))
-                if withdrawn
-                else None,
+                "paused_until": None,
                 "created_at": created,
                 "updated_at": status_at,
             }
         )
+        for purpose, decision, on in (
+            ("care", "given", performed),
+            *((("research", "given", performed),) if consent else ()),
+            *(
+                (("research", "withdrawn", discharged + timedelta(days=rng.randint(40, 200))),)
+                if withdrawn
+                else ()
+            ),
+        ):
+            consents.append(
+                {
+                    "id": uuid.uuid4(),
+                    "patient_id": pid,
+                    "purpose": purpose,
+                    "decision": decision,
+                    "decided_on": min(on, today),
+                    "method": "paper",
+                    "witness": None,
+                    "note": None,
+                    "recorded_at": created,
+                    "recorded_by_id": None,
+                }
+            )
         walking0 = rng.randint(6, 10)
         rest0 = max(2, walking0 - rng.randint(1, 4))
         mobility0 = rng.randint(1, 6)
@@ -228,6 +264,9 @@ def seed_research_cohort(site_id: uuid.UUID, now: datetime, zone_name: str) -> i
             opened = _at(discharged + timedelta(days=rng.randint(7, 20)), 12, zone)
             alerts.append(_alert(pid, site_id, opened, "false_alarm"))
     db.session.execute(sa.insert(Patient), patients)
+    db.session.execute(sa.insert(Consent), consents)
+    if changes:
+        db.session.execute(sa.insert(StatusChange), changes)
     db.session.execute(sa.insert(Procedure), procedures)
     db.session.execute(sa.insert(Response), responses)
     if alerts:

@@ -208,7 +208,7 @@ def build_tables(site_id: uuid.UUID, key: str) -> dict[str, list[dict[str, Any]]
         for tp in stats.TIME_POINTS:
             row: dict[str, Any] = {"pseudonym": pid, "time_point": tp.key}
             for outcome in stats.OUTCOMES:
-                picked = stats.select_value(s.observations, tp, outcome)
+                picked = s.pick(tp, outcome)
                 base = s.baseline.get(outcome)
                 row[f"{outcome}_day"] = picked[0] if picked else None
                 row[outcome] = picked[1] if picked else None

@@ -2,10 +2,7 @@
 
 ``included_patients`` is THE one place that decides who may be included in research and from
 which date their data must be cut. Every research path (the outcome report, the page, the
-export) goes through it. Today it reads the patient's two consent dates
-(``consent_given_on``, ``consent_withdrawn_on``); when consent records with a purpose land
-(care, research), this function alone switches to "a research consent record, and the date it
-was withdrawn", and nothing else in this package changes.
+export, randomisation) goes through it; it reads the consent records of purpose ``research``.
 """
 
 from __future__ import annotations
@@ -56,25 +53,44 @@ def included_patients(
     site_id: uuid.UUID, patient_ids: Sequence[uuid.UUID] | None = None
 ) -> list[Inclusion]:
     """The site's patients (or those of ``patient_ids``) whose consent covers research, each
-    with the date from which their data must be cut. Switch to research consent records here,
-    and only here."""
+    with the date from which their data must be cut.
+
+    Reads the consent records of purpose ``research`` (backend.patients.models.Consent):
+    included from the first ``given`` decision; ``cut_from`` is the first ``withdrawn`` decision
+    after it. A later re-consent does not lift the cut (conservative: research.md says "only
+    data from before a withdrawal"); a withdrawal on the day of the consent includes nothing.
+    """
+    from backend.patients.models import Consent
+
     query = (
-        db.select(Patient)
-        .options(lazyload(Patient.procedures))
-        .where(Patient.site_id == site_id, Patient.consent_given_on.is_not(None))
-        .order_by(Patient.id)
+        sa.select(Consent.patient_id, Consent.decision, Consent.decided_on)
+        .join(Patient, Patient.id == Consent.patient_id)
+        .where(Patient.site_id == site_id, Consent.purpose == "research")
+        .order_by(Consent.patient_id, Consent.decided_on, Consent.recorded_at)
     )
     if patient_ids is not None:
-        query = query.where(Patient.id.in_(list(patient_ids)))
-    rows = db.session.execute(query).scalars().all()
-    out = []
-    for patient in rows:
-        withdrawn = patient.consent_withdrawn_on
-        given = patient.consent_given_on
-        if withdrawn is not None and given is not None and withdrawn <= given:
-            continue  # withdrawn on the day it was given (or before): nothing to keep
-        out.append(Inclusion(patient, withdrawn))
-    return out
+        query = query.where(Consent.patient_id.in_(list(patient_ids)))
+    given: dict[uuid.UUID, date] = {}
+    cut: dict[uuid.UUID, date] = {}
+    for pid, decision, on in db.session.execute(query):
+        if decision == "given":
+            given.setdefault(pid, on)
+        elif pid in given and pid not in cut:
+            cut[pid] = on
+    keep = [pid for pid in given if not (pid in cut and cut[pid] <= given[pid])]
+    if not keep:
+        return []
+    patients = (
+        db.session.execute(
+            db.select(Patient)
+            .options(lazyload(Patient.procedures), lazyload(Patient.consents))
+            .where(Patient.id.in_(keep))
+            .order_by(Patient.id)
+        )
+        .scalars()
+        .all()
+    )
+    return [Inclusion(patient, cut.get(patient.id)) for patient in patients]
 
 
 def may_be_included(patient: Patient) -> bool:
@@ -125,6 +141,15 @@ class Subject:
     observations: list[stats.Observation] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     status_day: int | None = None
+    _picked: dict[tuple[str, str], tuple[int, float] | None] = field(default_factory=dict)
+
+    def pick(self, tp: stats.TimePoint, outcome: str) -> tuple[int, float] | None:
+        """``stats.select_value`` for this subject, computed once per time point and outcome
+        (the report asks for each many times: per group, overall, per subgroup)."""
+        key = (tp.key, outcome)
+        if key not in self._picked:
+            self._picked[key] = stats.select_value(self.observations, tp, outcome)
+        return self._picked[key]
 
     @property
     def age_band(self) -> str:
@@ -317,7 +342,7 @@ def changes(
     """(values, changes from baseline) of ``outcome`` at ``tp`` for the subjects who have one."""
     values, deltas = [], []
     for s in subjects:
-        picked = stats.select_value(s.observations, tp, outcome)
+        picked = s.pick(tp, outcome)
         if picked is None:
             continue
         values.append(picked[1])
@@ -359,7 +384,7 @@ def time_point_block(
     responders = 0
     assessed = 0
     for s in subjects:
-        picked = stats.select_value(s.observations, tp, "pain_walking")
+        picked = s.pick(tp, "pain_walking")
         base = s.baseline.get("pain_walking")
         if picked is None or base is None:
             continue

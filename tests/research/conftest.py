@@ -1,31 +1,50 @@
 """Research personas and the one helper that gives or withdraws research consent.
 
-Consent is being reshaped (consent records with a purpose); every research test sets consent
-through ``give_research_consent`` / ``withdraw_research_consent`` and reads inclusion through
-``research.services.included_patients``, so the switch changes these two helpers and that one
-function, not the tests.
+Every research test sets research consent through ``give_research_consent`` /
+``withdraw_research_consent`` (the lifecycle's ``record_consent``, purpose ``research``) and
+reads inclusion through ``research.services.included_patients``.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 
 import pytest
 
+from backend.auth.principal import Principal
 from backend.extensions import db
 from backend.patients.models import Patient
 from tests.conftest import Staff, bearer, login, make_staff
 from tests.factories import checkin_answers, make_patient, make_procedure, record
 
 
-def give_research_consent(patient: Patient, on: date) -> None:
-    patient.consent_given_on = on
+def _research_consent(patient: Patient, decision: str, on: date) -> None:
+    from backend.auth.models import User
+    from backend.patients.lifecycle import record_consent
+    from tests.conftest import T0
+
+    nurse = db.session.execute(
+        db.select(User).filter_by(site_id=patient.site_id).limit(1)
+    ).scalar_one()
+    staff = Principal(
+        kind="staff", id=nurse.id, site_id=patient.site_id, session_id=uuid.uuid4(), role=nurse.role
+    )
+    record_consent(
+        staff,
+        patient,
+        {"purpose": "research", "decision": decision, "decided_on": on, "method": "paper"},
+        now=T0,
+    )
     db.session.commit()
+
+
+def give_research_consent(patient: Patient, on: date) -> None:
+    _research_consent(patient, "given", on)
 
 
 def withdraw_research_consent(patient: Patient, on: date) -> None:
-    patient.consent_withdrawn_on = on
-    db.session.commit()
+    _research_consent(patient, "withdrawn", on)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import csv
 import hashlib
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -18,8 +18,8 @@ from backend.questionnaires.models import Assignment
 from backend.research.export import pseudonym
 from backend.research.models import ResearchExport
 from backend.schedule.worker import run_pass
-from tests.factories import followup_answers, record
-from tests.research.conftest import patient_with
+from tests.factories import followup_answers, make_patient, make_procedure, record
+from tests.research.conftest import give_research_consent
 
 KEY = "research-key-kept-apart-from-every-other-secret-0123"
 COMMENT = "Appelez ma fille Josiane Dupont au 06 11 22 33 44"
@@ -33,9 +33,21 @@ def app_config(tmp_path):
 @pytest.fixture
 def gisele(nurse_ada):
     """Gisèle, who wrote a comment naming her daughter and her phone in her month-1 answer."""
-    patient = patient_with(nurse_ada, "cementoplasty", None, name="Gisèle")
-    patient.email = "gisele.dupont@example.org"
-    db.session.commit()
+    registered = datetime(2026, 10, 1, 14, 0, tzinfo=UTC)  # at discharge: her schedule is planned
+    patient = make_patient(
+        nurse_ada, now=registered, given_name="Gisèle", email="gisele.dupont@example.org"
+    )
+    make_procedure(
+        nurse_ada,
+        patient,
+        now=registered,
+        kind="cementoplasty",
+        location="sacrum",
+        performed_on=date(2026, 9, 30),
+        discharged_on=date(2026, 10, 1),
+        baseline={"pain_rest": 5, "pain_walking": 8},
+    )
+    give_research_consent(patient, date(2026, 9, 29))
     day30 = db.session.execute(
         db.select(Assignment).filter_by(patient_id=patient.id, day=30)
     ).scalar_one()
