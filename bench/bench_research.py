@@ -91,7 +91,7 @@ def measure(db_url: str) -> dict[str, Any]:
         db.session.execute(
             sa.text(
                 "INSERT INTO consents (id, patient_id, purpose, decision, decided_on, method,"
-                " recorded_at) SELECT md5(id::text || ':research')::uuid, id, 'research', 'given',"
+                " recorded_at) SELECT md5(id::text || '-research')::uuid, id, 'research', 'given',"
                 " date '2020-01-01', 'paper', now() FROM patients"
             )
         )
