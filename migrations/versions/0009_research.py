@@ -1,7 +1,7 @@
 """research
 
 Revision ID: 0009_research
-Revises: 0007_attribution
+Revises: 0008_rule_versions
 Create Date: 2026-12-01 21:40:09.134625
 
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0009_research'
-down_revision = '0007_attribution'
+down_revision = '0008_rule_versions'
 branch_labels = None
 depends_on = None
 
