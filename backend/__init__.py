@@ -20,11 +20,14 @@ from backend.config import load_config
 from backend.context import assign_request_id, request_id
 from backend.errors import Problem, ProblemApi, handle_problem, register_outage_handlers
 from backend.extensions import db, limiter, migrate
+from backend.fields import KeyConverter
+from backend.jsonlimits import MAX_DEPTH, BoundedJSONProvider, TooDeep
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then environment variables, then ``config``."""
     app = logs.App(__name__, instance_relative_config=True)
+    app.json = BoundedJSONProvider(app)  # a 100,000-deep body is a 400, not a RecursionError
     overrides = dict(config or {})
     clock = overrides.pop("CLOCK", None)
     app.config.update(load_config(app.instance_path, overrides))
@@ -48,6 +51,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # One Api per application (not a module singleton): tests build many apps.
     api = ProblemApi(app)
     app.extensions["smorest_api"] = api
+    app.url_map.converters["key"] = KeyConverter
+    api.register_converter(KeyConverter, lambda converter: dict(converter.schema))
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -169,7 +174,15 @@ def _init_request_hooks(app: Flask) -> None:
         ):
             if not request.is_json:
                 raise UnsupportedMediaType("The request body must be application/json.")
-            if request.get_json(silent=True) is None:  # malformed: 400 before any view runs
+            try:  # malformed or too deep: 400 before any view runs
+                body = app.json.loads(request.get_data(cache=True))
+            except TooDeep:
+                raise BadRequest(
+                    f"The request body nests JSON more than {MAX_DEPTH} levels deep."
+                ) from None
+            except ValueError:
+                body = None
+            if body is None:
                 raise BadRequest("The request body is not valid JSON.")
 
     @app.after_request

@@ -15,14 +15,15 @@ from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
-from marshmallow import fields, validate
+from marshmallow import validate
 
+from backend import fields
 from backend.errors import ValidationProblem
 from backend.extensions import db
 
 
 class PageArgsSchema(ma.Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    limit = fields.QueryInteger(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(load_default=None, validate=validate.Length(max=512))
 
 

@@ -146,8 +146,11 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
         ADMIN,
         lambda w: {"active_version": 1, "candidate_version": 2, "reason": "matrix"},
     ),
-    ("GET", "/api/v1/instruments/<string:key>"): (ANY_PRINCIPAL, None),
-    ("GET", "/api/v1/instruments/<string:key>/versions/<int:version>"): (ANY_PRINCIPAL, None),
+    ("GET", "/api/v1/instruments/<key:key>"): (ANY_PRINCIPAL, None),
+    (
+        "GET",
+        "/api/v1/instruments/<key:key>/versions/<int(min=1, max=2147483647):version>",
+    ): (ANY_PRINCIPAL, None),
     ("GET", "/api/v1/research/outcomes"): (RESEARCH, None),
     ("POST", "/api/v1/research/exports"): (RESEARCH, None),
     ("GET", "/api/v1/research/exports/<uuid:export_id>"): (RESEARCH, None),

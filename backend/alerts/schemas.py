@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import validate
 
+from backend import fields
 from backend.alerts.models import ALERT_STATUSES, OUTCOMES
 from backend.alerts.rules import ALERT_KINDS, SEVERITIES
 
@@ -14,7 +15,7 @@ class AlertQueryArgsSchema(ma.Schema):
     severity = fields.String(validate=validate.OneOf(SEVERITIES))
     kind = fields.String(validate=validate.OneOf(ALERT_KINDS))
     patient_id = fields.UUID()
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    limit = fields.QueryInteger(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(load_default=None, validate=validate.Regexp(r"^\d{1,6}$"))
 
 

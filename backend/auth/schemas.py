@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import validate
+
+from backend import fields
 
 
 class LoginSchema(ma.Schema):

@@ -8,8 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, validate, validates, validates_schema
+from marshmallow import ValidationError, validate, validates, validates_schema
 
+from backend import fields
 from backend.pagination import PageArgsSchema
 from backend.patients.lifecycle import consent_state
 from backend.patients.models import (
@@ -30,6 +31,7 @@ from backend.patients.models import (
     SIDES,
     WALKING_AIDS,
 )
+from backend.schemas import UpdateSchema
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -94,7 +96,7 @@ class PatientCreateSchema(PatientFieldsMixin):
         self.fields["caregiver_answers"].load_default = False
 
 
-class PatientUpdateSchema(PatientFieldsMixin):
+class PatientUpdateSchema(PatientFieldsMixin, UpdateSchema):
     status = fields.String(
         validate=validate.OneOf(PATIENT_STATUSES),
         metadata={"description": "Changed as POST /patients/{id}/status does (reason required)"},
@@ -259,7 +261,7 @@ class BaselineUpdateSchema(BaselineSchema):
             field.required = False
 
 
-class ProcedureUpdateSchema(ProcedureFieldsMixin):
+class ProcedureUpdateSchema(ProcedureFieldsMixin, UpdateSchema):
     baseline = fields.Nested(BaselineUpdateSchema)
 
 

@@ -49,12 +49,13 @@ def search_patients(principal: Principal, q: str | None, status: str | None) -> 
     if status:
         query = query.filter_by(status=status)
     if q:
-        like = f"%{q.strip().lower()}%"
+        # ``%`` and ``_`` typed by a nurse are characters to find, not wildcards (autoescape).
+        needle = q.strip().lower()
         query = query.where(
             sa.or_(
-                sa.func.lower(Patient.mrn).like(like),
-                sa.func.lower(Patient.family_name).like(like),
-                sa.func.lower(Patient.given_name).like(like),
+                sa.func.lower(Patient.mrn).contains(needle, autoescape=True),
+                sa.func.lower(Patient.family_name).contains(needle, autoescape=True),
+                sa.func.lower(Patient.given_name).contains(needle, autoescape=True),
             )
         )
     return query

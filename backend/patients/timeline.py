@@ -13,9 +13,8 @@ from typing import Any
 
 import marshmallow as ma
 from flask import current_app
-from marshmallow import fields
 
-from backend import signals
+from backend import fields, signals
 from backend.extensions import db
 from backend.patients.models import Patient
 from backend.patients.schemas import AssignmentSchema, PatientSchema, ProcedureSchema

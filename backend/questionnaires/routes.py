@@ -138,7 +138,7 @@ def _locale(principal: Principal) -> str:
     return "fr"
 
 
-@instruments_blp.route("/<string:key>")
+@instruments_blp.route("/<key:key>")
 class InstrumentLatest(MethodView):
     @instruments_blp.response(200, InstrumentSchema)
     @problems(instruments_blp, 401, 404)
@@ -148,7 +148,8 @@ class InstrumentLatest(MethodView):
         return services.localise(services.get_instrument(key).definition, _locale(principal))
 
 
-@instruments_blp.route("/<string:key>/versions/<int:version>")
+# The version is bounded by its column (2**31 would fail in PostgreSQL, not be missing).
+@instruments_blp.route("/<key:key>/versions/<int(min=1, max=2147483647):version>")
 class InstrumentVersion(MethodView):
     @instruments_blp.response(200, InstrumentSchema)
     @problems(instruments_blp, 401, 404)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import validate
 
+from backend import fields
 from backend.pagination import PageArgsSchema
 from backend.patients.schemas import AssignmentSchema
 from backend.questionnaires.models import ASSIGNMENT_STATUSES, SOURCES

@@ -31,6 +31,7 @@ from backend.audit.services import record
 from backend.auth.principal import Principal
 from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field_error
 from backend.extensions import db
+from backend.fields import strip_control_characters
 from backend.patients.models import Patient, Procedure
 from backend.questionnaires.models import Assignment, Instrument, Response
 from backend.questionnaires.planning import day_number
@@ -92,6 +93,29 @@ def validate_answers(definition: Mapping[str, Any], answers: Any) -> list[dict[s
         if problem:
             errors.append(field_error(pointer, problem))
     return errors
+
+
+def clean_free_text(definition: Mapping[str, Any], answers: Any) -> Any:
+    """The answers with control characters (NUL, escape codes, unpaired surrogates) stripped
+    from free-text items; a text left empty is dropped.
+
+    A patient's answers must never be lost to a stray character in a comment: a phone's
+    keyboard or a paste can put one there, PostgreSQL cannot store a NUL, and refusing the whole
+    response would drop a red-flag answer with it. The clinical answers are never altered (a
+    bad character there is a 422 like any wrong value); only the comment loses what it cannot
+    hold and carries no meaning.
+    """
+    if not isinstance(answers, dict):
+        return answers
+    texts = {item["id"] for item in definition["items"] if item["type"] == "text"}
+    cleaned: dict[str, Any] = {}
+    for key, value in answers.items():
+        if key in texts and isinstance(value, str):
+            value = strip_control_characters(value)
+            if not value:
+                continue
+        cleaned[key] = value
+    return cleaned
 
 
 def _item_problem(item: Mapping[str, Any], value: Any) -> str | None:
@@ -268,8 +292,10 @@ def record_response(
         errors.append(field_error("/answered_at", "is before the discharge"))
     elif assignment is not None and answered_at < assignment.opens_at:
         errors.append(field_error("/answered_at", "is before the questionnaire opened"))
+    answers: Any = body["answers"]
     if instrument is not None:
-        errors.extend(validate_answers(instrument.definition, body["answers"]))
+        answers = clean_free_text(instrument.definition, answers)
+        errors.extend(validate_answers(instrument.definition, answers))
     if errors:
         raise ValidationProblem(errors)
 
@@ -286,8 +312,8 @@ def record_response(
         answered_at=answered_at,
         received_at=now,
         source=source,
-        answers=dict(body["answers"]),
-        scores=score(body["answers"]),
+        answers=dict(answers),
+        scores=score(answers),
         idempotency_key=idempotency_key,
         request_hash=fingerprint,
         entered_by_id=actor.id if actor.is_staff else None,

@@ -12,6 +12,7 @@ from flask import Blueprint as FlaskBlueprint
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from backend import fields
 from backend.errors import Problem, problems
 from backend.extensions import db
 
@@ -20,8 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class HealthSchema(ma.Schema):
-    status = ma.fields.String(metadata={"example": "ok"})
-    database = ma.fields.String(metadata={"example": "ok"})
+    status = fields.String(metadata={"example": "ok"})
+    database = fields.String(metadata={"example": "ok"})
 
 
 @blp.route("/health")

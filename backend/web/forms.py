@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import MultiDict
 
+from backend import fields
 from backend.errors import flatten_messages
 from backend.patients.schemas import PatientCreateSchema, ProcedureCreateSchema
 
@@ -69,6 +70,20 @@ FIELD_LABELS = {
 PATIENT_FIELDS = tuple(PatientCreateSchema().fields)
 PROCEDURE_FIELDS = tuple(name for name in ProcedureCreateSchema().fields if name != "baseline")
 BASELINE_FIELDS = tuple(ProcedureCreateSchema().fields["baseline"].schema.fields)  # type: ignore[attr-defined]
+# Numbers typed in a form arrive as text; the API's schemas take JSON numbers only.
+NUMBER_FIELDS: dict[str, type[int] | type[float]] = {
+    **{
+        name: int if isinstance(field, fields.Integer) else float
+        for schema in (PatientCreateSchema(), ProcedureCreateSchema())
+        for name, field in schema.fields.items()
+        if isinstance(field, fields.Integer | fields.Float)
+    },
+    **{
+        f"baseline-{name}": int if isinstance(field, fields.Integer) else float
+        for name, field in ProcedureCreateSchema().fields["baseline"].schema.fields.items()  # type: ignore[attr-defined]
+        if isinstance(field, fields.Integer | fields.Float)
+    },
+}
 LIST_FIELDS = {"contact_channels"}
 CHECKBOX_FIELDS = {"caregiver_answers"}
 
@@ -92,8 +107,16 @@ def _collect(form: MultiDict[str, str], names: tuple[str, ...], prefix: str = ""
         else:
             value = form.get(key, "").strip()
             if value:
-                body[name] = value
+                body[name] = _number(value, NUMBER_FIELDS[key]) if key in NUMBER_FIELDS else value
     return body
+
+
+def _number(text: str, kind: type[int] | type[float]) -> Any:
+    """The number typed, or the text itself for the schema to refuse ("Not a valid ...")."""
+    try:
+        return kind(text.replace(",", ".")) if kind is float else kind(text)
+    except ValueError:
+        return text
 
 
 def bodies(form: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,6 +9,7 @@ from backend.auth import services
 from backend.auth.throttle import login_rate_limits
 from backend.clock import utcnow
 from backend.extensions import db
+from backend.fields import is_storable
 from backend.web.blueprint import bp
 from backend.web.i18n import LOCALES, SESSION_LOCALE
 from backend.web.session import current_auth_session, forget, safe_next, sign_in, staff_page
@@ -40,9 +41,11 @@ def login() -> Response:
 def login_post() -> Response:
     """Sign in with the staff account; failures are audited and rate limited like the API's."""
     now = utcnow()
-    user = services.authenticate(
-        request.form.get("email", ""), request.form.get("password", ""), now=now
-    )
+    email, password = request.form.get("email", ""), request.form.get("password", "")
+    if not (is_storable(email) and is_storable(password)):
+        # No account has such an address or password (the API's LoginSchema refuses them).
+        return render_login(error=_("Wrong e-mail or password."), status=401)
+    user = services.authenticate(email, password, now=now)
     if user is None:
         db.session.commit()  # keep the audit row of the failure
         return render_login(error=_("Wrong e-mail or password."), status=401)

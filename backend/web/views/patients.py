@@ -12,6 +12,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
+from werkzeug.exceptions import BadRequest
 
 from backend.alerts import services as alerts
 from backend.alerts.models import ALERT_STATUSES
@@ -21,7 +22,11 @@ from backend.extensions import db
 from backend.patients import lifecycle
 from backend.patients import services as patients
 from backend.patients.models import ENDED_STATUSES, PATIENT_STATUSES, Patient
-from backend.patients.schemas import ConsentCreateSchema, StatusChangeCreateSchema
+from backend.patients.schemas import (
+    ConsentCreateSchema,
+    PatientQueryArgsSchema,
+    StatusChangeCreateSchema,
+)
 from backend.patients.timeline import build_timeline
 from backend.web import forms, sheets
 from backend.web.blueprint import audit_view, bp
@@ -90,6 +95,9 @@ def patients_list() -> str:
     """The site's patients, newest first."""
     now = utcnow()
     q = request.args.get("q", "").strip()[:100]
+    if q and PatientQueryArgsSchema(only=("q",)).validate({"q": q}):
+        # The API's own rule (e.g. no NUL character): the search cannot be run as typed.
+        raise BadRequest("The search contains a character that cannot be searched for.")
     status = request.args.get("status", "")
     if status not in PATIENT_STATUSES:
         status = ""
