@@ -7,6 +7,7 @@ succeed; the others get 401 (no or expired token) or 404 (learn nothing, not eve
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,14 +253,13 @@ CALLERS = [
 
 
 def concrete(path: str, world: World) -> str:
-    return (
+    path = (
         path.replace("<uuid:patient_id>", str(world.marcel.id))
         .replace("<uuid:procedure_id>", str(world.procedure.id))
         .replace("<uuid:alert_id>", str(world.alert.id))
         .replace("<uuid:device_id>", str(world.device.id))
-        .replace("<string:key>", "checkin")
-        .replace("<int:version>", "1")
     )
+    return re.sub(r"<[^>]*:version>", "1", re.sub(r"<[^>]*:key>", "checkin", path))
 
 
 @pytest.mark.parametrize("caller", CALLERS)
