@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import marshmallow as ma
+from apispec import APISpec
 from flask import Response, current_app, json, render_template_string, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
@@ -230,10 +231,24 @@ class ProblemErrorSchema(ma.Schema):
     )
 
 
+class _FinishedSpec(APISpec):
+    def to_dict(self) -> dict[str, Any]:
+        from backend.openapi import finish
+
+        return finish(super().to_dict())
+
+
 class ProblemApi(Api):
     """flask-smorest's Api, answering errors as RFC 9457 problems."""
 
     ERROR_SCHEMA = ProblemErrorSchema
+    # No catch-all response: backend.openapi lists each status every operation can answer.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _init_spec(self, *args: Any, **kwargs: Any) -> None:
+        super()._init_spec(*args, **kwargs)
+        # The document served and printed is the finished one (backend.openapi).
+        self.spec.__class__ = _FinishedSpec
 
     def _register_responses(self) -> None:
         """Document every error response as ``application/problem+json``."""
@@ -243,12 +258,6 @@ class ProblemApi(Api):
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, PROBLEM_MIMETYPE)
             self.spec.components.response(status.name, response, lazy=True)
-        default: dict[str, Any] = {
-            "description": "A problem (RFC 9457)",
-            "schema": self.ERROR_SCHEMA,
-        }
-        prepare_response(default, self.spec, PROBLEM_MIMETYPE)
-        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
         status = error.code or 500

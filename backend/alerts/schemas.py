@@ -11,9 +11,13 @@ from backend.alerts.rules import ALERT_KINDS, SEVERITIES
 
 
 class AlertQueryArgsSchema(ma.Schema):
-    status = fields.String(validate=validate.OneOf(ALERT_STATUSES))
+    status = fields.String(
+        validate=validate.OneOf(ALERT_STATUSES), metadata={"x-enum-name": "AlertStatus"}
+    )
     severity = fields.String(validate=validate.OneOf(SEVERITIES))
-    kind = fields.String(validate=validate.OneOf(ALERT_KINDS))
+    kind = fields.String(
+        validate=validate.OneOf(ALERT_KINDS), metadata={"x-enum-name": "AlertKind"}
+    )
     patient_id = fields.UUID()
     limit = fields.QueryInteger(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(load_default=None, validate=validate.Regexp(r"^\d{1,6}$"))

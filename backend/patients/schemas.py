@@ -59,7 +59,8 @@ class PatientFieldsMixin(ma.Schema):
     locale = fields.String(validate=validate.OneOf(LOCALES))
     timezone = fields.String(validate=validate_timezone)
     contact_channels = fields.List(
-        fields.String(validate=validate.OneOf(CHANNELS)), validate=validate.Length(max=3)
+        fields.String(validate=validate.OneOf(CHANNELS), metadata={"x-enum-name": "Channel"}),
+        validate=validate.Length(max=3),
     )
     caregiver_answers = fields.Boolean()
 
@@ -99,7 +100,10 @@ class PatientCreateSchema(PatientFieldsMixin):
 class PatientUpdateSchema(PatientFieldsMixin, UpdateSchema):
     status = fields.String(
         validate=validate.OneOf(PATIENT_STATUSES),
-        metadata={"description": "Changed as POST /patients/{id}/status does (reason required)"},
+        metadata={
+            "description": "Changed as POST /patients/{id}/status does (reason required)",
+            "x-enum-name": "PatientStatus",
+        },
     )
     status_reason = fields.String(validate=validate.Length(min=1, max=500))
     paused_until = fields.Date(allow_none=True)
@@ -208,7 +212,9 @@ class PatientQueryArgsSchema(PageArgsSchema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "Part of the MRN or of a name"},
     )
-    status = fields.String(validate=validate.OneOf(PATIENT_STATUSES))
+    status = fields.String(
+        validate=validate.OneOf(PATIENT_STATUSES), metadata={"x-enum-name": "PatientStatus"}
+    )
 
 
 class BaselineSchema(ma.Schema):
@@ -225,7 +231,9 @@ class BaselineSchema(ma.Schema):
 
 
 class ProcedureFieldsMixin(ma.Schema):
-    kind = fields.String(validate=validate.OneOf(PROCEDURE_KINDS))
+    kind = fields.String(
+        validate=validate.OneOf(PROCEDURE_KINDS), metadata={"x-enum-name": "ProcedureKind"}
+    )
     location = fields.String(validate=validate.OneOf(LOCATIONS))
     side = fields.String(allow_none=True, validate=validate.OneOf(SIDES))
     vertebral_level = fields.String(allow_none=True, validate=validate.Length(max=32))

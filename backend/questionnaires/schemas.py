@@ -26,7 +26,11 @@ class ResponseCreateSchema(ma.Schema):
     answered_at = fields.AwareDateTime(
         required=True, metadata={"description": "When the patient answered (RFC 3339, offset)"}
     )
-    source = fields.String(required=True, validate=validate.OneOf(("patient", "caregiver")))
+    source = fields.String(
+        required=True,
+        validate=validate.OneOf(("patient", "caregiver")),
+        metadata={"x-enum-name": "PhoneSource"},
+    )
     answers = fields.Dict(
         keys=fields.String(), required=True, metadata={"description": "item id -> value"}
     )
@@ -35,7 +39,11 @@ class ResponseCreateSchema(ma.Schema):
 class StaffResponseCreateSchema(ResponseCreateSchema):
     """Answers a nurse enters after a phone call; the source is always `nurse`."""
 
-    source = fields.String(load_default="nurse", validate=validate.OneOf(("nurse",)))
+    source = fields.String(
+        load_default="nurse",
+        validate=validate.OneOf(("nurse",)),
+        metadata={"x-enum-name": "StaffSource"},
+    )
 
 
 class IdempotencyHeaderSchema(ma.Schema):
@@ -144,7 +152,9 @@ class AssignmentListSchema(ma.Schema):
 
 
 class AssignmentQueryArgsSchema(ma.Schema):
-    status = fields.String(validate=validate.OneOf(ASSIGNMENT_STATUSES))
+    status = fields.String(
+        validate=validate.OneOf(ASSIGNMENT_STATUSES), metadata={"x-enum-name": "AssignmentStatus"}
+    )
 
 
 class InstrumentSchema(ma.Schema):

@@ -32,7 +32,9 @@ def test_health_answers_503_problem_when_the_database_is_down(tmp_path):
     assert response.get_json()["database"] == "unreachable"
 
 
-def test_the_openapi_document_validates_and_lists_problem_responses(client):
+def test_the_openapi_document_validates_and_lists_each_problem_response_without_a_default(
+    client,
+):
     spec = client.get("/api/v1/openapi.json").get_json()
     validate(spec)
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
@@ -43,12 +45,29 @@ def test_the_openapi_document_validates_and_lists_problem_responses(client):
             if method == "parameters":
                 continue
             codes = set(operation["responses"])
-            assert "default" in codes, (method, path)
+            assert "default" not in codes, f"{method} {path} hides its problems behind default"
+            assert {"414", "500"} <= codes, (method, path)
             assert operation.get("summary"), f"{method} {path} has no summary"
             if operation.get("security", spec["security"]):
                 assert "401" in codes, f"{method} {path} does not document its 401"
             if "requestBody" in operation:
-                assert "422" in codes, f"{method} {path} does not document its 422"
+                assert {"400", "413", "415", "422"} <= codes, f"{method} {path}: body problems"
+            if "{" in path:
+                assert "404" in codes, f"{method} {path} does not document its 404"
+
+
+def test_nullable_enumerations_are_named_components_beside_nullable(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    analgesics = schemas["Baseline"]["properties"]["analgesics"]
+    assert analgesics == {"nullable": True, "allOf": [{"$ref": "#/components/schemas/Analgesics"}]}
+    assert schemas["Analgesics"] == {
+        "type": "string",
+        "enum": ["none", "non_opioid", "weak_opioid", "strong_opioid"],
+    }
+    # One name, one list: the patient's and the alert's statuses are two components.
+    assert "active" in schemas["PatientStatus"]["enum"]
+    assert "acknowledged" in schemas["AlertStatus"]["enum"]
 
 
 def test_every_api_route_is_in_the_openapi_document(app, client):
