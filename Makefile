@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt typecheck migrate seed bench clean translations
+.PHONY: help run test fuzz lint fmt typecheck migrate seed bench clean translations
 # The nurse pages' compiled French catalogue (gettext .mo, built from the .po in the repository).
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard backend/web/translations/*/LC_MESSAGES/messages.po))
 
@@ -46,6 +46,12 @@ run: $(VENV)/.runtime $(CATALOGUES) ## Install, migrate the SQLite database, see
 
 test: $(VENV)/.dev $(CATALOGUES) ## Install test dependencies and run the suite (SQLite and PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The fuzzing stage runs in `make test` with a few examples per operation (about two minutes);
+# before a release, many more examples per operation and persona (FUZZ_EXAMPLES=... to choose).
+FUZZ_EXAMPLES ?= 300
+fuzz: $(VENV)/.dev $(CATALOGUES) ## Long schemathesis run on PostgreSQL before a release (FUZZ_EXAMPLES=300)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -m fuzz $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev ## ruff and mypy
 	$(BIN)/ruff check .

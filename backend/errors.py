@@ -21,6 +21,7 @@ from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
+from backend import fields
 from backend.context import request_id
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,8 @@ def webargs_errors(messages: Mapping[str, Any]) -> list[dict[str, str]]:
     section 3 example), since a pointer into the body would be wrong for them.
     """
     errors: list[dict[str, str]] = []
-    for location, fields in messages.items():
-        flat = flatten_messages(fields)
+    for location, located in messages.items():
+        flat = flatten_messages(located)
         if location in {"json", "form", "json_or_form"}:
             errors.extend(flat)
         else:
@@ -217,13 +218,13 @@ _SLUGS = {
 class ProblemErrorSchema(ma.Schema):
     """RFC 9457 problem details (documentation of every error response)."""
 
-    type = ma.fields.String(metadata={"description": "A URI identifying the problem type"})
-    title = ma.fields.String()
-    status = ma.fields.Integer()
-    detail = ma.fields.String()
-    request_id = ma.fields.String(metadata={"description": "Quote it when reporting a problem"})
-    errors = ma.fields.List(
-        ma.fields.Dict(),
+    type = fields.String(metadata={"description": "A URI identifying the problem type"})
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    request_id = fields.String(metadata={"description": "Quote it when reporting a problem"})
+    errors = fields.List(
+        fields.Dict(),
         metadata={
             "description": "422 only: one entry per bad field, with a JSON `pointer` "
             "(or `parameter`/`header`) and a `detail`"
