@@ -15,7 +15,7 @@ here, from what the operation has, so the document and the service cannot drift 
 
 There is no catch-all ``default`` response: a client generator then knows each one.
 
-Enumerations become named components (``Analgesics``, ``WalkingAid``) referenced where used; a
+Nullable nested objects get the same shape. Enumerations become named components (``Analgesics``, ``WalkingAid``) referenced where used; a
 nullable one is ``nullable`` beside an ``allOf`` of the reference, so a generated client has
 ``Analgesics | None`` rather than ``BaselineAnalgesicsType2Type1``. The name is the property's in
 CamelCase unless the field's metadata gives ``x-enum-name`` (for ``status``, ``kind`` and
@@ -138,11 +138,27 @@ class _Enums:
         return ref
 
 
+def _nullable_reference(schema: dict[str, Any]) -> dict[str, Any]:
+    """apispec's nullable nested object (``anyOf`` of ``{type: object, nullable}`` and a
+    reference) as ``nullable`` beside ``allOf`` of the reference: a generated client then has
+    ``UserRef | None`` rather than a ``...Type0Type0`` class for the null branch."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list) or len(branches) != 2:
+        return schema
+    refs = [b for b in branches if "$ref" in b]
+    nulls = [b for b in branches if b == {"type": "object", "nullable": True}]
+    if len(refs) != 1 or len(nulls) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**rest, "nullable": True, "allOf": refs}
+
+
 def _name_enums(spec: dict[str, Any]) -> None:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     enums = _Enums(schemas)
     for schema in list(schemas.values()):
         for prop, value in list(schema.get("properties", {}).items()):
+            value = schema["properties"][prop] = _nullable_reference(value)
             if value.get("type") == "array" and isinstance(value.get("items"), dict):
                 value["items"] = enums.replace(prop, value["items"])
             else:
