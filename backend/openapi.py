@@ -15,12 +15,12 @@ here, from what the operation has, so the document and the service cannot drift 
 
 There is no catch-all ``default`` response: a client generator then knows each one.
 
-Nullable nested objects get the same shape. Enumerations become named components (``Analgesics``, ``WalkingAid``) referenced where used; a
-nullable one is ``nullable`` beside an ``allOf`` of the reference, so a generated client has
-``Analgesics | None`` rather than ``BaselineAnalgesicsType2Type1``. The name is the property's in
-CamelCase unless the field's metadata gives ``x-enum-name`` (for ``status``, ``kind`` and
-``source``, which mean different lists in different places); one name for two different lists
-is an error when the document is built.
+Enumerations become named components (``Analgesics``, ``WalkingAid``) referenced where used;
+a nullable one is ``nullable`` beside an ``allOf`` of the reference (and so is a nullable nested
+object), so a generated client has ``Analgesics | None`` rather than
+``BaselineAnalgesicsType2Type1``. The name is the property's in CamelCase unless the field's
+metadata gives ``x-enum-name`` (for ``status``, ``kind`` and ``source``, which mean different
+lists in different places); one name for two different lists is an error when the document is built.
 """
 
 from __future__ import annotations
