@@ -63,10 +63,14 @@ def _response(status: int) -> dict[str, Any]:
     return response
 
 
-def statuses_of(operation: dict[str, Any], path: str, path_parameters: list[Any]) -> set[int]:
+def statuses_of(
+    method: str, operation: dict[str, Any], path: str, path_parameters: list[Any]
+) -> set[int]:
     """The error statuses the layers around the view can answer for this operation."""
     statuses = {414, 500}
     parameters = [*path_parameters, *operation.get("parameters", [])]
+    if method in {"post", "put", "patch"}:
+        statuses |= {400, 413, 415}  # any body sent is checked before the view (backend/__init__)
     if "requestBody" in operation:
         statuses |= {400, 413, 415, 422}
     if any(p.get("in") in {"query", "header"} for p in parameters if isinstance(p, dict)):
@@ -88,7 +92,8 @@ def _complete_responses(spec: dict[str, Any]) -> None:
                 continue
             documented = operation.setdefault("responses", {})
             documented.pop("default", None)
-            for status in sorted(statuses_of(operation, path, item.get("parameters", []))):
+            parameters = item.get("parameters", [])
+            for status in sorted(statuses_of(method, operation, path, parameters)):
                 name = _response_name(status)
                 documented.setdefault(str(status), {"$ref": f"#/components/responses/{name}"})
                 responses.setdefault(name, _response(status))
