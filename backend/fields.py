@@ -109,6 +109,7 @@ class Integer(ma_fields.Integer):
         validate: Any = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.pop("strict", None)  # always strict: a float or a string is never an integer
         super().__init__(strict=True, validate=_bounded(validate, minimum, maximum), **kwargs)
 
     def _validated(self, value: Any) -> int:

@@ -43,7 +43,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def keyed_hash(kind: str, value: str) -> str:
     """An opaque, per-deployment digest of ``value`` (no rainbow table inverts it)."""
     key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, f"{kind}:{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(
+        key, f"{kind}:{value}".encode("utf-8", "surrogatepass"), hashlib.sha256
+    ).hexdigest()[:32]
 
 
 def address_key() -> str:

@@ -156,7 +156,11 @@ class ConsentListSchema(ma.Schema):
 
 
 class StatusChangeCreateSchema(ma.Schema):
-    status = fields.String(required=True, validate=validate.OneOf(PATIENT_STATUSES))
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(PATIENT_STATUSES),
+        metadata={"x-enum-name": "PatientStatus"},
+    )
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     paused_until = fields.Date(
         allow_none=True,
@@ -342,7 +346,7 @@ class EnrolledDeviceSchema(ma.Schema):
     app_version = fields.String(allow_none=True)
     created_at = fields.DateTime(metadata={"description": "When the phone was enrolled"})
     updated_at = fields.DateTime()
-    status = fields.String(metadata={"enum": ["active", "revoked"]})
+    status = fields.String(metadata={"enum": ["active", "revoked"], "x-enum-name": "DeviceStatus"})
     revoked_at = fields.DateTime(allow_none=True)
 
 

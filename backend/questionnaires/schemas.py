@@ -73,6 +73,7 @@ class EnteredBySchema(ma.Schema):
             "description": "`patient` (on the phone), `caregiver` (on the patient's phone) "
             "or `nurse` (typed in after a phone call)",
             "enum": list(SOURCES),
+            "x-enum-name": "EnteredByKind",
         }
     )
     display_name = fields.String(

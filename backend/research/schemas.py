@@ -31,13 +31,22 @@ class MaskedCount(fields.Raw):
 
 
 class OutcomeQueryArgsSchema(ma.Schema):
-    group = fields.String(load_default="kind", validate=validate.OneOf(GROUPS))
+    group = fields.String(
+        load_default="kind",
+        validate=validate.OneOf(GROUPS),
+        metadata={"x-enum-name": "ResearchGroup"},
+    )
     outcome = fields.String(
         load_default="pain_walking",
         validate=validate.OneOf(OUTCOMES),
-        metadata={"description": "Outcome of the cement alone vs cement plus screws comparison"},
+        metadata={
+            "description": "Outcome of the cement alone vs cement plus screws comparison",
+            "x-enum-name": "ResearchOutcome",
+        },
     )
-    kind = fields.String(validate=validate.OneOf(PROCEDURE_KINDS))
+    kind = fields.String(
+        validate=validate.OneOf(PROCEDURE_KINDS), metadata={"x-enum-name": "ProcedureKind"}
+    )
     etiology = fields.String(validate=validate.OneOf(ETIOLOGIES))
     location = fields.String(validate=validate.OneOf(LOCATIONS))
     bone_quality = fields.String(validate=validate.OneOf(BONE_QUALITIES))
@@ -153,7 +162,9 @@ class ExportFileSchema(ma.Schema):
 
 class ExportSchema(ma.Schema):
     id = fields.UUID()
-    status = fields.String(metadata={"enum": ["pending", "running", "done", "failed"]})
+    status = fields.String(
+        metadata={"enum": ["pending", "running", "done", "failed"], "x-enum-name": "ExportStatus"}
+    )
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
