@@ -34,6 +34,7 @@ from marshmallow.fields import Function as Function
 from marshmallow.fields import List as List
 from marshmallow.fields import Method as Method
 from marshmallow.fields import Nested as Nested
+from marshmallow.fields import Raw as Raw
 from werkzeug.routing import BaseConverter
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # PostgreSQL `integer`

@@ -34,6 +34,7 @@ from flask import current_app, request
 from backend.clock import utcnow
 from backend.context import client_address
 from backend.extensions import db, limiter
+from backend.fields import is_storable
 
 KNOWN_ADDRESS_DAYS = 90
 
@@ -73,6 +74,8 @@ def known_address() -> bool:
     """Did this account sign in successfully from this address lately? (audit log; once per
     request: the limiter asks before and after the view)"""
     cached = request.environ.get("ir_followup.login_known_address")
+    if cached is None and not is_storable(_email()):
+        cached = False  # no account's e-mail holds a NUL or a lone surrogate: nothing to look up
     if cached is None:
         from backend.audit.models import AuditEvent
         from backend.auth.models import User

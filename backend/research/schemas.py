@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import validate
 
+from backend import fields
 from backend.patients.models import (
     ANAESTHESIAS,
     BONE_QUALITIES,
