@@ -14,7 +14,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import logs
+from backend import logs, uow
 from backend.clock import Clock, ShiftedClock, demo_clock_path
 from backend.config import load_config
 from backend.context import assign_request_id, request_id
@@ -59,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(Problem, handle_problem)
     register_outage_handlers(app)
     _init_request_hooks(app)
+    uow.init_app(app)  # after the hooks above: runs first, so a failed commit gets headers
     logs.init_app(app)
 
     _register_domains(app, api)

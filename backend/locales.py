@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import has_request_context, request
 
-from backend.auth.models import Site, User
+from backend.auth.models import Site
 from backend.auth.principal import Principal
 from backend.extensions import db
 
@@ -19,9 +19,8 @@ LOCALES = ("fr", "en")
 
 def staff_locale(principal: Principal) -> str:
     """The staff member's language, else ``Accept-Language``'s best match, else the site's."""
-    user = db.session.get(User, principal.id)
-    if user is not None and user.locale in LOCALES:
-        return str(user.locale)
+    if principal.locale in LOCALES:
+        return str(principal.locale)
     if has_request_context():
         best = request.accept_languages.best_match(LOCALES)
         if best:

@@ -27,12 +27,14 @@ class PageArgsSchema(ma.Schema):
     cursor = fields.String(load_default=None, validate=validate.Length(max=512))
 
 
-def _encode(values: Sequence[Any]) -> str:
+def encode_cursor(values: Sequence[Any]) -> str:
+    """An opaque cursor from the sort key of a page's last item."""
     raw = json.dumps([v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, n: int) -> list[str]:
+def decode_cursor(cursor: str, n: int) -> list[str]:
+    """The ``n`` values of a cursor, as strings (a 422 naming ``cursor`` when it is not one)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -50,7 +52,7 @@ def paginate(
 ) -> tuple[list[Any], str | None]:
     """One page of ``query`` ordered by ``keys`` (ascending, the last one unique)."""
     if cursor:
-        raw = _decode(cursor, len(keys))
+        raw = decode_cursor(cursor, len(keys))
         try:
             after = [
                 sa.literal(_coerce(key, value), key.type)
@@ -66,7 +68,7 @@ def paginate(
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        next_cursor = _encode([getattr(last, str(key.key)) for key in keys])
+        next_cursor = encode_cursor([getattr(last, str(key.key)) for key in keys])
     return page, next_cursor
 
 

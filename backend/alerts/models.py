@@ -39,8 +39,19 @@ class Alert(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         sa.CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name="status_known"),
         sa.CheckConstraint("severity IN ('urgent', 'high', 'routine')", name="severity_known"),
-        # The triage queue: a site's unresolved alerts by severity, then age.
+        # A site's alerts of one status by severity, then age (the resolved ones' list).
         sa.Index("ix_alerts_queue", "site_id", "status", "severity_rank", "created_at"),
+        # The triage queue: each segment (a severity, overdue or not) read in age order
+        # (backend.alerts.services.queue); only unresolved alerts, so it stays small.
+        sa.Index(
+            "ix_alerts_unresolved_queue",
+            "site_id",
+            "severity_rank",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("status <> 'resolved'"),
+            sqlite_where=sa.text("status <> 'resolved'"),
+        ),
         sa.Index(
             "uq_alerts_one_unresolved_per_kind",
             "patient_id",

@@ -2,23 +2,35 @@
 
 The wording of an alert's summary is decided once, by the rules (``backend.alerts.rules``), in
 every language, and stored with the alert; ``present`` only picks the caller's language. A
-presenter never queries: ``present_page`` loads the patients and staff a page names in two
-queries, and ``present`` finds them in the session.
+presenter never queries: ``load_named`` loads the patients and staff a page names in two queries,
+and ``present`` takes them from it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import orm
 
 from backend.alerts.models import Alert
 from backend.auth.models import User
 from backend.extensions import db
 from backend.patients.models import Patient
+
+# What an alert shows of its patient (``PatientRefSchema`` and the queue page).
+PATIENT_COLUMNS = (
+    Patient.id,
+    Patient.site_id,
+    Patient.mrn,
+    Patient.given_name,
+    Patient.family_name,
+    Patient.birth_date,
+)
 
 
 def staff_ref(user_id: uuid.UUID | None) -> User | None:
@@ -31,12 +43,60 @@ def summary_in(alert: Alert, locale: str) -> str:
     return str(alert.summary.get(locale) or alert.summary.get("fr") or "")
 
 
-def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> dict[str, Any]:
-    """An alert as the API shows it: the summary in ``locale``, overdue as of now."""
-    patient = db.session.get(Patient, alert.patient_id)
+@dataclass(frozen=True)
+class Named:
+    """The patients and staff a set of alerts names, loaded once for all of them."""
+
+    patients: Mapping[uuid.UUID, Patient]
+    users: Mapping[uuid.UUID, User]
+
+    def user(self, user_id: uuid.UUID | None) -> User | None:
+        return self.users.get(user_id) if user_id else None
+
+
+def load_named(alerts: Iterable[Alert], detail: bool = False) -> Named:
+    """The patients and staff named by ``alerts`` (with their notes' and history's authors when
+    ``detail``), in at most two queries whatever their number. A patient comes with the columns
+    an alert shows, without its procedures and schedule (loaded only if something asks)."""
+    alerts = list(alerts)
+    patient_ids = {a.patient_id for a in alerts}
+    user_ids = {u for a in alerts for u in (a.acknowledged_by_id, a.resolved_by_id) if u}
+    if detail:
+        user_ids |= {n.author_id for a in alerts for n in a.notes}
+        user_ids |= {e.actor_id for a in alerts for e in a.history if e.actor_id}
+    patients = (
+        {
+            p.id: p
+            for p in db.session.execute(
+                db.select(Patient)
+                .where(Patient.id.in_(patient_ids))
+                .options(orm.load_only(*PATIENT_COLUMNS), orm.lazyload("*"))
+            ).scalars()
+        }
+        if patient_ids
+        else {}
+    )
+    users = (
+        {
+            u.id: u
+            for u in db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars()
+        }
+        if user_ids
+        else {}
+    )
+    return Named(patients, users)
+
+
+def present(
+    alert: Alert, now: datetime, locale: str, named: Named | None = None, detail: bool = False
+) -> dict[str, Any]:
+    """An alert as the API shows it: the summary in ``locale``, overdue as of now. ``named``
+    holds the patients and staff it names (``load_named``); a presenter never queries else."""
+    if named is None:
+        named = load_named([alert], detail=detail)
     view: dict[str, Any] = {
         "id": alert.id,
-        "patient": patient,
+        "patient": named.patients[alert.patient_id],
         "kind": alert.kind,
         "severity": alert.severity,
         "status": alert.status,
@@ -47,9 +107,9 @@ def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> d
         "summary": summary_in(alert, locale),
         "rule": {"key": alert.rule_key, "version": alert.rule_version},
         "evidence": alert.evidence,
-        "acknowledged_by": staff_ref(alert.acknowledged_by_id),
+        "acknowledged_by": named.user(alert.acknowledged_by_id),
         "acknowledged_at": alert.acknowledged_at,
-        "resolved_by": staff_ref(alert.resolved_by_id),
+        "resolved_by": named.user(alert.resolved_by_id),
         "resolved_at": alert.resolved_at,
         "outcome": alert.outcome,
     }
@@ -57,7 +117,7 @@ def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> d
         view["notes"] = [
             {
                 "id": n.id,
-                "author": staff_ref(n.author_id),
+                "author": named.user(n.author_id),
                 "text": n.text,
                 "created_at": n.created_at,
             }
@@ -66,7 +126,7 @@ def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> d
         view["history"] = [
             {
                 "action": e.action,
-                "actor": staff_ref(e.actor_id),
+                "actor": named.user(e.actor_id),
                 "occurred_at": e.occurred_at,
                 "details": e.details,
             }
@@ -76,22 +136,9 @@ def present(alert: Alert, now: datetime, locale: str, detail: bool = False) -> d
 
 
 def present_page(alerts: list[Alert], now: datetime, locale: str) -> list[dict[str, Any]]:
-    """A page of alerts: patients and staff named on it are loaded in two queries, so
-    ``present`` finds them in the session instead of asking once per alert."""
-    patient_ids = _not_loaded(Patient, {a.patient_id for a in alerts})
-    user_ids = _not_loaded(
-        User, {u for a in alerts for u in (a.acknowledged_by_id, a.resolved_by_id) if u}
-    )
-    if patient_ids:
-        db.session.execute(db.select(Patient).where(Patient.id.in_(patient_ids))).scalars().all()
-    if user_ids:
-        db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars().all()
-    return [present(a, now, locale) for a in alerts]
-
-
-def _not_loaded(model: type[Any], ids: set[uuid.UUID]) -> set[uuid.UUID]:
-    """The ids whose rows the session does not hold yet (a timeline has its patient)."""
-    return {i for i in ids if db.session.identity_map.get(identity_key(model, i)) is None}
+    """A page of alerts: the patients and staff it names in two queries, not two per alert."""
+    named = load_named(alerts)
+    return [present(a, now, locale, named) for a in alerts]
 
 
 def timeline_alerts(

@@ -28,7 +28,6 @@ from backend.audit.services import record
 from backend.auth.guards import current_staff, staff_required
 from backend.clock import utcnow
 from backend.errors import problems
-from backend.extensions import db
 from backend.locales import staff_locale
 from backend.schemas import EmptySchema
 
@@ -45,6 +44,7 @@ def _read_audit(alert: Alert, now: datetime) -> None:
     record(
         "alert.read",
         now=now,
+        actor=current_staff(),
         resource_type="alert",
         resource_id=alert.id,
         patient_id=alert.patient_id,
@@ -60,27 +60,19 @@ class Alerts(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The triage queue: by severity, then overdue, then age (open and acknowledged)"""
         now = utcnow()
-        statuses = (args["status"],) if args.get("status") else ("open", "acknowledged")
-        offset = int(args["cursor"]) if args.get("cursor") else 0
-        alerts = services.queue(
-            current_staff(),
+        principal = current_staff()
+        page, next_cursor = services.queue(
+            principal,
             now,
-            statuses=statuses,
+            statuses=(args["status"],) if args.get("status") else ("open", "acknowledged"),
             severity=args.get("severity"),
             kind=args.get("kind"),
             patient_id=args.get("patient_id"),
-            limit=args["limit"] + 1,
-            offset=offset,
+            limit=args["limit"],
+            cursor=args.get("cursor"),
         )
-        page = alerts[: args["limit"]]
-        for alert in page:
-            _read_audit(alert, now)
-        db.session.commit()
-        locale = caller_locale()
-        return {
-            "items": present_page(page, now, locale),
-            "next_cursor": str(offset + args["limit"]) if len(alerts) > args["limit"] else None,
-        }
+        services.record_list_read(principal, page, now)
+        return {"items": present_page(page, now, caller_locale()), "next_cursor": next_cursor}
 
 
 @blp.route("/<uuid:alert_id>")
@@ -93,7 +85,6 @@ class AlertById(MethodView):
         now = utcnow()
         alert = services.get_alert(current_staff(), alert_id)
         _read_audit(alert, now)
-        db.session.commit()
         return present(alert, now, caller_locale(), detail=True)
 
 
@@ -108,7 +99,6 @@ class Acknowledge(MethodView):
         now = utcnow()
         alert = services.get_alert(current_staff(), alert_id)
         services.acknowledge(current_staff(), alert, now)
-        db.session.commit()
         return present(alert, now, caller_locale(), detail=True)
 
 
@@ -123,7 +113,6 @@ class Resolve(MethodView):
         now = utcnow()
         alert = services.get_alert(current_staff(), alert_id)
         services.resolve(current_staff(), alert, body["outcome"], body["note"], now)
-        db.session.commit()
         return present(alert, now, caller_locale(), detail=True)
 
 
@@ -138,7 +127,6 @@ class Notes(MethodView):
         now = utcnow()
         alert = services.get_alert(current_staff(), alert_id)
         note = services.add_note(current_staff(), alert, body["text"], now)
-        db.session.commit()
         return {
             "id": note.id,
             "author": staff_ref(note.author_id),
@@ -204,5 +192,4 @@ class RuleVersions(MethodView):
             utcnow(),
             actor_id=principal.id,
         )
-        db.session.commit()
         return _versions_view(principal.site_id)

@@ -20,7 +20,7 @@ class AlertQueryArgsSchema(ma.Schema):
     )
     patient_id = fields.UUID()
     limit = fields.QueryInteger(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^\d{1,6}$"))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=512))
 
 
 class PatientRefSchema(ma.Schema):

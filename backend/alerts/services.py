@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy import orm
 
 from backend.alerts import versions
 from backend.alerts.models import (
@@ -50,8 +51,9 @@ from backend.alerts.rules import (
 )
 from backend.audit.services import record
 from backend.auth.principal import Principal
-from backend.errors import Conflict, NotFound
+from backend.errors import Conflict, NotFound, ValidationProblem
 from backend.extensions import db
+from backend.pagination import decode_cursor, encode_cursor
 from backend.patients.models import Patient, Procedure
 from backend.questionnaires.models import Assignment, Response
 from backend.questionnaires.planning import local_instant
@@ -199,7 +201,9 @@ def resolve_by_system(alert: Alert, outcome: str, reason: str, now: datetime) ->
     alert.status, alert.resolved_at, alert.resolved_by_id = "resolved", now, None
     alert.outcome, alert.updated_at = outcome, now
     _event(alert, "resolved", None, now, {"outcome": outcome, "reason": reason, "by": "system"})
-    _audit("alert.resolve", alert, now, {"outcome": outcome, "reason": reason, "by": "system"})
+    _audit(
+        "alert.resolve", alert, None, now, {"outcome": outcome, "reason": reason, "by": "system"}
+    )
 
 
 def on_follow_up_stopped(
@@ -420,19 +424,80 @@ def queue(
     kind: str | None,
     patient_id: uuid.UUID | None,
     limit: int,
-    offset: int = 0,
-) -> list[Alert]:
-    """The site's alerts by severity, then overdue first, then age (oldest first)."""
-    overdue_first = sa.case((sa.and_(Alert.status == "open", Alert.due_at <= now), 0), else_=1)
-    query = db.select(Alert).filter(Alert.site_id == principal.site_id, Alert.status.in_(statuses))
-    if severity:
-        query = query.filter(Alert.severity == severity)
-    if kind:
-        query = query.filter(Alert.kind == kind)
-    if patient_id:
-        query = query.filter(Alert.patient_id == patient_id)
-    query = query.order_by(Alert.severity_rank, overdue_first, Alert.created_at, Alert.id)
-    return list(db.session.execute(query.limit(limit).offset(offset)).scalars())
+    cursor: str | None = None,
+) -> tuple[list[Alert], str | None]:
+    """One page of the site's alerts by severity, then overdue first, then age (oldest first),
+    and the cursor of the next page (None: the last page).
+
+    Overdue depends on now, so no index can give this order in one scan. The queue is cut into
+    segments that an index does give in order: for each severity, the overdue alerts, then the
+    others, each by age. A page reads, in one statement, at most ``limit + 1`` alerts from each
+    segment from the cursor's on, along ``ix_alerts_unresolved_queue`` (unresolved alerts only,
+    a small index however many alerts were resolved); a deep page costs what the first one does.
+    """
+    after = _queue_cursor(cursor)
+    ranks = [SEVERITY_RANK[severity]] if severity else sorted(SEVERITY_RANK.values())
+    overdue = sa.and_(Alert.status == "open", Alert.due_at <= now)
+    parts = []
+    for rank in ranks:
+        for late in (True, False):
+            segment = rank * 2 + (0 if late else 1)
+            if (after and segment < after[0]) or (late and "open" not in statuses):
+                continue
+            part = db.select(
+                Alert.id, sa.literal(segment).label("segment"), Alert.created_at
+            ).filter(
+                Alert.site_id == principal.site_id,
+                Alert.severity_rank == rank,
+                Alert.status.in_(statuses),
+                overdue if late else sa.not_(overdue),
+            )
+            if "resolved" not in statuses:  # lets PostgreSQL choose the partial index
+                part = part.filter(Alert.status != "resolved")
+            if kind:
+                part = part.filter(Alert.kind == kind)
+            if patient_id:
+                part = part.filter(Alert.patient_id == patient_id)
+            if after and segment == after[0]:
+                part = part.filter(
+                    sa.tuple_(Alert.created_at, Alert.id)
+                    > sa.tuple_(
+                        sa.literal(after[1], Alert.created_at.type),
+                        sa.literal(after[2], Alert.id.type),
+                    )
+                )
+            parts.append(
+                db.select(part.order_by(Alert.created_at, Alert.id).limit(limit + 1).subquery())
+            )
+    if not parts:
+        return [], None
+    page = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    rows = db.session.execute(
+        db.select(Alert, page.c.segment)
+        .join(page, Alert.id == page.c.id)
+        .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))  # a list shows neither
+        .order_by(page.c.segment, page.c.created_at, page.c.id)
+        .limit(limit + 1)
+    ).all()
+    found = [alert for alert, _ in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last, segment = rows[limit - 1]
+        next_cursor = encode_cursor([segment, last.created_at, last.id])
+    return found, next_cursor
+
+
+def _queue_cursor(cursor: str | None) -> tuple[int, datetime, uuid.UUID] | None:
+    """The segment, age and id of the last alert of the previous page."""
+    if not cursor:
+        return None
+    segment, created_at, alert_id = decode_cursor(cursor, 3)
+    try:
+        return int(segment), datetime.fromisoformat(created_at), uuid.UUID(alert_id)
+    except ValueError as exc:
+        raise ValidationProblem(
+            [{"parameter": "cursor", "detail": "is not a valid cursor"}]
+        ) from exc
 
 
 def acknowledge(principal: Principal, alert: Alert, now: datetime) -> Alert:
@@ -445,7 +510,7 @@ def acknowledge(principal: Principal, alert: Alert, now: datetime) -> Alert:
     )
     alert.updated_at = now
     _event(alert, "acknowledged", principal.id, now)
-    _audit("alert.acknowledge", alert, now)
+    _audit("alert.acknowledge", alert, principal, now)
     return alert
 
 
@@ -464,7 +529,7 @@ def resolve(
     _event(alert, "resolved", principal.id, now, {"outcome": outcome})
     if note:
         add_note(principal, alert, note, now, audit=False)
-    _audit("alert.resolve", alert, now, {"outcome": outcome})
+    _audit("alert.resolve", alert, principal, now, {"outcome": outcome})
     return alert
 
 
@@ -475,20 +540,47 @@ def add_note(
     db.session.add(note)
     _event(alert, "note", principal.id, now)
     if audit:
-        _audit("alert.note", alert, now)
+        _audit("alert.note", alert, principal, now)
     db.session.flush()
     db.session.refresh(alert, ["notes", "history"])
     return note
 
 
-def _audit(action: str, alert: Alert, now: datetime, details: dict[str, Any] | None = None) -> None:
+def _audit(
+    action: str,
+    alert: Alert,
+    actor: Principal | None,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """An alert's change in the audit log, by the nurse who made it (None: the system)."""
     record(
         action,
         now=now,
+        actor=actor,
+        actor_type=None if actor else "system",
         resource_type="alert",
         resource_id=alert.id,
         patient_id=alert.patient_id,
         details=details,
+    )
+
+
+def record_list_read(
+    principal: Principal, alerts: list[Alert], now: datetime, **details: Any
+) -> None:
+    """A list of alerts was shown: one audit event naming every alert and patient on it, not
+    one per alert (a queue that refreshes every minute would write fifty rows a minute)."""
+    record(
+        "alert.list",
+        now=now,
+        actor=principal,
+        resource_type="alert",
+        details={
+            **details,
+            "alert_ids": [str(a.id) for a in alerts],
+            "patient_ids": sorted({str(a.patient_id) for a in alerts}),
+        },
     )
 
 

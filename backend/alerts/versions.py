@@ -91,6 +91,8 @@ def set_versions(
     record(
         "rules.set_versions",
         now=now,
+        actor=None,
+        actor_type="user" if actor_id else "system",
         resource_type="site",
         resource_id=site_id,
         site_id=site_id,

@@ -1,7 +1,10 @@
 """``record``: the one helper every read or write of patient data calls.
 
 The event is added to the current session, so it commits (or rolls back) together with the change
-it describes. Actor, request id and client address come from the request when there is one.
+it describes. The actor is always said by the caller, who holds it (a service is given its
+principal; a job or the rules act as ``actor_type="system"``; a request before sign-in as
+``"anonymous"``): never guessed from the request, so a service called from a job cannot sign a
+row with a stale principal. Request id and client address come from the request when there is one.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from flask import has_request_context
 
 from backend.audit.models import AuditEvent
-from backend.auth.principal import Principal, current_principal
+from backend.auth.principal import Principal
 from backend.context import client_address, request_id
 from backend.extensions import db
 
@@ -26,28 +29,23 @@ def record(
     resource_id: uuid.UUID | str | None = None,
     patient_id: uuid.UUID | None = None,
     outcome: str = "success",
-    actor: Principal | None = None,
+    actor: Principal | None,
     actor_type: str | None = None,
     actor_id: uuid.UUID | None = None,
     site_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Add an audit event to the current transaction (flushed with it, never committed here)."""
+    """Add an audit event to the current transaction (flushed with it, never committed here).
+
+    ``actor`` is the principal acting, or None with ``actor_type`` saying who acted instead
+    ("system", "anonymous", or "user"/"patient" with ``actor_id`` before a principal exists).
+    """
+    if actor is None and actor_type is None:
+        raise TypeError("record() needs an actor, or actor_type for a system or anonymous act")
     in_request = has_request_context()
-    if actor is None and in_request:
-        actor = current_principal()
     event = AuditEvent(
         occurred_at=now,
-        actor_type=actor_type
-        or (
-            "user"
-            if actor and actor.is_staff
-            else "patient"
-            if actor
-            else "anonymous"
-            if in_request
-            else "system"
-        ),
+        actor_type=actor_type or ("user" if actor and actor.is_staff else "patient"),
         actor_id=actor.id if actor else actor_id,
         actor_role=actor.role if actor else None,
         site_id=site_id or (actor.site_id if actor else None),

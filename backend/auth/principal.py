@@ -15,6 +15,9 @@ class Principal:
     site_id: uuid.UUID
     session_id: uuid.UUID
     role: str  # nurse | physician | admin | patient
+    # A staff member's own language when signed in (read with the user, so no request reads
+    # the user again to choose the language of its answer).
+    locale: str | None = None
 
     @property
     def is_staff(self) -> bool:

@@ -23,6 +23,7 @@ from backend.auth.throttle import login_rate_limits
 from backend.clock import utcnow
 from backend.errors import Unauthorized, problems
 from backend.extensions import db
+from backend.uow import keep_on_error
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Staff authentication")
 PUBLIC: dict[str, Any] = {"security": []}
@@ -40,10 +41,9 @@ class Login(MethodView):
         now = utcnow()
         user = services.authenticate(body["email"], body["password"], now=now)
         if user is None:
-            db.session.commit()  # keep the audit row of the failure
+            keep_on_error()  # keep the audit row of the failure
             raise Unauthorized("Wrong e-mail or password.")
         issued = services.start_staff_session(user, now=now)
-        db.session.commit()
         return _token_pair(issued, user)
 
 
@@ -58,10 +58,9 @@ class Refresh(MethodView):
         try:
             issued = services.refresh(body["refresh_token"], now=utcnow())
         except services.RefreshReuse:
-            db.session.commit()  # the revocation of the whole chain must stick
+            keep_on_error()  # the revocation of the whole chain must stick
             raise
         user = db.session.get(User, issued.principal.id) if issued.principal.is_staff else None
-        db.session.commit()
         return _token_pair(issued, user)
 
 
@@ -73,7 +72,6 @@ class Logout(MethodView):
     def post(self, body: dict[str, str]) -> None:
         """Sign out: the refresh token's session is revoked, with its access tokens"""
         services.logout(body["refresh_token"], now=utcnow())
-        db.session.commit()
 
 
 def _token_pair(issued: services.IssuedTokens, user: User | None) -> dict[str, Any]:
@@ -131,7 +129,6 @@ class Users(MethodView):
             full_name=body["full_name"],
             locale=body["locale"],
         )
-        db.session.commit()
         return user
 
 

@@ -96,6 +96,7 @@ def create_user(
     record(
         "user.create",
         now=now,
+        actor=None,
         actor_type="system",
         resource_type="user",
         resource_id=user.id,
@@ -121,6 +122,7 @@ def authenticate(email: str, password: str, *, now: datetime) -> User | None:
             "auth.login",
             now=now,
             outcome="failure",
+            actor=None,
             actor_type="anonymous",
             resource_type="user",
             details={"reason": "unknown_email"},
@@ -132,6 +134,7 @@ def authenticate(email: str, password: str, *, now: datetime) -> User | None:
             "auth.login",
             now=now,
             outcome="failure",
+            actor=None,
             actor_type="user",
             actor_id=user.id,
             site_id=user.site_id,
@@ -146,6 +149,7 @@ def authenticate(email: str, password: str, *, now: datetime) -> User | None:
     record(
         "auth.login",
         now=now,
+        actor=None,
         actor_type="user",
         actor_id=user.id,
         site_id=user.site_id,
@@ -165,7 +169,12 @@ class IssuedTokens:
 
 def staff_principal(user: User, session_id: uuid.UUID) -> Principal:
     return Principal(
-        kind="staff", id=user.id, site_id=user.site_id, session_id=session_id, role=user.role
+        kind="staff",
+        id=user.id,
+        site_id=user.site_id,
+        session_id=session_id,
+        role=user.role,
+        locale=user.locale,
     )
 
 
@@ -240,6 +249,7 @@ def refresh(raw_token: str, *, now: datetime) -> IssuedTokens:
             "auth.refresh",
             now=now,
             outcome="failure",
+            actor=None,
             actor_type="anonymous",
             resource_type="auth_session",
             resource_id=session.id,
@@ -274,6 +284,7 @@ def end_session(session: AuthSession, *, now: datetime) -> None:
     record(
         "auth.logout",
         now=now,
+        actor=None,
         resource_type="auth_session",
         resource_id=session.id,
         actor_id=session.user_id or session.patient_id,

@@ -43,6 +43,7 @@ def _audit(
     record(
         "contact.disable",
         now=now,
+        actor=None,
         actor_type="system",
         resource_type="device" if device else "patient",
         resource_id=device.id if device else patient.id,

@@ -49,6 +49,7 @@ from backend.questionnaires.schemas import (
     StaffResponseCreateSchema,
 )
 from backend.schemas import EmptySchema
+from backend.uow import keep_on_error
 
 blp = Blueprint(
     "patients", __name__, url_prefix="/api/v1/patients", description="Patients (staff of the site)"
@@ -75,12 +76,12 @@ class Patients(MethodView):
             record(
                 "patient.read",
                 now=now,
+                actor=current_staff(),
                 resource_type="patient",
                 resource_id=patient.id,
                 patient_id=patient.id,
                 details={"via": "list"},
             )
-        db.session.commit()
         return {"items": items, "next_cursor": cursor}
 
     @staff_required()
@@ -90,7 +91,6 @@ class Patients(MethodView):
     def post(self, body: dict[str, Any]) -> Patient:
         """Register a patient at discharge"""
         patient = services.create_patient(current_staff(), body, now=utcnow())
-        db.session.commit()
         return patient
 
 
@@ -105,11 +105,11 @@ class PatientById(MethodView):
         record(
             "patient.read",
             now=utcnow(),
+            actor=current_staff(),
             resource_type="patient",
             resource_id=patient.id,
             patient_id=patient.id,
         )
-        db.session.commit()
         return patient
 
     @staff_required()
@@ -121,7 +121,6 @@ class PatientById(MethodView):
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
         services.update_patient(principal, patient, body, now=utcnow())
-        db.session.commit()
         return patient
 
 
@@ -143,7 +142,6 @@ class PatientStatus(MethodView):
             now=utcnow(),
             paused_until=body.get("paused_until"),
         )
-        db.session.commit()
         return change
 
     @staff_required()
@@ -156,11 +154,11 @@ class PatientStatus(MethodView):
         record(
             "patient.status.read",
             now=utcnow(),
+            actor=current_staff(),
             resource_type="patient",
             resource_id=patient.id,
             patient_id=patient.id,
         )
-        db.session.commit()
         return {"items": items}
 
 
@@ -175,7 +173,6 @@ class Consents(MethodView):
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
         consent = lifecycle.record_consent(principal, patient, body, now=utcnow())
-        db.session.commit()
         return consent
 
     @staff_required()
@@ -187,11 +184,11 @@ class Consents(MethodView):
         record(
             "consent.read",
             now=utcnow(),
+            actor=current_staff(),
             resource_type="patient",
             resource_id=patient.id,
             patient_id=patient.id,
         )
-        db.session.commit()
         return {"current": lifecycle.consent_state(patient), "items": patient.consents}
 
 
@@ -206,7 +203,7 @@ class Procedures(MethodView):
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
         procedure = services.create_procedure(principal, patient, body, now=utcnow())
-        db.session.commit()
+        db.session.flush()  # the schedule it planned, read back with it
         db.session.refresh(procedure)
         return procedure
 
@@ -227,7 +224,7 @@ class ProcedureById(MethodView):
         if procedure is None or procedure.patient_id != patient.id:
             raise NotFound()
         services.update_procedure(principal, procedure, body, now=utcnow())
-        db.session.commit()
+        db.session.flush()  # the schedule it planned, read back with it
         db.session.refresh(procedure)
         return procedure
 
@@ -246,7 +243,6 @@ class EnrollmentCodes(MethodView):
         code, expires_at = services.create_enrollment_code(
             principal, patient, now=utcnow(), revoke_devices=bool(body.get("revoke_devices"))
         )
-        db.session.commit()
         return {"code": code, "expires_at": expires_at}
 
 
@@ -260,7 +256,6 @@ class Devices(MethodView):
         principal = current_staff()
         patient = services.get_patient(principal, patient_id)
         devices = services.list_devices(principal, patient, now=utcnow())
-        db.session.commit()
         return {"items": devices}
 
 
@@ -277,7 +272,6 @@ class RevokeDevice(MethodView):
         device = services.revoke_device(
             principal, patient, services.get_device(patient, device_id), now=utcnow()
         )
-        db.session.commit()
         return device
 
 
@@ -310,6 +304,7 @@ class Timeline(MethodView):
         record(
             "patient.timeline.read",
             now=now,
+            actor=current_staff(),
             resource_type="patient",
             resource_id=patient.id,
             patient_id=patient.id,
@@ -317,7 +312,6 @@ class Timeline(MethodView):
         # Serialised before the commit, which expires every loaded row: afterwards each
         # response and alert would be read again, one query apiece.
         body = TimelineSchema().dump(timeline)
-        db.session.commit()
         return jsonify(body)
 
 
@@ -341,9 +335,8 @@ class Claim(MethodView):
         try:
             patient, issued = services.claim_enrollment(body["code"], body["device"], now=utcnow())
         except Problem:
-            db.session.commit()  # keep the audit row of the failed attempt
+            keep_on_error()  # keep the audit row of the failed attempt
             raise
-        db.session.commit()
         return {
             "access_token": issued.access_token,
             "refresh_token": issued.refresh_token,

@@ -94,6 +94,7 @@ def create_patient(principal: Principal, data: Mapping[str, Any], *, now: dateti
     record(
         "patient.create",
         now=now,
+        actor=principal,
         resource_type="patient",
         resource_id=patient.id,
         patient_id=patient.id,
@@ -144,6 +145,7 @@ def update_patient(
         record(
             "patient.update",
             now=now,
+            actor=principal,
             resource_type="patient",
             resource_id=patient.id,
             patient_id=patient.id,
@@ -211,6 +213,7 @@ def create_procedure(
     record(
         "procedure.create",
         now=now,
+        actor=principal,
         resource_type="procedure",
         resource_id=procedure.id,
         patient_id=patient.id,
@@ -319,6 +322,7 @@ def update_procedure(
     record(
         "procedure.update",
         now=now,
+        actor=principal,
         resource_type="procedure",
         resource_id=procedure.id,
         patient_id=procedure.patient_id,
@@ -440,6 +444,7 @@ def create_enrollment_code(
     record(
         "enrollment_code.create",
         now=now,
+        actor=principal,
         resource_type="patient",
         resource_id=patient.id,
         patient_id=patient.id,
@@ -466,6 +471,7 @@ def claim_enrollment(
             "enrollment.claim",
             now=now,
             outcome="failure",
+            actor=None,
             actor_type="anonymous",
             details={"reason": "invalid_code"},
         )
@@ -550,6 +556,7 @@ def list_devices(principal: Principal, patient: Patient, *, now: datetime) -> li
     record(
         "patient.devices.read",
         now=now,
+        actor=principal,
         resource_type="patient",
         resource_id=patient.id,
         patient_id=patient.id,

@@ -111,7 +111,6 @@ def submit_response(
         idempotency_key=str(key) if key else None,
         fingerprint=services.request_fingerprint(request.get_json()),
     )
-    db.session.commit()
     return result.response, 201, {"Idempotent-Replayed": "true" if result.replayed else "false"}
 
 
@@ -124,7 +123,6 @@ class MyDevice(MethodView):
     def put(self, body: dict[str, Any]) -> None:
         """Store the new push token after the OS rotated it"""
         patients.update_device(g.principal, body, now=utcnow())
-        db.session.commit()
 
 
 def _locale(principal: Principal) -> str:

@@ -45,6 +45,7 @@ def export_command(out: Path, site_code: str) -> None:
     record(
         "research.export.completed",
         now=now,
+        actor=None,
         actor_type="system",
         site_id=site.id,
         resource_type="research_export",

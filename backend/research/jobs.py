@@ -94,6 +94,7 @@ def run_exports(now: datetime) -> int:
     record(
         "research.export.completed",
         now=now,
+        actor=None,
         actor_type="system",
         site_id=job.site_id,
         resource_type="research_export",

@@ -13,7 +13,6 @@ from backend.audit.services import record
 from backend.auth.guards import current_staff, site_scoped, staff_required
 from backend.clock import utcnow
 from backend.errors import NotFound, problems
-from backend.extensions import db
 from backend.patients.models import Patient
 from backend.research import randomisation, services
 from backend.research.schemas import (
@@ -53,7 +52,6 @@ class Outcomes(MethodView):
             outcome=args["outcome"],
             now=utcnow(),
         )
-        db.session.commit()
         return report
 
 
@@ -97,7 +95,6 @@ class Exports(MethodView):
     def post(self, _body: dict[str, Any]) -> dict[str, Any]:
         """Ask for a pseudonymised export of the site; the scheduler builds it (202)"""
         job = services.request_export(current_staff(), now=utcnow(), config=current_app.config)
-        db.session.commit()
         return present_export(job)
 
 
@@ -125,11 +122,11 @@ class ExportFile(MethodView):
         record(
             "research.export.downloaded",
             now=utcnow(),
+            actor=current_staff(),
             resource_type="research_export",
             resource_id=job.id,
             details={"file": name},
         )
-        db.session.commit()
         return send_from_directory(job.directory, name, as_attachment=True)
 
 
@@ -160,7 +157,6 @@ class Studies(MethodView):
         study = randomisation.create_study(
             site_id=principal.site_id, actor=principal, now=utcnow(), **body
         )
-        db.session.commit()
         return present_study(study)
 
 
@@ -188,7 +184,6 @@ class Randomisations(MethodView):
         allocation, first = randomisation.randomise(
             principal, study, patient, body["strata"], now=utcnow()
         )
-        db.session.commit()
         return {
             "study_id": study.id,
             "patient_id": patient.id,

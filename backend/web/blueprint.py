@@ -15,7 +15,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from backend.audit.services import record
 from backend.errors import Problem
 from backend.extensions import db
+from backend.uow import keep_on_error
 from backend.web.i18n import current_locale, signed_in_site
+from backend.web.session import current_staff
 
 bp = Blueprint(
     "web",
@@ -74,10 +76,16 @@ def audit_view(
     patient_id: uuid.UUID,
     **details: Any,
 ) -> None:
-    """A page showed a patient's data: audited as the API's reads are, marked as a page view."""
+    """A page showed a patient's data: audited as the API's reads are, marked as a page view.
+
+    The read is kept even when the page answers an error status (a form shown again with its
+    errors, after the view rolled back the change it refused): the nurse saw the data.
+    """
+    keep_on_error()
     record(
         action,
         now=now,
+        actor=current_staff(),
         resource_type=resource_type,
         resource_id=resource_id,
         patient_id=patient_id,

@@ -24,7 +24,7 @@ def postgresql_app(app: Flask) -> Flask:
 
 
 def test_truncate_of_the_audit_log_is_refused_even_for_its_owner(postgresql_app):
-    record("test.event", now=T0, actor_type="system")
+    record("test.event", now=T0, actor=None, actor_type="system")
     db.session.commit()
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         db.session.execute(sa.text("TRUNCATE audit_events"))
@@ -33,7 +33,7 @@ def test_truncate_of_the_audit_log_is_refused_even_for_its_owner(postgresql_app)
 
 
 def test_delete_of_audit_rows_is_refused_even_for_their_owner(postgresql_app):
-    record("test.event", now=T0, actor_type="system")
+    record("test.event", now=T0, actor=None, actor_type="system")
     db.session.commit()
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         db.session.execute(sa.text("DELETE FROM audit_events"))

@@ -134,7 +134,7 @@ def test_the_audit_log_refuses_updates_and_deletes_in_the_database(app):
     from backend.audit.services import record
     from tests.conftest import T0
 
-    event = record("test.event", now=T0, actor_type="system")
+    event = record("test.event", now=T0, actor=None, actor_type="system")
     db.session.commit()
     if db.engine.dialect.name == "postgresql":
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):

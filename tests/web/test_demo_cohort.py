@@ -20,7 +20,7 @@ def by_name(given_name: str) -> Patient:
 def test_the_demo_queue_has_a_red_flag_on_top_then_loosening_a_call_and_a_missed_month(app):
     assert seed()
     nurse = db.session.execute(db.select(User).filter_by(email=DEMO_USERS[0][0])).scalar_one()
-    alerts = queue(
+    alerts, _next = queue(
         staff_principal(nurse, nurse.id),
         T0,
         statuses=("open", "acknowledged"),

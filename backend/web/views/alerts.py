@@ -50,7 +50,6 @@ def _page(alert: Alert, errors: dict[str, str] | None = None, status: int = 200)
         patient_id=patient.id,
     )
     page = render_template("web/alert.html", **context)
-    db.session.commit()
     return Response(page, status=status, mimetype="text/html")
 
 
@@ -95,7 +94,6 @@ def acknowledge(alert_id: uuid.UUID) -> Response:
         alerts.acknowledge(principal, found, utcnow())
     except Conflict as error:
         return _conflict(error, alert_id)
-    db.session.commit()
     flash(_("Alert acknowledged."), "success")
     return _back(alert_id)
 
@@ -117,7 +115,6 @@ def resolve(alert_id: uuid.UUID) -> Response:
         alerts.resolve(principal, found, data["outcome"], data["note"], utcnow())
     except Conflict as error:
         return _conflict(error, alert_id)
-    db.session.commit()
     flash(_("Alert resolved."), "success")
     return _back(alert_id)
 
@@ -133,7 +130,6 @@ def add_note(alert_id: uuid.UUID) -> Response:
     except ValidationError as error:
         return _page(found, errors=_field_errors(error, prefix="note"), status=422)
     alerts.add_note(principal, found, data["text"], utcnow())
-    db.session.commit()
     flash(_("Note added."), "success")
     return _back(alert_id)
 

@@ -88,7 +88,6 @@ def _form(
         problem=problem,
         answered_at=datetime.fromisoformat(values["answered_at"]),
     )
-    db.session.commit()
     return Response(page, status=status, mimetype="text/html")
 
 
@@ -170,7 +169,6 @@ def record_answer(patient_id: uuid.UUID) -> Response:
             status=refused.status,
             problem=_conflict(refused),
         )
-    db.session.commit()
     return redirect(  # type: ignore[return-value]
         url_for("web.answer", patient_id=found.id, response_id=result.response.id), code=303
     )
@@ -208,5 +206,4 @@ def answer(patient_id: uuid.UUID, response_id: uuid.UUID) -> str:
         advice=questionnaires.advice_for(response),
         raised=present_page(raised, now, current_locale()),
     )
-    db.session.commit()
     return page

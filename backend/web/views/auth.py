@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 from backend.auth import services
 from backend.auth.throttle import login_rate_limits
 from backend.clock import utcnow
-from backend.extensions import db
 from backend.fields import is_storable
+from backend.uow import keep_on_error
 from backend.web.blueprint import bp
 from backend.web.i18n import LOCALES, SESSION_LOCALE
 from backend.web.session import current_auth_session, forget, safe_next, sign_in, staff_page
@@ -47,10 +47,9 @@ def login_post() -> Response:
         return render_login(error=_("Wrong e-mail or password."), status=401)
     user = services.authenticate(email, password, now=now)
     if user is None:
-        db.session.commit()  # keep the audit row of the failure
+        keep_on_error()  # keep the audit row of the failure
         return render_login(error=_("Wrong e-mail or password."), status=401)
     sign_in(user, now=now)
-    db.session.commit()
     return redirect(safe_next(request.form.get("next")) or url_for("web.queue"), code=303)  # type: ignore[return-value]
 
 
@@ -61,7 +60,6 @@ def logout() -> Response:
     auth_session = current_auth_session()
     if auth_session is not None:
         services.end_session(auth_session, now=utcnow())
-        db.session.commit()
     forget()
     return redirect(url_for("web.login", signed_out=1), code=303)  # type: ignore[return-value]
 

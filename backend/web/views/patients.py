@@ -42,7 +42,7 @@ def trajectory(patient: Patient, now: datetime, highlight: Any = None) -> dict[s
     current procedure, its schedule with each answer, the patient's alerts and the chart."""
     timeline = build_timeline(patient, now, current_locale())
     procedure = timeline["procedure"]
-    patient_alerts = alerts.queue(
+    patient_alerts, _more = alerts.queue(
         current_staff(),
         now,
         statuses=ALERT_STATUSES,
@@ -134,7 +134,6 @@ def patients_list() -> str:
         q=q,
         status=status,
     )
-    db.session.commit()
     return page
 
 
@@ -172,7 +171,6 @@ def _patient_page(
         field_labels=forms.FIELD_LABELS,
         today=today,
     )
-    db.session.commit()
     return Response(page, status=status, mimetype="text/html")
 
 
@@ -216,7 +214,6 @@ def change_status(patient_id: uuid.UUID) -> Response:
         )
     except Problem as problem:
         return _refused(found, problem)
-    db.session.commit()
     flash(_("Status changed."), "success")
     return _back(found)
 
@@ -237,7 +234,6 @@ def record_consent(patient_id: uuid.UUID) -> Response:
         lifecycle.record_consent(principal, found, data, now=utcnow())
     except Problem as problem:
         return _refused(found, problem)
-    db.session.commit()
     flash(_("Consent recorded."), "success")
     return _back(found)
 
@@ -270,7 +266,6 @@ def new_code(patient_id: uuid.UUID) -> Response:
     except Conflict as problem:
         return _refused(found, problem)
     remember_code(found, code, expires_at, now=now)
-    db.session.commit()
     return redirect(url_for("web.enrollment_code", patient_id=found.id), code=303)  # type: ignore[return-value]
 
 
@@ -281,7 +276,6 @@ def revoke_device(patient_id: uuid.UUID, device_id: uuid.UUID) -> Response:
     principal = current_staff()
     found = patients.get_patient(principal, patient_id)
     patients.revoke_device(principal, found, patients.get_device(found, device_id), now=utcnow())
-    db.session.commit()
     return redirect(url_for("web.patient", patient_id=found.id) + "#phone-h", code=303)  # type: ignore[return-value]
 
 
@@ -314,5 +308,4 @@ def enrollment_code(patient_id: uuid.UUID) -> str:
     page = render_template(
         "web/enrollment_code.html", patient=found, shown=sheet is not None, sheet=sheet
     )
-    db.session.commit()
     return page

@@ -12,8 +12,7 @@ from backend.alerts.presenters import present_page
 from backend.alerts.schemas import AlertQueryArgsSchema
 from backend.clock import utcnow
 from backend.errors import BadRequest
-from backend.extensions import db
-from backend.web.blueprint import audit_view, bp
+from backend.web.blueprint import bp
 from backend.web.i18n import current_locale
 from backend.web.session import current_staff, staff_page
 
@@ -36,28 +35,20 @@ def _queue() -> dict[str, Any]:
     now = utcnow()
     filters = _filters()
     statuses = (filters["status"],) if filters.get("status") else ("open", "acknowledged")
-    found = alerts.queue(
+    page, more = alerts.queue(
         current_staff(),
         now,
         statuses=statuses,
         severity=filters.get("severity"),
         kind=filters.get("kind"),
         patient_id=None,
-        limit=QUEUE_LIMIT + 1,
+        limit=QUEUE_LIMIT,
     )
-    page = found[:QUEUE_LIMIT]
-    for alert in page:
-        audit_view(
-            "alert.read",
-            now=now,
-            resource_type="alert",
-            resource_id=alert.id,
-            patient_id=alert.patient_id,
-        )
+    alerts.record_list_read(current_staff(), page, now, via="web")
     locale = current_locale()
     return {
         "items": present_page(page, now, locale),
-        "more": len(found) > QUEUE_LIMIT,
+        "more": more is not None,
         "filters": filters,
         "now": now,
         "refresh_seconds": REFRESH_SECONDS,
@@ -69,7 +60,6 @@ def _queue() -> dict[str, Any]:
 def queue() -> str:
     """The queue page; it refreshes its list in place (``queue_items``)."""
     page = render_template("web/queue.html", **_queue())
-    db.session.commit()  # after rendering: the audit rows commit with what was shown
     return page
 
 
@@ -78,5 +68,4 @@ def queue() -> str:
 def queue_items() -> Response:
     """The queue's list alone, for the page's periodic refresh."""
     page = render_template("web/_queue_items.html", **_queue())
-    db.session.commit()
     return Response(page, mimetype="text/html")

@@ -72,12 +72,10 @@ def register_post() -> Response:
     if "consent_given_on" not in patient_data:
         # No code without the care consent (French telemonitoring requires it): the patient
         # is registered; the code is issued from their page once the consent is recorded.
-        db.session.commit()
         flash(_("Patient registered. Record the care consent to issue the phone code."), "warning")
         return redirect(url_for("web.patient", patient_id=patient.id), code=303)  # type: ignore[return-value]
     code, expires_at = patients.create_enrollment_code(principal, patient, now=now)
     remember_code(patient, code, expires_at, now=now)
-    db.session.commit()
     return redirect(url_for("web.enrollment_code", patient_id=patient.id), code=303)  # type: ignore[return-value]
 
 

@@ -11,7 +11,6 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 
 from backend.clock import utcnow
-from backend.extensions import db
 from backend.research import services
 from backend.research.schemas import OutcomeQueryArgsSchema
 from backend.web.blueprint import bp, error_page
@@ -125,7 +124,6 @@ def research() -> Response | str:
         outcome_labels=OUTCOME_LABELS,
         time_point_labels=TIME_POINT_LABELS,
     )
-    db.session.commit()  # the report's audit row, with what was shown
     return page
 
 
