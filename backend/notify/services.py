@@ -36,7 +36,7 @@ from backend.notify import contacts
 from backend.notify.channels import Channels, route_of
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
 from backend.notify.quiet_hours import after_quiet_hours, in_quiet_hours
-from backend.notify.texts import PATIENT_TEXTS, STAFF_TEXTS, Text, render
+from backend.notify.texts import PATIENT_TEXTS, Text, render, staff_texts
 from backend.patients.models import Device, Patient
 from backend.questionnaires.models import Assignment
 from notifications import Message, SendResult, TransportError
@@ -114,10 +114,11 @@ def enqueue_staff_notification(
 
     One notification per person, deduplicated on ``(dedupe_key, person)``: calling this again
     for the same event (a retried job, a second scheduler) e-mails nobody twice. The text is
-    ``STAFF_TEXTS[subject_key]`` (no health content; add one with ``register_staff_text``);
+    ``staff_texts()[subject_key]`` (no health content; a domain gives its own through the
+    ``staff_texts`` signal);
     ``link`` points into the nurse tools. Returns the notifications written now.
     """
-    if subject_key not in STAFF_TEXTS:
+    if subject_key not in staff_texts():
         raise ValueError(f"unknown staff text {subject_key!r}")
     site = db.session.get(Site, site_id)
     if site is None:
@@ -457,7 +458,7 @@ def _route(
 
 
 def _message(notification: Notification, delivery: Delivery, to: str) -> Message:
-    table = PATIENT_TEXTS if notification.patient_id else STAFF_TEXTS
+    table = PATIENT_TEXTS if notification.patient_id else staff_texts()
     text: Text = render(table, notification.text_key, notification.locale)
     return Message(
         to=to,

@@ -9,8 +9,8 @@ silently accepted when wrong:
 3. The row is inserted inside a savepoint; the database's unique constraints (one response per
    assignment, one per patient and key) decide a race between two identical requests, and the
    loser replays the winner's result instead of failing.
-4. The assignment is completed and the response hooks (the alert engine) run in the same
-   transaction, so an answer and the alerts it raises commit together.
+4. The assignment is completed and ``response_recorded`` is sent (the alert engine listens) in
+   the same transaction, so an answer and the alerts it raises commit together.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from backend import signals
 from backend.audit.services import record
 from backend.auth.principal import Principal
 from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field_error
@@ -176,33 +177,18 @@ def score(answers: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- hooks -------------------------------------------------------------------------------------
-
-ResponseHook = Callable[[Response, Patient, Procedure, datetime], None]
-response_hooks: list[ResponseHook] = []
-
-
-def on_response_stored(hook: ResponseHook) -> ResponseHook:
-    """Register a function run after a response is stored, in the same transaction."""
-    if hook not in response_hooks:
-        response_hooks.append(hook)
-    return hook
-
-
-# Functions giving what the phone must show at once after a response (e.g. the emergency
-# advice when it raised a red flag), keyed by name; registered by the alert engine.
-AdviceProvider = Callable[[Response, Patient], dict[str, Any] | None]
-advice_providers: list[AdviceProvider] = []
+# --- what the phone shows after a response -----------------------------------------------------
 
 
 def advice_for(response: Response) -> dict[str, Any] | None:
+    """The first advice a ``response_advice`` receiver gives (the alert engine's emergency
+    advice after a red flag), else None."""
     patient = db.session.get(Patient, response.patient_id)
     if patient is None:
         return None
-    for provider in advice_providers:
-        advice = provider(response, patient)
+    for advice in signals.send(signals.response_advice, response=response, patient=patient):
         if advice:
-            return advice
+            return dict(advice)
     return None
 
 
@@ -341,8 +327,9 @@ def record_response(
         patient_id=patient.id,
         details={"source": source},
     )
-    for hook in response_hooks:
-        hook(response, patient, procedure, now)
+    signals.send(
+        signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
+    )
     return Recorded(response, replayed=False)
 
 

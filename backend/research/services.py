@@ -574,11 +574,3 @@ def get_export(principal: Principal, export_id: uuid.UUID) -> Any:
     from backend.research.models import ResearchExport
 
     return site_scoped(ResearchExport, export_id, principal)
-
-
-def register_hooks() -> None:
-    """The scheduler builds the exports (backend.schedule's job registry)."""
-    from backend.research.jobs import run_exports
-    from backend.schedule.jobs import register_job
-
-    register_job(run_exports)

@@ -7,9 +7,10 @@ it handled. Nothing here calls a provider: reminders become outbox rows
 (``backend.notify.services``), sent after commit by the delivery job.
 
 Catching up after an outage: a questionnaire whose window passed while no scheduler ran is
-marked ``missed`` (the hooks run); a reminder that is late is still sent while its questionnaire
-is open, unless a later rung of the ladder is due within ``SUPERSEDE_WITHIN`` (then that one
-speaks for both and this one is marked ``expired``/``superseded``), and never in quiet hours.
+marked ``missed`` (``questionnaire_missed`` is sent); a reminder that is late is still sent
+while its questionnaire is open, unless a later rung of the ladder is due within
+``SUPERSEDE_WITHIN`` (then that one speaks for both and this one is marked
+``expired``/``superseded``), and never in quiet hours.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import lazyload
 
+from backend import signals
 from backend.extensions import db
 from backend.notify.quiet_hours import QuietHours, after_quiet_hours, in_quiet_hours
 from backend.notify.services import enqueue_patient_notification
@@ -43,19 +45,6 @@ LADDER_DAYS = (0, 1, 2)
 SUPERSEDE_WITHIN = timedelta(hours=6)
 # A reminder that cannot even be handled waits this long instead of blocking the batch.
 POISON_DELAY = timedelta(minutes=30)
-
-# --- hooks -------------------------------------------------------------------------------------
-
-MissedHook = Callable[[Assignment, Patient, datetime], None]
-assignment_missed_hooks: list[MissedHook] = []
-
-
-def on_assignment_missed(hook: MissedHook) -> MissedHook:
-    """Register ``hook(assignment, patient, now)``, run in the transaction marking it missed."""
-    if hook not in assignment_missed_hooks:
-        assignment_missed_hooks.append(hook)
-    return hook
-
 
 # --- planning ----------------------------------------------------------------------------------
 
@@ -135,7 +124,8 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
 
 
 def close_expired_assignments(now: datetime, *, limit: int) -> int:
-    """Mark ``missed`` the questionnaires whose window closed unanswered; run the hooks."""
+    """Mark ``missed`` the questionnaires whose window closed unanswered; send
+    ``questionnaire_missed`` for each."""
     assignments = _claim_assignments(
         [Assignment.status.in_(("pending", "open")), Assignment.closes_at <= now],
         Assignment.closes_at,
@@ -146,7 +136,7 @@ def close_expired_assignments(now: datetime, *, limit: int) -> int:
     patients = _patients({a.patient_id for a in assignments})
     closed = 0
     for assignment in assignments:
-        # One savepoint each: a hook that fails leaves its questionnaire open for the next pass
+        # One savepoint each: a receiver that fails leaves its questionnaire open for the next pass
         # (logged, retried) without holding back the others.
         try:
             with db.session.begin_nested():
@@ -184,8 +174,7 @@ def _close(assignment: Assignment, patient: Patient, now: datetime) -> None:
         else:
             _settle(reminder, "skipped", f"patient_{patient.status}", now)
     if followed:
-        for hook in assignment_missed_hooks:
-            hook(assignment, patient, now)
+        signals.send(signals.questionnaire_missed, assignment=assignment, patient=patient, now=now)
     db.session.flush()
 
 
