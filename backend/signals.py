@@ -118,7 +118,7 @@ staff_texts: NamedSignal = _signals.signal(
     only the patients' reminder text; it knows nothing of alerts).
 
     Sender: the application. Arguments: none. Returns a mapping of text key to ``{locale:
-    Text}``, one ``Text`` for each of ``backend.notify.texts.LOCALES``, with no health content.
+    Text}``, one ``Text`` for each of ``backend.locales.LOCALES``, with no health content.
     Required: the alert engine's texts (``alert_opened``, ``alert_overdue``,
     ``alerts_digest``: ``alerts.jobs.staff_texts``).""",
 )

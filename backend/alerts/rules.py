@@ -43,12 +43,13 @@ from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from math import isfinite
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # Vocabularies of clinical.md ("Procedure record", "Instruments").
 PROCEDURE_KINDS = frozenset(
@@ -85,8 +86,6 @@ CHANGES = (
     "much_worse",
     "very_much_worse",
 )
-ANALGESIC_STEPS = ("none", "non_opioid", "weak_opioid", "strong_opioid")
-AID_LEVELS = ("none", "cane", "crutches", "walker", "human_help", "unable")
 MISSED_REASONS = frozenset({"protocol", "confirmation"})
 
 # Alert kinds in the order signals of one instant are listed; severities from most urgent.
@@ -396,13 +395,21 @@ class Signal:
 
 @dataclass(frozen=True)
 class ConfirmationRequest:
-    """An extra check-in asked `confirmation_delay_days` after an unconfirmed pain recurrence."""
+    """An extra check-in asked `confirmation_delay_days` after an unconfirmed pain recurrence.
+
+    The rules own its date: ``due_on`` in the patient's zone is what the service plans (the
+    service never reads the delay from the rule set itself)."""
 
     response_id: str
     answered_at: datetime
     due: datetime
     due_day: int
     alert_kind: str
+    delay_days: int
+
+    def due_on(self, zone: ZoneInfo) -> date:
+        """The check-in's local calendar date: ``delay_days`` after the answer's local date."""
+        return self.answered_at.astimezone(zone).date() + timedelta(days=self.delay_days)
 
 
 @dataclass(frozen=True)
@@ -543,6 +550,42 @@ class _Tracker:
         if self.aid is None or response.aid_level < self.aid.value:
             self.aid = _Best(response.aid_level, response)
         self.previous = response
+
+
+_ANY_PROCEDURE = ProcedureFacts("cementoplasty", date(2000, 1, 1), 0, 0, None, None, None)
+_ANY_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def walking_nadir(
+    walking: Sequence[tuple[int, int]], rules: RuleSet | None = None
+) -> tuple[Fraction, tuple[int, ...]] | None:
+    """The nadir the rules compare the next report with, after ``walking``: (day, walking pain)
+    reports in answered order. Returns its value and the indexes of the reports it comes from
+    (None with no report). The trajectory chart draws this; the rules' own tracker computes it
+    (version 1: the lowest mean of two consecutive reports, the earliest pair on a tie; the
+    single report while there is only one)."""
+    tracker = _Tracker(_ANY_PROCEDURE, rules)
+    for index, (day, pain) in enumerate(walking):
+        tracker.add(
+            ResponseFacts(
+                id=f"{index:09d}",  # answered order, as the tracker sorts
+                answered_at=_ANY_INSTANT + timedelta(seconds=index),
+                day=day,
+                pain_walking=pain,
+                pain_rest=0,
+                analgesic_step=0,
+                aid_level=0,
+                fell=False,
+                symptoms=frozenset(),
+                change="no_change",
+                call_request=False,
+                mobility_score=None,
+            )
+        )
+    nadir = tracker.reference().nadir
+    if nadir is None:
+        return None
+    return nadir.value, tuple(int(r.id) for r in nadir.responses)
 
 
 # --------------------------------------------------------------------------------------------
@@ -778,6 +821,7 @@ def _assess(
             due=response.answered_at + timedelta(days=delay),
             due_day=response.day + delay,
             alert_kind=high_kind,
+            delay_days=delay,
         )
     return signals, recurrence, request
 

@@ -40,12 +40,11 @@ from backend.alerts.models import (
     AlertNote,
 )
 from backend.alerts.rules import (
-    RULES_V1,
     AlertPlan,
+    ConfirmationRequest,
     MissedFacts,
     ProcedureFacts,
     ResponseFacts,
-    RuleSet,
     evaluate,
     reconcile,
 )
@@ -53,10 +52,11 @@ from backend.audit.services import record
 from backend.auth.principal import Principal
 from backend.errors import Conflict, NotFound
 from backend.extensions import db
+from backend.locales import pick
 from backend.patients.models import Patient, Procedure
 from backend.questionnaires.models import Assignment, Response
 from backend.questionnaires.planning import local_instant
-from backend.questionnaires.services import AID_LEVELS, ANALGESIC_STEPS
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 
 CONFIRMING_KINDS = ("possible_screw_loosening", "pain_recurrence")
 
@@ -149,9 +149,7 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
         resolve_by_system(stale, "answered_late", "answered_late", now)
         changed.append(stale)
         del unresolved["no_response"]
-    _plan_confirmations(
-        patient, procedure, evaluation.confirmation_requests, unresolved, now, rules
-    )
+    _plan_confirmations(patient, procedure, evaluation.confirmation_requests, unresolved, now)
     if candidate is not None:  # shadow evaluation: stored for the report, never shown
         shadow = evaluate(facts, response_list, missed_list, candidate)
         versions.record_shadow(patient, procedure, shadow, candidate.version, now)
@@ -271,10 +269,9 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 def _plan_confirmations(
     patient: Patient,
     procedure: Procedure,
-    requests: list[Any],
+    requests: list[ConfirmationRequest],
     unresolved: Mapping[str, Alert],
     now: datetime,
-    rules: RuleSet = RULES_V1,
 ) -> None:
     """Plan the confirmation check-ins asked for; cancel those an open alert made useless."""
     if any(kind in unresolved for kind in CONFIRMING_KINDS):
@@ -291,8 +288,7 @@ def _plan_confirmations(
     reminder = current_app.config["REMINDER_LOCAL_TIME"]
     zone = ZoneInfo(patient.timezone)
     for request in requests:
-        answered_local = request.answered_at.astimezone(zone).date()
-        due_on = answered_local + timedelta(days=rules.confirmation_delay_days)
+        due_on = request.due_on(zone)
         opens_at = local_instant(due_on, reminder, zone)
         if opens_at <= now:
             continue  # a late answer: the moment to confirm has passed
@@ -564,5 +560,5 @@ def emergency_advice(
         return None
     return {
         "emergency": True,
-        "message": EMERGENCY_ADVICE.get(patient.locale, EMERGENCY_ADVICE["fr"]),
+        "message": pick(EMERGENCY_ADVICE, patient.locale),
     }

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-LOCALES = ("fr", "en")
-FALLBACK_LOCALE = "fr"
+from backend.locales import LOCALES, pick
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,7 @@ def staff_texts() -> dict[str, dict[str, Text]]:
 
 def render(table: Mapping[str, Mapping[str, Text]], key: str, locale: str) -> Text:
     """The text in ``locale`` (French when the locale is unknown)."""
-    by_locale = table[key]
-    return by_locale.get(locale) or by_locale[FALLBACK_LOCALE]
+    return pick(table[key], locale)
 
 
 def questionnaire_link(assignment_id: uuid.UUID) -> str:

@@ -33,9 +33,11 @@ from backend.auth.principal import Principal
 from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field_error
 from backend.extensions import db
 from backend.fields import strip_control_characters
+from backend.locales import FALLBACK_LOCALE, LOCALES
 from backend.patients.models import Patient, Procedure
 from backend.questionnaires.models import Assignment, Instrument, Response
 from backend.questionnaires.planning import day_number
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; beyond this is a wrong clock
 
@@ -59,8 +61,8 @@ def localise(definition: Mapping[str, Any], locale: str) -> dict[str, Any]:
     """The definition with every text in one language (French when the locale is unknown)."""
 
     def pick(value: Any) -> Any:
-        if isinstance(value, dict) and set(value) <= {"en", "fr"} and value:
-            return value.get(locale) or value.get("fr") or next(iter(value.values()))
+        if isinstance(value, dict) and set(value) <= set(LOCALES) and value:
+            return value.get(locale) or value.get(FALLBACK_LOCALE) or next(iter(value.values()))
         if isinstance(value, dict):
             return {k: pick(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -148,10 +150,6 @@ def _item_problem(item: Mapping[str, Any], value: Any) -> str | None:
         if len(value) > item["max_length"]:
             return f"must have at most {item['max_length']} characters"
     return None
-
-
-ANALGESIC_STEPS = ("none", "non_opioid", "weak_opioid", "strong_opioid")  # WHO steps 0-3
-AID_LEVELS = ("none", "cane", "crutches", "walker", "human_help", "unable")  # levels 0-5
 
 
 def pain_band(value: int) -> str:

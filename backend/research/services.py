@@ -24,7 +24,7 @@ from backend.auth.principal import Principal
 from backend.extensions import db
 from backend.patients.models import Patient, Procedure
 from backend.questionnaires.models import Response
-from backend.questionnaires.services import AID_LEVELS, ANALGESIC_STEPS
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 from backend.research import stats
 from backend.research.models import Allocation
 

@@ -23,17 +23,21 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import lazyload
 
 from backend import signals
+from backend.batches import POISON_DELAY
 from backend.extensions import db
-from backend.notify.quiet_hours import QuietHours, after_quiet_hours, in_quiet_hours
+from backend.notify.quiet_hours import QuietHours, sendable_at
 from backend.notify.services import enqueue_patient_notification
 from backend.notify.texts import questionnaire_link
 from backend.patients.models import SUSPENDED_STATUSES, Patient
 from backend.questionnaires.models import Assignment
-from backend.questionnaires.planning import local_instant
+from backend.questionnaires.planning import (
+    QUESTIONNAIRE_CLOSED,
+    local_instant,
+    message_no_longer_needed,
+)
 from backend.schedule.models import Reminder
 
 log = logging.getLogger(__name__)
@@ -43,14 +47,12 @@ log = logging.getLogger(__name__)
 LADDER_DAYS = (0, 1, 2)
 # After an outage, a late reminder gives way to the next rung when that one is this close.
 SUPERSEDE_WITHIN = timedelta(hours=6)
-# A reminder that cannot even be handled waits this long instead of blocking the batch.
-POISON_DELAY = timedelta(minutes=30)
 
 # --- planning ----------------------------------------------------------------------------------
 
 
 def reminder_times(
-    opens_at: datetime, closes_at: datetime, zone: ZoneInfo, quiet: QuietHours
+    opens_at: datetime, closes_at: datetime, zone: ZoneInfo, quiet: QuietHours | None = None
 ) -> list[tuple[int, datetime]]:
     """(rung, due time) of the ladder inside the window, each moved out of quiet hours."""
     local_open = opens_at.astimezone(zone)
@@ -58,7 +60,7 @@ def reminder_times(
     times = []
     for rung, days in enumerate(LADDER_DAYS):
         due = local_instant(local_open.date() + timedelta(days=days), at, zone)
-        due = after_quiet_hours(max(due, opens_at), zone, quiet)
+        due = sendable_at(max(due, opens_at), zone, quiet)
         if due < closes_at:
             times.append((rung, due))
     return times
@@ -102,12 +104,11 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
         limit,
     )
     patients = _patients({a.patient_id for a in assignments})
-    quiet = current_app.config["QUIET_HOURS"]
     for assignment in assignments:
         assignment.status = "open"
         assignment.status_changed_at = now
         zone = ZoneInfo(patients[assignment.patient_id].timezone)
-        for rung, due in reminder_times(assignment.opens_at, assignment.closes_at, zone, quiet):
+        for rung, due in reminder_times(assignment.opens_at, assignment.closes_at, zone):
             db.session.add(
                 Reminder(
                     assignment_id=assignment.id,
@@ -252,14 +253,11 @@ def _decide(
     """Enqueue one due reminder, or settle it with the reason."""
     assignment = assignments[reminder.assignment_id]
     patient = patients[reminder.patient_id]
-    zone = ZoneInfo(patient.timezone)
-    quiet = current_app.config["QUIET_HOURS"]
-    if assignment.status == "completed":
-        _settle(reminder, "skipped", "answered", now)
-    elif assignment.status == "cancelled":
-        _settle(reminder, "skipped", "questionnaire_cancelled", now)
-    elif assignment.status == "missed" or now >= assignment.closes_at:
-        _settle(reminder, "expired", "questionnaire_closed", now)
+    unneeded = message_no_longer_needed(assignment.status, assignment.closes_at, now)
+    if unneeded is not None:
+        _settle(
+            reminder, "expired" if unneeded == QUESTIONNAIRE_CLOSED else "skipped", unneeded, now
+        )
     elif patient.status != "active":
         _settle(reminder, "skipped", f"patient_{patient.status}", now)
     elif any(
@@ -267,9 +265,9 @@ def _decide(
         for o in later[reminder.assignment_id]
     ):
         _settle(reminder, "expired", "superseded", now)
-    elif in_quiet_hours(now, zone, quiet):
+    elif (quiet_end := sendable_at(now, patient.timezone)) > now:
         # Late (the scheduler was down or behind) and now inside quiet hours: wait.
-        reminder.due_at = after_quiet_hours(now, zone, quiet)
+        reminder.due_at = quiet_end
         reminder.updated_at = now
     else:
         notification = enqueue_patient_notification(

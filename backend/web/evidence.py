@@ -14,7 +14,7 @@ from typing import Any
 
 from flask_babel import gettext, ngettext
 
-from backend.questionnaires.services import AID_LEVELS, ANALGESIC_STEPS
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 from backend.web.i18n import label, number
 
 

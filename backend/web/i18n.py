@@ -24,11 +24,10 @@ from markupsafe import Markup
 from backend.auth.models import Site
 from backend.auth.principal import current_principal
 from backend.extensions import db
-from backend.locales import staff_locale
+from backend.locales import LOCALES, site_locale, staff_locale
 
 log = logging.getLogger(__name__)
 
-LOCALES = ("fr", "en")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 SESSION_LOCALE = "locale"
 
@@ -294,7 +293,7 @@ def select_locale() -> str:
     if match:
         return match
     site = signed_in_site()
-    return site.locale if site is not None and site.locale in LOCALES else "fr"
+    return site_locale(site)
 
 
 def select_timezone() -> str | None:

@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from backend.alerts.rules import _THRESHOLDS, ResponseFacts, _Tracker
+from backend.alerts.rules import walking_nadir as nadir_of
 from backend.alerts.services import procedure_facts
-from backend.web.chart import FLAG_GAP, build_chart, nadir_of
+from backend.web.chart import FLAG_GAP, build_chart
 from backend.web.evidence import describe, reason
 
 DISCHARGED = date(2026, 10, 1)
