@@ -363,11 +363,10 @@ def time_element(value: datetime | None) -> Markup:
 
 
 def number(value: Any) -> str:
-    """A score for reading: 2.5 is "2,5" in French."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value)
-    return text.replace(".", ",") if current_locale() == "fr" else text
+    """A score for reading: 2.5 is "2,5" in French (``backend.alerts.wording.number``)."""
+    from backend.alerts.wording import number as in_words
+
+    return in_words(value, current_locale())
 
 
 # --- wiring -------------------------------------------------------------------------------------
