@@ -203,15 +203,32 @@ def _init_request_hooks(app: Flask) -> None:
 
 def _connect_signals(app: Flask) -> None:
     """Who listens to what (``backend.signals`` documents each signal), for this app only."""
+    from blinker import NamedSignal
+
     from backend import signals
+    from backend.alerts import jobs as alert_jobs
+    from backend.alerts import services as alerts
     from backend.alerts.presenters import timeline_alerts
-    from backend.alerts.services import on_follow_up_stopped as resolve_no_response
     from backend.notify.services import on_follow_up_stopped as cancel_notifications
+    from backend.research import jobs as research_jobs
     from backend.schedule.services import on_follow_up_stopped as skip_reminders
 
-    signals.patient_timeline.connect(timeline_alerts, sender=app)
-    for receiver in (resolve_no_response, skip_reminders, cancel_notifications):
-        signals.follow_up_stopped.connect(receiver, sender=app)
+    connections: tuple[tuple[NamedSignal, tuple[signals.Receiver, ...]], ...] = (
+        (signals.patient_timeline, (timeline_alerts,)),
+        (
+            signals.follow_up_stopped,
+            (alerts.on_follow_up_stopped, skip_reminders, cancel_notifications),
+        ),
+        (signals.response_recorded, (alerts.on_response,)),
+        (signals.questionnaire_missed, (alerts.on_missed,)),
+        (signals.alert_raised, (alert_jobs.announce,)),
+        (signals.response_advice, (alerts.emergency_advice,)),
+        (signals.scheduler_jobs, (alert_jobs.scheduler_jobs, research_jobs.scheduler_jobs)),
+        (signals.staff_texts, (alert_jobs.staff_texts,)),
+    )
+    for signal, receivers in connections:
+        for receiver in receivers:
+            signal.connect(receiver, sender=app)
     signals.check_required(app)
 
 
@@ -221,7 +238,6 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.alerts.cli import rules_cli
     from backend.alerts.routes import blp as alerts_blp
     from backend.alerts.routes import reports_blp
-    from backend.alerts.services import register_hooks as register_alert_hooks
     from backend.auth.cli import users_cli
     from backend.auth.routes import blp as auth_blp
     from backend.auth.routes import users_blp
@@ -232,7 +248,6 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.questionnaires.routes import instruments_blp, me_blp
     from backend.research.cli import research_cli
     from backend.research.routes import blp as research_blp
-    from backend.research.services import register_hooks as register_research_hooks
     from backend.schedule.cli import scheduler_cli  # also loads the schedule and notify models
     from backend.service.cli import config_table_command
     from backend.service.roles import grant_app_role_command
@@ -251,8 +266,6 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(alerts_blp)
     api.register_blueprint(reports_blp)
     api.register_blueprint(research_blp)
-    register_alert_hooks()
-    register_research_hooks()
     app.extensions["patient_principal_resolver"] = resolve_patient_session
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

@@ -43,13 +43,9 @@ def seed() -> bool:
         create_user(email, password, role, lyon, now=now, full_name=name)
     email, role, name, password = OTHER_SITE_NURSE
     create_user(email, password, role, nantes, now=now, full_name=name)
-    for hook in seed_hooks:
-        hook(lyon, now)
+    for seed_part in SEEDS:
+        seed_part(lyon, now)
     return True
-
-
-# Later domains (patients, responses, alerts) add their demo data here.
-seed_hooks: list[Callable[[Site, datetime], None]] = []
 
 
 def _seed_demo_patient(site: Site, now: datetime) -> None:
@@ -107,7 +103,6 @@ def _seed_demo_patient(site: Site, now: datetime) -> None:
 
 
 DEMO_PATIENT_MRN = "DEMO-0001"
-seed_hooks.append(_seed_demo_patient)
 
 
 # --- a cohort with history, so that the nurse pages show something real on first start --------
@@ -437,9 +432,6 @@ def _seed_demo_cohort(site: Site, now: datetime) -> None:
         close_expired_assignments(closing + timedelta(minutes=1), limit=1000)
 
 
-seed_hooks.append(_seed_demo_cohort)
-
-
 def _seed_research_cohort(site: Site, now: datetime) -> None:
     """A few hundred synthetic consented patients for the physician's research page."""
     from backend.research.demo import seed_research_cohort
@@ -447,7 +439,12 @@ def _seed_research_cohort(site: Site, now: datetime) -> None:
     seed_research_cohort(site.id, now, site.timezone)
 
 
-seed_hooks.append(_seed_research_cohort)
+# What ``seed`` adds after the users, in this order (each part uses the real services).
+SEEDS: tuple[Callable[[Site, datetime], None], ...] = (
+    _seed_demo_patient,
+    _seed_demo_cohort,
+    _seed_research_cohort,
+)
 
 
 def print_logins() -> None:

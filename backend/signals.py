@@ -16,17 +16,18 @@ the sender), which returns ``[(receiver, returned value), ...]``. Receivers run 
 transaction; they flush but never commit, and load what they return in a bounded number of
 queries (never one per row).
 
-The other module-level hook lists (response stored, questionnaire missed, alert opened, the
-phone's advice, scheduler jobs, demo seeds) are to join this module the same way.
+``send`` below does that and returns the values. No domain keeps a module-level list of
+callbacks (a test forbids it); docs/design.md draws who sends what to whom.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from blinker import NamedSignal, Namespace
-from flask import Flask
+from flask import Flask, current_app
 
 _signals = Namespace()
 
@@ -56,10 +57,83 @@ follow_up_stopped: NamedSignal = _signals.signal(
     pending reminders, the outbox cancels the patient's notifications not sent yet.""",
 )
 
-# Signal -> what its receivers must provide between them (checked at start-up and by a test).
+response_recorded: NamedSignal = _signals.signal(
+    "response-recorded",
+    doc="""A response was stored (any source: the phone, a caregiver, a nurse's entry), in the
+    transaction that stored it and after its questionnaire was completed.
+
+    Sender: the application. Arguments: ``response`` (``Response``, flushed), ``patient``
+    (``Patient``), ``procedure`` (``Procedure`` the response is about), ``now`` (aware UTC
+    ``datetime``). Returns nothing; a receiver that raises rolls the response back with it.
+    Required: the alert engine re-evaluates the patient (``alerts.services.on_response``), so
+    an answer and the alerts it raises commit together.""",
+)
+
+questionnaire_missed: NamedSignal = _signals.signal(
+    "questionnaire-missed",
+    doc="""A followed patient's questionnaire closed unanswered (marked ``missed``), in the
+    savepoint of that change (a receiver that raises leaves it open for the next pass).
+
+    Sender: the application. Arguments: ``assignment`` (``Assignment``, status ``missed``),
+    ``patient`` (``Patient``), ``now`` (aware UTC ``datetime``). Returns nothing. Required:
+    the alert engine re-evaluates the patient (``alerts.services.on_missed``: no_response).""",
+)
+
+alert_raised: NamedSignal = _signals.signal(
+    "alert-raised",
+    doc="""An alert was opened, or its severity rose, in the transaction of that change.
+
+    Sender: the application. Arguments: ``alert`` (``Alert``, flushed, its severity the new
+    one), ``opened`` (``bool``: True when new, False when its severity rose), ``now`` (aware
+    UTC ``datetime``). Returns nothing. Required: the nurses are e-mailed about urgent and
+    high alerts through the outbox (``alerts.jobs.announce``).""",
+)
+
+response_advice: NamedSignal = _signals.signal(
+    "response-advice",
+    doc="""What the phone must show at once after a response (``advice`` of the response).
+
+    Sender: the application. Arguments: ``response`` (``Response``), ``patient``
+    (``Patient``). Returns a mapping (``{"emergency": bool, "message": str}``, the message in
+    the patient's language) or None when this receiver has nothing to say; the first mapping
+    wins. Required: the alert engine gives the emergency advice when the response raised or
+    added to a red flag (``alerts.services.emergency_advice``).""",
+)
+
+scheduler_jobs: NamedSignal = _signals.signal(
+    "scheduler-jobs",
+    doc="""The jobs other domains add to every scheduler pass (``flask scheduler run`` and
+    ``run-once``), after the schedule's own (``backend.schedule.jobs.OWN``).
+
+    Sender: the application. Arguments: none. Returns a sequence of jobs, each a function
+    ``(now) -> int`` handling one small batch and returning how many rows it handled (run in
+    that order). Required: the alert engine's escalations and routine digests
+    (``alerts.jobs.scheduler_jobs``) and the research exports
+    (``research.jobs.scheduler_jobs``).""",
+)
+
+staff_texts: NamedSignal = _signals.signal(
+    "staff-texts",
+    doc="""The staff e-mail texts other domains send through the outbox (the outbox holds
+    only the patients' reminder text; it knows nothing of alerts).
+
+    Sender: the application. Arguments: none. Returns a mapping of text key to ``{locale:
+    Text}``, one ``Text`` for each of ``backend.locales.LOCALES``, with no health content.
+    Required: the alert engine's texts (``alert_opened``, ``alert_overdue``,
+    ``alerts_digest``: ``alerts.jobs.staff_texts``).""",
+)
+
+# Signal -> what its receivers must provide between them (checked at start-up and by a test,
+# which also names the receivers expected: tests/test_signals.py).
 REQUIRED: dict[NamedSignal, str] = {
     patient_timeline: "the timeline's `alerts` section (backend.alerts.presenters)",
     follow_up_stopped: "alerts, reminders and notifications settled for a stopped follow-up",
+    response_recorded: "the alert engine's evaluation of every stored response",
+    questionnaire_missed: "the alert engine's evaluation of every missed questionnaire",
+    alert_raised: "the nurses' e-mail about an urgent or high alert",
+    response_advice: "the emergency advice after a red flag",
+    scheduler_jobs: "the alert escalations and digests, the research exports",
+    staff_texts: "the alert e-mails' texts",
 }
 
 Receiver = Callable[..., Any]
@@ -73,6 +147,22 @@ def declared() -> dict[str, NamedSignal]:
 def receivers(signal: NamedSignal, app: Flask) -> list[Receiver]:
     """The receivers ``app`` would call for ``signal``."""
     return list(signal.receivers_for(app))
+
+
+def send(signal: NamedSignal, **arguments: Any) -> list[Any]:
+    """Send ``signal`` from the current application; the values its receivers returned."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return [value for _receiver, value in signal.send(app, **arguments)]
+
+
+@contextmanager
+def connected(signal: NamedSignal, receiver: Receiver, app: Flask) -> Iterator[Receiver]:
+    """``receiver`` listens to ``signal`` from ``app`` for the block's duration (tests)."""
+    signal.connect(receiver, sender=app, weak=False)
+    try:
+        yield receiver
+    finally:
+        signal.disconnect(receiver, sender=app)
 
 
 def check_required(app: Flask) -> None:

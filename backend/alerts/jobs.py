@@ -10,6 +10,7 @@ scheduler sends nobody anything twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,11 +21,25 @@ from backend.alerts.services import escalate_overdue
 from backend.auth.models import Site
 from backend.extensions import db
 from backend.notify.services import enqueue_staff_notification
-from backend.notify.texts import Text, register_staff_text
+from backend.notify.texts import Text
 
-register_staff_text(
-    "alerts_digest",
-    {
+# The e-mails' texts (no health content: they say that something waits, and link to it).
+STAFF_TEXTS: dict[str, dict[str, Text]] = {
+    "alert_opened": {
+        "fr": Text(
+            "Nouvelle alerte à examiner",
+            "Une nouvelle alerte attend votre examen dans l'outil de suivi.",
+        ),
+        "en": Text("New alert to review", "A new alert is waiting for your review."),
+    },
+    "alert_overdue": {
+        "fr": Text(
+            "Alerte en attente",
+            "Une alerte n'a pas été prise en charge dans le délai prévu.",
+        ),
+        "en": Text("Alert waiting", "An alert was not acknowledged within its target time."),
+    },
+    "alerts_digest": {
         "fr": Text(
             "Alertes de routine à examiner",
             "De nouvelles alertes de routine attendent votre examen dans l'outil de suivi.",
@@ -34,7 +49,17 @@ register_staff_text(
             "New routine alerts are waiting for your review in the follow-up tool.",
         ),
     },
-)
+}
+
+
+def staff_texts(_app: object) -> dict[str, dict[str, Text]]:
+    """``staff_texts`` receiver: the alert e-mails' texts."""
+    return STAFF_TEXTS
+
+
+def scheduler_jobs(_app: object) -> tuple[Callable[[datetime], int], ...]:
+    """``scheduler_jobs`` receiver: escalations, then the routine digests."""
+    return (escalate, send_routine_digests)
 
 
 def _link(alert: Alert | None = None) -> str:
@@ -42,8 +67,8 @@ def _link(alert: Alert | None = None) -> str:
     return f"{base}/alerts/{alert.id}" if alert else f"{base}/"
 
 
-def announce(alert: Alert, opened: bool, now: datetime) -> None:
-    """Hook of the alert engine: e-mail the nurses at once about urgent and high alerts."""
+def announce(_app: object, *, alert: Alert, opened: bool, now: datetime) -> None:
+    """``alert_raised`` receiver: e-mail the nurses at once about urgent and high alerts."""
     if alert.severity not in {"urgent", "high"}:
         return
     enqueue_staff_notification(

@@ -20,6 +20,7 @@ from sqlalchemy import orm
 from backend.alerts.models import Alert
 from backend.auth.models import User
 from backend.extensions import db
+from backend.locales import FALLBACK_LOCALE
 from backend.patients.models import Patient
 
 # What an alert shows of its patient (``PatientRefSchema`` and the queue page).
@@ -40,7 +41,7 @@ def staff_ref(user_id: uuid.UUID | None) -> User | None:
 
 def summary_in(alert: Alert, locale: str) -> str:
     """The alert's one-sentence summary in ``locale`` (French when it has none in it)."""
-    return str(alert.summary.get(locale) or alert.summary.get("fr") or "")
+    return str(alert.summary.get(locale) or alert.summary.get(FALLBACK_LOCALE) or "")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ one per (response, alert kind) that fires, plus the confirmation check-ins the p
 rule asks for. `reconcile()` groups signals into the one open alert per kind that the database
 keeps.
 Thresholds and symptom lists are data (`ruleset_v1.json`, loaded by `load_ruleset()`), so a site
-can tune them without code; every signal records the rule version that fired.
+can tune them without code; every signal records the rule version that fired. This module is the
+clinical logic only: what the patient and the nurse read (each signal's one-sentence summary in
+French and English) is worded in `backend.alerts.wording`.
 
 Where the specification is silent, this module decides as follows (each decision is tested):
  1. The first response has no nadir: pain recurrence, and the mechanical-sign and mobility routes
@@ -43,12 +45,15 @@ from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from math import isfinite
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from backend.alerts import wording
 
 # Vocabularies of clinical.md ("Procedure record", "Instruments").
 PROCEDURE_KINDS = frozenset(
@@ -85,8 +90,6 @@ CHANGES = (
     "much_worse",
     "very_much_worse",
 )
-ANALGESIC_STEPS = ("none", "non_opioid", "weak_opioid", "strong_opioid")
-AID_LEVELS = ("none", "cane", "crutches", "walker", "human_help", "unable")
 MISSED_REASONS = frozenset({"protocol", "confirmation"})
 
 # Alert kinds in the order signals of one instant are listed; severities from most urgent.
@@ -396,13 +399,21 @@ class Signal:
 
 @dataclass(frozen=True)
 class ConfirmationRequest:
-    """An extra check-in asked `confirmation_delay_days` after an unconfirmed pain recurrence."""
+    """An extra check-in asked `confirmation_delay_days` after an unconfirmed pain recurrence.
+
+    The rules own its date: ``due_on`` in the patient's zone is what the service plans (the
+    service never reads the delay from the rule set itself)."""
 
     response_id: str
     answered_at: datetime
     due: datetime
     due_day: int
     alert_kind: str
+    delay_days: int
+
+    def due_on(self, zone: ZoneInfo) -> date:
+        """The check-in's local calendar date: ``delay_days`` after the answer's local date."""
+        return self.answered_at.astimezone(zone).date() + timedelta(days=self.delay_days)
 
 
 @dataclass(frozen=True)
@@ -543,6 +554,42 @@ class _Tracker:
         if self.aid is None or response.aid_level < self.aid.value:
             self.aid = _Best(response.aid_level, response)
         self.previous = response
+
+
+_ANY_PROCEDURE = ProcedureFacts("cementoplasty", date(2000, 1, 1), 0, 0, None, None, None)
+_ANY_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def walking_nadir(
+    walking: Sequence[tuple[int, int]], rules: RuleSet | None = None
+) -> tuple[Fraction, tuple[int, ...]] | None:
+    """The nadir the rules compare the next report with, after ``walking``: (day, walking pain)
+    reports in answered order. Returns its value and the indexes of the reports it comes from
+    (None with no report). The trajectory chart draws this; the rules' own tracker computes it
+    (version 1: the lowest mean of two consecutive reports, the earliest pair on a tie; the
+    single report while there is only one)."""
+    tracker = _Tracker(_ANY_PROCEDURE, rules)
+    for index, (day, pain) in enumerate(walking):
+        tracker.add(
+            ResponseFacts(
+                id=f"{index:09d}",  # answered order, as the tracker sorts
+                answered_at=_ANY_INSTANT + timedelta(seconds=index),
+                day=day,
+                pain_walking=pain,
+                pain_rest=0,
+                analgesic_step=0,
+                aid_level=0,
+                fell=False,
+                symptoms=frozenset(),
+                change="no_change",
+                call_request=False,
+                mobility_score=None,
+            )
+        )
+    nadir = tracker.reference().nadir
+    if nadir is None:
+        return None
+    return nadir.value, tuple(int(r.id) for r in nadir.responses)
 
 
 # --------------------------------------------------------------------------------------------
@@ -778,6 +825,7 @@ def _assess(
             due=response.answered_at + timedelta(days=delay),
             due_day=response.day + delay,
             alert_kind=high_kind,
+            delay_days=delay,
         )
     return signals, recurrence, request
 
@@ -1041,7 +1089,7 @@ def _response_signal(
         rule_version=rules.version,
         reasons=tuple(reasons),
         evidence=evidence,
-        summary=_summary(kind, reasons, response, ref),
+        summary=wording.summary(kind, reasons, response, ref),
     )
 
 
@@ -1053,19 +1101,7 @@ def _no_response_signal(item: MissedFacts, reasons: list[Reason], rules: RuleSet
         "reasons": [_reason_data(reason) for reason in reasons],
         "thresholds": _thresholds(reasons, rules),
     }
-    days = [m["day"] for m in missed]
-    if len(days) > 1:
-        summary = {
-            "en": f"{len(days)} scheduled questionnaires missed in a row "
-            f"({_days(days, 'en', preposition=False)}).",
-            "fr": f"{len(days)} questionnaires programmés manqués de suite "
-            f"({_days(days, 'fr', preposition=False)}).",
-        }
-    else:
-        summary = {
-            "en": f"Scheduled questionnaire of day {item.day} missed.",
-            "fr": f"Questionnaire programmé du jour {item.day} manqué.",
-        }
+    summary = wording.no_response_summary([m["day"] for m in missed], item.day)
     return Signal(
         kind="no_response",
         severity=rules.severities["no_response"],
@@ -1077,263 +1113,3 @@ def _no_response_signal(item: MissedFacts, reasons: list[Reason], rules: RuleSet
         evidence=evidence,
         summary=summary,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Summaries: one sentence in English and French, the key numbers first
-# --------------------------------------------------------------------------------------------
-
-_SYMPTOM_TEXT = {
-    "clicking": ("clicking", "claquement"),
-    "giving_way": ("giving way", "dérobement"),
-    "entry_point_bump": ("a bump at the entry point", "bosse au point d'entrée"),
-    "new_contralateral_pain": ("new pain on the other side", "nouvelle douleur du côté opposé"),
-    "wound_redness": ("wound redness", "rougeur de la cicatrice"),
-    "wound_discharge": ("wound discharge", "écoulement de la cicatrice"),
-    "fever": ("fever", "fièvre"),
-    "leg_weakness": ("leg weakness", "faiblesse des jambes"),
-    "numbness": ("numbness", "engourdissement"),
-    "bladder_bowel": ("bladder or bowel trouble", "troubles urinaires ou intestinaux"),
-    "breathlessness": ("breathlessness", "essoufflement"),
-    "chest_pain": ("chest pain", "douleur thoracique"),
-}
-_ANALGESIC_TEXT = (
-    ("no analgesic", "aucun antalgique"),
-    ("a non-opioid analgesic", "un antalgique non opioïde"),
-    ("a weak opioid", "un opioïde faible"),
-    ("a strong opioid", "un opioïde fort"),
-)
-_AID_TEXT = (
-    ("no aid", "aucune aide"),
-    ("a cane", "une canne"),
-    ("crutches", "des béquilles"),
-    ("a walker", "un déambulateur"),
-    ("help from another person", "l'aide d'une personne"),
-    ("unable to walk", "incapable de marcher"),
-)
-_CHANGE_TEXT = {
-    "much_worse": ("feels much worse", "se sent nettement moins bien"),
-    "very_much_worse": ("feels very much worse", "se sent beaucoup moins bien"),
-}
-_CAUSE_TEXT = {
-    "nerve_symptom": (
-        "possible nerve injury or cement leak",
-        "atteinte nerveuse ou fuite de ciment possible",
-    ),
-    "embolism_symptom": ("possible cement embolism", "embolie de ciment possible"),
-    "infection": ("possible infection", "infection possible"),
-}
-_EN, _FR = 0, 1
-_LANGS = {"en": _EN, "fr": _FR}
-_CLAUSE_SEPARATORS = {"en": "; ", "fr": " ; "}  # French sets a space before a semicolon
-
-Text = tuple[str, str]
-
-
-def _num(value: Fraction | int, lang: str) -> str:
-    value = Fraction(value)
-    text = str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
-    return text.replace(".", ",") if lang == "fr" else text
-
-
-def _join(items: Sequence[str], lang: str) -> str:
-    last = " and " if lang == "en" else " et "
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1]
-
-
-def _days(days: Iterable[int], lang: str, preposition: bool = True) -> str:
-    unique = [str(d) for d in sorted(set(days))]
-    one = len(unique) == 1
-    if lang == "en":
-        word = "day " if one else "days "
-        return ("on " if preposition else "") + word + _join(unique, "en")
-    if preposition:
-        return ("au jour " if one else "aux jours ") + _join(unique, "fr")
-    return ("jour " if one else "jours ") + _join(unique, "fr")
-
-
-def _symptoms(symptoms: Iterable[str]) -> Text:
-    texts = [_SYMPTOM_TEXT.get(s, (s, s)) for s in sorted(symptoms)]
-    return _join([t[_EN] for t in texts], "en"), _join([t[_FR] for t in texts], "fr")
-
-
-def _when(details: Mapping[str, Any]) -> Text:
-    """Where a reference point came from: a response's day or the pre-procedure baseline."""
-    if details.get("source") == "response":
-        return _days([details["day"]], "en"), _days([details["day"]], "fr")
-    return "before the procedure", "avant la procédure"
-
-
-def _pain_clauses(
-    reasons: Sequence[Reason], response: ResponseFacts, ref: _Reference
-) -> list[Text]:
-    """Loosening or pain recurrence: walking pain against the nadir, then each route."""
-    nadir = ref.nadir
-    assert nadir is not None  # every route to these alerts is measured from the nadir
-    pain = response.pain_walking
-    days = [r.day for r in nadir.responses]
-    best_en, best_fr = _num(nadir.value, "en"), _num(nadir.value, "fr")
-    days_fr = _days(days, "fr")
-    if nadir.settled:
-        lead_en = (
-            f"Walking pain {pain}/10, up from its settled {best_en}/10 ({_days(days, 'en', False)})"
-        )
-        lead_fr = (
-            f"Douleur à la marche {pain}/10, contre un niveau stable de {best_fr}/10 "
-            f"({_days(days, 'fr', False)})"
-        )
-    else:
-        lead_en = f"Walking pain {pain}/10, up from a best of {best_en}/10 {_days(days, 'en')}"
-        lead_fr = (
-            f"Douleur à la marche {pain}/10, contre un meilleur niveau de {best_fr}/10 {days_fr}"
-        )
-    clauses: list[Text] = []
-    codes = {reason.code for reason in reasons}
-    if codes & {"no_relief", "pain_recurrence", "mechanical_sign", "mobility_decline"} == {
-        "no_relief"
-    }:
-        lead_en, lead_fr = _no_relief_lead(next(r for r in reasons if r.code == "no_relief"), ref)
-    for reason in reasons:
-        d = reason.details
-        if reason.code == "no_relief":
-            if (
-                "pain_recurrence" in codes
-                or "mechanical_sign" in codes
-                or ("mobility_decline" in codes)
-            ):
-                b = d["baseline_pain_walking"]
-                clauses.append(
-                    (
-                        f"never relieved by 2 points or 30 % from its pre-procedure {b}/10",
-                        f"jamais soulagée de 2 points ou 30 % par rapport à son niveau "
-                        f"d'avant la procédure ({b}/10)",
-                    )
-                )
-        elif reason.code == "pain_recurrence":
-            if "rise" not in d["routes"]:
-                b = d["baseline_pain_walking"]
-                lead_en += f", back to its pre-procedure {b}/10"
-                lead_fr += f", revenue à son niveau d'avant la procédure ({b}/10)"
-            if d["confirmed"]:
-                lead_en += ", second report in a row"
-                lead_fr += ", deuxième réponse de suite"
-            elif d.get("corroborated_by") and not d["immediate"]:
-                lead_en += ", with another sign of the same trouble"
-                lead_fr += ", avec un autre signe allant dans le même sens"
-            else:
-                lead_en += ", severe in a single report"
-                lead_fr += ", sévère dès une seule réponse"
-        elif reason.code == "mechanical_sign":
-            en, fr = _symptoms(d["symptoms"])
-            clauses.append((f"new {en}", f"signe mécanique ({fr})"))
-        elif reason.code == "mobility_decline":
-            clauses.append(_mobility_clause(d))
-        else:  # a worsening reason corroborating the recurrence (version 2)
-            clauses.append(_clause(reason, response))
-    return [(lead_en, lead_fr), *clauses]
-
-
-def _no_relief_lead(reason: Reason, ref: _Reference) -> Text:
-    """Version 2's no-lasting-relief alert: the two high reports, then the best reached."""
-    d = reason.details
-    nadir = ref.nadir
-    assert nadir is not None
-    days = [r.day for r in nadir.responses]
-    pains, b = (
-        f"{d['previous_pain_walking']}/10 then {d['pain_walking']}/10",
-        d["baseline_pain_walking"],
-    )
-    pains_fr = f"{d['previous_pain_walking']}/10 puis {d['pain_walking']}/10"
-    best_en, best_fr = _num(nadir.value, "en"), _num(nadir.value, "fr")
-    if nadir.settled:
-        ref_en = f"settled {best_en}/10, {_days(days, 'en', False)}"
-        ref_fr = f"niveau stable {best_fr}/10, {_days(days, 'fr', False)}"
-    else:
-        ref_en = f"best {best_en}/10 {_days(days, 'en')}"
-        ref_fr = f"au mieux {best_fr}/10 {_days(days, 'fr')}"
-    return (
-        f"Walking pain {pains}, never relieved by 2 points or 30 % from its pre-procedure "
-        f"{b}/10 ({ref_en}): no lasting relief",
-        f"Douleur à la marche {pains_fr}, jamais soulagée de 2 points ou 30 % par rapport à "
-        f"son niveau d'avant la procédure ({b}/10 ; {ref_fr}) : pas de soulagement durable",
-    )
-
-
-def _mobility_clause(d: Mapping[str, Any]) -> Text:
-    when_en, when_fr = _when(d)
-    score, best = d["mobility_score"], d["best_mobility"]
-    return (
-        f"mobility score {score}/9, down from a best of {best}/9 {when_en}",
-        f"score de mobilité {score}/9, contre {best}/9 au mieux {when_fr}",
-    )
-
-
-def _clause(reason: Reason, response: ResponseFacts) -> Text:
-    d = reason.details
-    code = reason.code
-    if code in ("nerve_symptom", "embolism_symptom", "infection"):
-        en, fr = _symptoms(d["symptoms"])
-        cause = _CAUSE_TEXT[code]
-        return f"{en} ({cause[_EN]})", f"{fr} ({cause[_FR]})"
-    if code == "fall_with_pain_rise":
-        en, fr = _when(d)
-        before = d["previous_pain_walking"]
-        return (
-            f"a fall with walking pain {d['pain_walking']}/10, up from {before}/10 {en}",
-            f"une chute avec douleur à la marche {d['pain_walking']}/10, contre {before}/10 {fr}",
-        )
-    if code == "newly_unable_to_walk":
-        before = d["previous_aid_level"]
-        if before is None:
-            return "now unable to walk", "ne peut plus marcher"
-        en, fr = _when(d)
-        aid = _AID_TEXT[before]
-        return f"now unable to walk ({aid[_EN]} {en})", f"ne peut plus marcher ({aid[_FR]} {fr})"
-    if code == "mobility_decline":
-        return _mobility_clause(d)
-    if code == "analgesic_escalation":
-        en, fr = _when(d)
-        now = _ANALGESIC_TEXT[d["analgesic_step"]]
-        low = _ANALGESIC_TEXT[d["lowest_analgesic_step"]]
-        return (
-            f"now on {now[_EN]}, after {low[_EN]} {en}",
-            f"passe à {now[_FR]}, après {low[_FR]} {fr}",
-        )
-    if code == "walking_aid_worse":
-        en, fr = _when(d)
-        now, best = _AID_TEXT[d["aid_level"]], _AID_TEXT[d["best_aid_level"]]
-        return (
-            f"walking aid now {now[_EN]}, against {best[_EN]} at best {en}",
-            f"aide à la marche : {now[_FR]}, contre {best[_FR]} au mieux {fr}",
-        )
-    if code == "new_contralateral_pain":
-        return _SYMPTOM_TEXT["new_contralateral_pain"]
-    if code == "fever_alone":
-        return "fever without a wound sign", "fièvre sans signe à la cicatrice"
-    if code == "wound_sign_alone":
-        en, fr = _symptoms(d["symptoms"])
-        return f"{en} without fever", f"{fr} sans fièvre"
-    if code == "much_worse":
-        return _CHANGE_TEXT.get(d["change"], ("feels much worse", "se sent nettement moins bien"))
-    if code == "call_request":
-        return (
-            f"asks for a nurse to call (walking pain {response.pain_walking}/10, "
-            f"at rest {response.pain_rest}/10)",
-            f"demande l'appel d'une infirmière (douleur à la marche {response.pain_walking}/10, "
-            f"au repos {response.pain_rest}/10)",
-        )
-    raise ValueError(f"no summary for reason {code!r}")
-
-
-def _summary(
-    kind: str, reasons: Sequence[Reason], response: ResponseFacts, ref: _Reference
-) -> dict[str, str]:
-    if kind in ("possible_screw_loosening", "pain_recurrence"):
-        clauses = _pain_clauses(reasons, response, ref)
-    else:
-        clauses = [_clause(reason, response) for reason in reasons]
-    summary: dict[str, str] = {}
-    for lang, i in _LANGS.items():
-        text = _CLAUSE_SEPARATORS[lang].join(clause[i] for clause in clauses)
-        summary[lang] = text[0].upper() + text[1:] + "."
-    return summary

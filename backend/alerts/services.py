@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import statistics
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import orm
 
+from backend import signals
 from backend.alerts import versions
 from backend.alerts.models import (
     OUTCOMES,
@@ -40,12 +41,11 @@ from backend.alerts.models import (
     AlertNote,
 )
 from backend.alerts.rules import (
-    RULES_V1,
     AlertPlan,
+    ConfirmationRequest,
     MissedFacts,
     ProcedureFacts,
     ResponseFacts,
-    RuleSet,
     evaluate,
     reconcile,
 )
@@ -53,16 +53,14 @@ from backend.audit.services import record
 from backend.auth.principal import Principal
 from backend.errors import Conflict, NotFound, ValidationProblem
 from backend.extensions import db
+from backend.locales import pick
 from backend.pagination import decode_cursor, encode_cursor
 from backend.patients.models import Patient, Procedure
 from backend.questionnaires.models import Assignment, Response
 from backend.questionnaires.planning import local_instant
-from backend.questionnaires.services import AID_LEVELS, ANALGESIC_STEPS
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 
 CONFIRMING_KINDS = ("possible_screw_loosening", "pain_recurrence")
-
-# Called with (alert, now) when an alert is opened or its severity rises (notifications).
-alert_opened_hooks: list[Callable[[Alert, bool, datetime], None]] = []
 
 
 def _step(value: str | None, scale: tuple[str, ...]) -> int | None:
@@ -153,9 +151,7 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
         resolve_by_system(stale, "answered_late", "answered_late", now)
         changed.append(stale)
         del unresolved["no_response"]
-    _plan_confirmations(
-        patient, procedure, evaluation.confirmation_requests, unresolved, now, rules
-    )
+    _plan_confirmations(patient, procedure, evaluation.confirmation_requests, unresolved, now)
     if candidate is not None:  # shadow evaluation: stored for the report, never shown
         shadow = evaluate(facts, response_list, missed_list, candidate)
         versions.record_shadow(patient, procedure, shadow, candidate.version, now)
@@ -250,8 +246,7 @@ def _apply_plan(
         db.session.add(alert)
         db.session.flush()
         _event(alert, "opened", None, now, {"severity": plan.severity})
-        for hook in alert_opened_hooks:
-            hook(alert, True, now)
+        signals.send(signals.alert_raised, alert=alert, opened=True, now=now)
         return alert
     known = {s.get("response", {}).get("id") for s in alert.evidence.get("signals", [])}
     new = [s for s in plan.evidence if s.get("response", {}).get("id") not in known]
@@ -267,8 +262,7 @@ def _apply_plan(
         _event(alert, "severity_raised", None, now, {"from": alert.severity, "to": plan.severity})
         alert.severity, alert.severity_rank = plan.severity, SEVERITY_RANK[plan.severity]
         alert.due_at = min(alert.due_at, alert.created_at + _target(plan.severity))
-        for hook in alert_opened_hooks:
-            hook(alert, False, now)
+        signals.send(signals.alert_raised, alert=alert, opened=False, now=now)
     return alert
 
 
@@ -279,10 +273,9 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 def _plan_confirmations(
     patient: Patient,
     procedure: Procedure,
-    requests: list[Any],
+    requests: list[ConfirmationRequest],
     unresolved: Mapping[str, Alert],
     now: datetime,
-    rules: RuleSet = RULES_V1,
 ) -> None:
     """Plan the confirmation check-ins asked for; cancel those an open alert made useless."""
     if any(kind in unresolved for kind in CONFIRMING_KINDS):
@@ -299,8 +292,7 @@ def _plan_confirmations(
     reminder = current_app.config["REMINDER_LOCAL_TIME"]
     zone = ZoneInfo(patient.timezone)
     for request in requests:
-        answered_local = request.answered_at.astimezone(zone).date()
-        due_on = answered_local + timedelta(days=rules.confirmation_delay_days)
+        due_on = request.due_on(zone)
         opens_at = local_instant(due_on, reminder, zone)
         if opens_at <= now:
             continue  # a late answer: the moment to confirm has passed
@@ -350,14 +342,18 @@ def _event(
     )
 
 
-# --- hooks: evaluation after a response is stored or a questionnaire is missed ----------------
+# --- receivers: evaluation after a response is stored or a questionnaire is missed ------------
 
 
-def on_response(response: Response, patient: Patient, procedure: Procedure, now: datetime) -> None:
+def on_response(
+    _app: object, *, response: Response, patient: Patient, procedure: Procedure, now: datetime
+) -> None:
+    """``response_recorded`` receiver."""
     evaluate_patient(patient, procedure, now)
 
 
-def on_missed(assignment: Assignment, patient: Patient, now: datetime) -> None:
+def on_missed(_app: object, *, assignment: Assignment, patient: Patient, now: datetime) -> None:
+    """``questionnaire_missed`` receiver."""
     procedure = db.session.get(Procedure, assignment.procedure_id)
     if procedure is not None:
         evaluate_patient(patient, procedure, now)
@@ -648,29 +644,13 @@ def rule_report(principal: Principal) -> list[dict[str, Any]]:
     return report
 
 
-def emergency_advice(response: Response, patient: Patient) -> dict[str, Any] | None:
+def emergency_advice(
+    _app: object, *, response: Response, patient: Patient
+) -> dict[str, Any] | None:
+    """``response_advice`` receiver: the emergency advice when the response raised a red flag."""
     if not red_flag_for(response):
         return None
     return {
         "emergency": True,
-        "message": EMERGENCY_ADVICE.get(patient.locale, EMERGENCY_ADVICE["fr"]),
+        "message": pick(EMERGENCY_ADVICE, patient.locale),
     }
-
-
-def register_hooks() -> None:
-    """Wire the alert engine: after every stored response and every missed questionnaire (same
-    transaction), staff e-mails through the outbox, and the scheduler's jobs."""
-    from backend.alerts import jobs
-    from backend.questionnaires.services import advice_providers, on_response_stored
-    from backend.schedule.jobs import register_job
-    from backend.schedule.services import on_assignment_missed
-
-    on_response_stored(on_response)
-    on_assignment_missed(on_missed)
-
-    if emergency_advice not in advice_providers:
-        advice_providers.append(emergency_advice)
-    if jobs.announce not in alert_opened_hooks:
-        alert_opened_hooks.append(jobs.announce)
-    register_job(jobs.escalate)
-    register_job(jobs.send_routine_digests)

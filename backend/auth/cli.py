@@ -12,6 +12,7 @@ from backend.auth.services import create_user, get_or_create_site
 from backend.clock import utcnow
 from backend.errors import Problem
 from backend.extensions import db
+from backend.locales import LOCALES
 
 users_cli = AppGroup("users", help="Manage staff accounts.")
 
@@ -30,7 +31,7 @@ def read_password() -> str:
 @click.option("--name", "full_name", default="", help="Full name shown to colleagues.")
 @click.option(
     "--locale",
-    type=click.Choice(("fr", "en")),
+    type=click.Choice(LOCALES),
     default=None,
     help="Language of the API's texts for this person (default: the request's, else the site's).",
 )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.db import UUIDPrimaryKey
 from backend.extensions import db
+from backend.locales import FALLBACK_LOCALE
 
 ROLES = ("nurse", "physician", "admin")
 
@@ -22,7 +23,7 @@ class Site(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     timezone: Mapped[str] = mapped_column(sa.String(64))
-    locale: Mapped[str] = mapped_column(sa.String(2), default="fr")
+    locale: Mapped[str] = mapped_column(sa.String(2), default=FALLBACK_LOCALE)
     created_at: Mapped[datetime]
 
 

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from backend import fields
+from backend.locales import LOCALES
 
 
 class LoginSchema(ma.Schema):
@@ -55,9 +56,7 @@ class UserCreateSchema(ma.Schema):
     )
     role = fields.String(required=True, validate=validate.OneOf(("nurse", "physician", "admin")))
     full_name = fields.String(load_default="", validate=validate.Length(max=200))
-    locale = fields.String(
-        load_default=None, allow_none=True, validate=validate.OneOf(("fr", "en"))
-    )
+    locale = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LOCALES))
 
 
 class UserListSchema(ma.Schema):

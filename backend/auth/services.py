@@ -22,6 +22,7 @@ from backend.auth.principal import Principal
 from backend.auth.tokens import hash_token, issue_access_token, new_refresh_token
 from backend.errors import Problem, Unauthorized, ValidationProblem, field_error
 from backend.extensions import db
+from backend.locales import FALLBACK_LOCALE, LOCALES
 
 
 def _fast_hashing() -> bool:
@@ -38,7 +39,7 @@ def get_or_create_site(
     now: datetime,
     name: str | None = None,
     timezone: str | None = None,
-    locale: str = "fr",
+    locale: str = FALLBACK_LOCALE,
 ) -> Site:
     site = db.session.execute(db.select(Site).filter_by(code=code)).scalar_one_or_none()
     if site is None:
@@ -71,7 +72,7 @@ def create_user(
         errors.append(field_error("/role", f"must be one of {', '.join(ROLES)}"))
     if "@" not in email or len(email) > 254:
         errors.append(field_error("/email", "is not an e-mail address"))
-    if locale not in (None, "fr", "en"):
+    if locale is not None and locale not in LOCALES:
         errors.append(field_error("/locale", "must be fr or en"))
     problems = password_problems(password, email)
     if problems:

@@ -24,21 +24,21 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import lazyload
 
 from backend.auth.models import Site, User
+from backend.batches import POISON_DELAY
 from backend.extensions import db
 from backend.notify import contacts
 from backend.notify.channels import Channels, route_of
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
-from backend.notify.quiet_hours import after_quiet_hours, in_quiet_hours
-from backend.notify.texts import PATIENT_TEXTS, STAFF_TEXTS, Text, render
+from backend.notify.quiet_hours import sendable_at
+from backend.notify.texts import PATIENT_TEXTS, Text, render, staff_texts
 from backend.patients.models import Device, Patient
 from backend.questionnaires.models import Assignment
+from backend.questionnaires.planning import QUESTIONNAIRE_CLOSED, message_no_longer_needed
 from notifications import Message, SendResult, TransportError
 
 log = logging.getLogger(__name__)
@@ -114,10 +114,11 @@ def enqueue_staff_notification(
 
     One notification per person, deduplicated on ``(dedupe_key, person)``: calling this again
     for the same event (a retried job, a second scheduler) e-mails nobody twice. The text is
-    ``STAFF_TEXTS[subject_key]`` (no health content; add one with ``register_staff_text``);
+    ``staff_texts()[subject_key]`` (no health content; a domain gives its own through the
+    ``staff_texts`` signal);
     ``link`` points into the nurse tools. Returns the notifications written now.
     """
-    if subject_key not in STAFF_TEXTS:
+    if subject_key not in staff_texts():
         raise ValueError(f"unknown staff text {subject_key!r}")
     site = db.session.get(Site, site_id)
     if site is None:
@@ -263,10 +264,6 @@ def claim_due_deliveries(
     return Claim(len(rows), jobs)
 
 
-# A delivery that cannot even be prepared waits this long instead of blocking the batch.
-POISON_DELAY = timedelta(minutes=30)
-
-
 def _decide(
     delivery: Delivery,
     batch: _Batch,
@@ -286,14 +283,11 @@ def _decide(
     if delivery.attempts >= max_attempts:
         _fail_over(delivery, "gave_up", now)
         return None
-    if patient is not None:
-        zone = ZoneInfo(patient.timezone)
-        quiet = current_app.config["QUIET_HOURS"]
-        if in_quiet_hours(now, zone, quiet):
-            delivery.status = "pending"
-            delivery.next_attempt_at = after_quiet_hours(now, zone, quiet)
-            delivery.updated_at = now
-            return None
+    if patient is not None and (quiet_end := sendable_at(now, patient.timezone)) > now:
+        delivery.status = "pending"
+        delivery.next_attempt_at = quiet_end
+        delivery.updated_at = now
+        return None
     target = _route(delivery, notification, patient, batch, channels)
     if isinstance(target, str):
         delivery.attempts += 1
@@ -407,12 +401,9 @@ def _close_if_useless(
         verdict = ("cancelled", "user_inactive")
     elif notification.assignment_id is not None:
         assignment = batch.assignments[notification.assignment_id]
-        if assignment.status == "completed":
-            verdict = ("cancelled", "answered")
-        elif assignment.status == "cancelled":
-            verdict = ("cancelled", "questionnaire_cancelled")
-        elif assignment.status == "missed" or now >= assignment.closes_at:
-            verdict = ("expired", "questionnaire_closed")
+        unneeded = message_no_longer_needed(assignment.status, assignment.closes_at, now)
+        if unneeded is not None:
+            verdict = ("expired" if unneeded == QUESTIONNAIRE_CLOSED else "cancelled", unneeded)
     if verdict is None:
         return False
     _finish(notification, *verdict, now)
@@ -457,7 +448,7 @@ def _route(
 
 
 def _message(notification: Notification, delivery: Delivery, to: str) -> Message:
-    table = PATIENT_TEXTS if notification.patient_id else STAFF_TEXTS
+    table = PATIENT_TEXTS if notification.patient_id else staff_texts()
     text: Text = render(table, notification.text_key, notification.locale)
     return Message(
         to=to,
@@ -584,9 +575,7 @@ def _transient_failure(
     retry_at = now + timedelta(seconds=delay)
     if notification.patient_id is not None:
         patient = _patient(notification.patient_id)
-        retry_at = after_quiet_hours(
-            retry_at, ZoneInfo(patient.timezone), current_app.config["QUIET_HOURS"]
-        )
+        retry_at = sendable_at(retry_at, patient.timezone)
     if notification.expires_at is not None and retry_at >= notification.expires_at:
         _finish(notification, "expired", "useful_until_passed", now)
         return

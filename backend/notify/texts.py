@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-LOCALES = ("fr", "en")
-FALLBACK_LOCALE = "fr"
+from backend.locales import LOCALES, pick
 
 
 @dataclass(frozen=True)
@@ -31,37 +30,30 @@ PATIENT_TEXTS: dict[str, dict[str, Text]] = {
     },
 }
 
-# Staff e-mails; the alert domain adds its own with ``register_staff_text``.
-STAFF_TEXTS: dict[str, dict[str, Text]] = {
-    "alert_opened": {
-        "fr": Text(
-            "Nouvelle alerte à examiner",
-            "Une nouvelle alerte attend votre examen dans l'outil de suivi.",
-        ),
-        "en": Text("New alert to review", "A new alert is waiting for your review."),
-    },
-    "alert_overdue": {
-        "fr": Text(
-            "Alerte en attente",
-            "Une alerte n'a pas été prise en charge dans le délai prévu.",
-        ),
-        "en": Text("Alert waiting", "An alert was not acknowledged within its target time."),
-    },
-}
 
+def staff_texts() -> dict[str, dict[str, Text]]:
+    """The staff e-mail texts of the current application, from the ``staff_texts`` receivers
+    (the alert engine's): the outbox owns none, so it knows nothing of what they are about.
 
-def register_staff_text(key: str, texts: Mapping[str, Text]) -> None:
-    """Add a staff e-mail text (one per locale of ``LOCALES``); no health content in it."""
-    missing = [locale for locale in LOCALES if locale not in texts]
-    if missing:
-        raise ValueError(f"staff text {key!r} lacks the locales {missing}")
-    STAFF_TEXTS[key] = dict(texts)
+    Raises ``ValueError`` when a text lacks one of ``LOCALES`` or two receivers give one key.
+    """
+    from backend import signals
+
+    table: dict[str, dict[str, Text]] = {}
+    for texts in signals.send(signals.staff_texts):
+        for key, by_locale in texts.items():
+            missing = [locale for locale in LOCALES if locale not in by_locale]
+            if missing:
+                raise ValueError(f"staff text {key!r} lacks the locales {missing}")
+            if key in table:
+                raise ValueError(f"staff text {key!r} given twice")
+            table[key] = dict(by_locale)
+    return table
 
 
 def render(table: Mapping[str, Mapping[str, Text]], key: str, locale: str) -> Text:
     """The text in ``locale`` (French when the locale is unknown)."""
-    by_locale = table[key]
-    return by_locale.get(locale) or by_locale[FALLBACK_LOCALE]
+    return pick(table[key], locale)
 
 
 def questionnaire_link(assignment_id: uuid.UUID) -> str:

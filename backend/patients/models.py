@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 from backend.db import UUIDPrimaryKey
 from backend.extensions import db
+from backend.locales import LOCALES
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 
 PATIENT_STATUSES = ("active", "paused", "readmitted", "deceased", "withdrawn")
 # paused and readmitted suspend the follow-up; deceased and withdrawn end it (clinical.md).
@@ -28,7 +30,6 @@ CONSENT_PURPOSES = ("care", "research")  # care: telemonitoring; research: the r
 CONSENT_DECISIONS = ("given", "withdrawn")
 # How the decision was collected. Rows migrated from the former two dates have none (NULL).
 CONSENT_METHODS = ("paper", "verbal_witnessed", "in_app")
-LOCALES = ("fr", "en")
 CHANNELS = ("push", "sms", "email")
 SEXES = ("female", "male", "other", "unknown")
 
@@ -56,8 +57,8 @@ SIDES = ("left", "right", "bilateral", "midline")
 ETIOLOGIES = ("osteoporotic", "neoplastic", "traumatic", "cyst", "other")
 BONE_QUALITIES = ("normal", "osteopenic", "osteoporotic", "lytic", "unknown")
 ANAESTHESIAS = ("local", "sedation", "general")
-ANALGESICS = ("none", "non_opioid", "weak_opioid", "strong_opioid")
-WALKING_AIDS = ("none", "cane", "crutches", "walker", "human_help", "unable")
+ANALGESICS = ANALGESIC_STEPS  # the baseline is taken on the instruments' scales
+WALKING_AIDS = AID_LEVELS
 LIVING_SITUATIONS = ("alone", "with_partner_or_family", "assisted_living", "nursing_home", "other")
 
 

@@ -11,6 +11,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, validate, validates, validates_schema
 
 from backend import fields
+from backend.locales import LOCALES
 from backend.pagination import PageArgsSchema
 from backend.patients.lifecycle import consent_state
 from backend.patients.models import (
@@ -23,7 +24,6 @@ from backend.patients.models import (
     CONSENT_PURPOSES,
     ETIOLOGIES,
     LIVING_SITUATIONS,
-    LOCALES,
     LOCATIONS,
     PATIENT_STATUSES,
     PROCEDURE_KINDS,

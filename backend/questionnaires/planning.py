@@ -60,3 +60,22 @@ def plan(
 def day_number(discharged_on: date, instant: datetime, timezone: str) -> int:
     """Days since discharge of an instant, counted on the patient's local calendar."""
     return (instant.astimezone(ZoneInfo(timezone)).date() - discharged_on).days
+
+
+# Why a message about a questionnaire would no longer help (a reminder, a notification in the
+# outbox): it was answered, it was cancelled, or its window has closed. Closed means the message
+# expired (it came too late); the others mean it was withdrawn.
+QUESTIONNAIRE_CLOSED = "questionnaire_closed"
+
+
+def message_no_longer_needed(status: str, closes_at: datetime, now: datetime) -> str | None:
+    """The reason a message about a questionnaire in ``status`` is no longer useful at ``now``
+    (``answered``, ``questionnaire_cancelled``, ``QUESTIONNAIRE_CLOSED``), None while it can
+    still be answered. The reminder job and the outbox both ask here."""
+    if status == "completed":
+        return "answered"
+    if status == "cancelled":
+        return "questionnaire_cancelled"
+    if status == "missed" or now >= closes_at:
+        return QUESTIONNAIRE_CLOSED
+    return None

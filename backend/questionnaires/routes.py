@@ -16,6 +16,7 @@ from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.errors import NotFound, problems
 from backend.extensions import db
+from backend.locales import FALLBACK_LOCALE, LOCALES
 from backend.pagination import PageArgsSchema, paginate
 from backend.patients import services as patients
 from backend.patients.models import Patient
@@ -126,14 +127,14 @@ class MyDevice(MethodView):
 
 
 def _locale(principal: Principal) -> str:
-    best = request.accept_languages.best_match(["fr", "en"])
+    best = request.accept_languages.best_match(LOCALES)
     if best:
         return best
     if principal.is_patient:
         patient = db.session.get(Patient, principal.id)
         if patient is not None:
             return patient.locale
-    return "fr"
+    return FALLBACK_LOCALE
 
 
 @instruments_blp.route("/<key:key>")

@@ -9,8 +9,8 @@ silently accepted when wrong:
 3. The row is inserted inside a savepoint; the database's unique constraints (one response per
    assignment, one per patient and key) decide a race between two identical requests, and the
    loser replays the winner's result instead of failing.
-4. The assignment is completed and the response hooks (the alert engine) run in the same
-   transaction, so an answer and the alerts it raises commit together.
+4. The assignment is completed and ``response_recorded`` is sent (the alert engine listens) in
+   the same transaction, so an answer and the alerts it raises commit together.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,14 +27,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from backend import signals
 from backend.audit.services import record
 from backend.auth.principal import Principal
 from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field_error
 from backend.extensions import db
 from backend.fields import strip_control_characters
+from backend.locales import FALLBACK_LOCALE, LOCALES
 from backend.patients.models import Patient, Procedure
 from backend.questionnaires.models import Assignment, Instrument, Response
 from backend.questionnaires.planning import day_number
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; beyond this is a wrong clock
 
@@ -58,8 +61,8 @@ def localise(definition: Mapping[str, Any], locale: str) -> dict[str, Any]:
     """The definition with every text in one language (French when the locale is unknown)."""
 
     def pick(value: Any) -> Any:
-        if isinstance(value, dict) and set(value) <= {"en", "fr"} and value:
-            return value.get(locale) or value.get("fr") or next(iter(value.values()))
+        if isinstance(value, dict) and set(value) <= set(LOCALES) and value:
+            return value.get(locale) or value.get(FALLBACK_LOCALE) or next(iter(value.values()))
         if isinstance(value, dict):
             return {k: pick(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -149,10 +152,6 @@ def _item_problem(item: Mapping[str, Any], value: Any) -> str | None:
     return None
 
 
-ANALGESIC_STEPS = ("none", "non_opioid", "weak_opioid", "strong_opioid")  # WHO steps 0-3
-AID_LEVELS = ("none", "cane", "crutches", "walker", "human_help", "unable")  # levels 0-5
-
-
 def pain_band(value: int) -> str:
     """0 none, 1-3 mild, 4-6 moderate, 7-10 severe (clinical.md)."""
     if value == 0:
@@ -176,33 +175,18 @@ def score(answers: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- hooks -------------------------------------------------------------------------------------
-
-ResponseHook = Callable[[Response, Patient, Procedure, datetime], None]
-response_hooks: list[ResponseHook] = []
-
-
-def on_response_stored(hook: ResponseHook) -> ResponseHook:
-    """Register a function run after a response is stored, in the same transaction."""
-    if hook not in response_hooks:
-        response_hooks.append(hook)
-    return hook
-
-
-# Functions giving what the phone must show at once after a response (e.g. the emergency
-# advice when it raised a red flag), keyed by name; registered by the alert engine.
-AdviceProvider = Callable[[Response, Patient], dict[str, Any] | None]
-advice_providers: list[AdviceProvider] = []
+# --- what the phone shows after a response -----------------------------------------------------
 
 
 def advice_for(response: Response) -> dict[str, Any] | None:
+    """The first advice a ``response_advice`` receiver gives (the alert engine's emergency
+    advice after a red flag), else None."""
     patient = db.session.get(Patient, response.patient_id)
     if patient is None:
         return None
-    for provider in advice_providers:
-        advice = provider(response, patient)
+    for advice in signals.send(signals.response_advice, response=response, patient=patient):
         if advice:
-            return advice
+            return dict(advice)
     return None
 
 
@@ -341,8 +325,9 @@ def record_response(
         patient_id=patient.id,
         details={"source": source},
     )
-    for hook in response_hooks:
-        hook(response, patient, procedure, now)
+    signals.send(
+        signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
+    )
     return Recorded(response, replayed=False)
 
 

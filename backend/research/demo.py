@@ -24,7 +24,8 @@ from backend.alerts.models import SEVERITY_RANK, Alert
 from backend.extensions import db
 from backend.patients.models import Consent, Patient, Procedure, StatusChange
 from backend.questionnaires.models import Protocol, Response
-from backend.questionnaires.services import AID_LEVELS, ANALGESIC_STEPS, score
+from backend.questionnaires.services import score
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 
 PATIENTS = 320
 SEED = 20261201

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -102,3 +103,8 @@ def run_exports(now: datetime) -> int:
         details={"row_counts": manifest["row_counts"], "key_id": manifest["key_id"]},
     )
     return 1
+
+
+def scheduler_jobs(_app: object) -> tuple[Callable[[datetime], int], ...]:
+    """``scheduler_jobs`` receiver: the scheduler builds the exports requested."""
+    return (run_exports,)

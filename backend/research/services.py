@@ -24,7 +24,7 @@ from backend.auth.principal import Principal
 from backend.extensions import db
 from backend.patients.models import Patient, Procedure
 from backend.questionnaires.models import Response
-from backend.questionnaires.services import AID_LEVELS, ANALGESIC_STEPS
+from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 from backend.research import stats
 from backend.research.models import Allocation
 
@@ -574,11 +574,3 @@ def get_export(principal: Principal, export_id: uuid.UUID) -> Any:
     from backend.research.models import ResearchExport
 
     return site_scoped(ResearchExport, export_id, principal)
-
-
-def register_hooks() -> None:
-    """The scheduler builds the exports (backend.schedule's job registry)."""
-    from backend.research.jobs import run_exports
-    from backend.schedule.jobs import register_job
-
-    register_job(run_exports)

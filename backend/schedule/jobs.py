@@ -1,12 +1,13 @@
-"""The job registry: what every scheduler pass runs, in order.
+"""What every scheduler pass runs, in order: the schedule's own jobs, then the other domains'.
 
 A job is a function ``(now) -> int``: it handles at most one small batch of due rows (reading
 ``SCHEDULER_BATCH_SIZE``), flushes, and returns how many it handled. The runner commits after
 each call and calls it again until it returns 0, so a job never holds a long transaction and a
 killed scheduler loses at most one uncommitted batch (rolled back, done again by the next pass).
 
-Other domains append theirs with ``register_job`` (the alert escalations do). After every
-registered job, the runner flushes the notification outbox (``send_due_deliveries``), so what a
+Other domains add theirs through the ``scheduler_jobs`` signal (``backend.signals``: the alert
+escalations and digests, the research exports), connected per application. After every job,
+the runner flushes the notification outbox (``send_due_deliveries``), so what a
 job enqueued leaves in the same pass.
 """
 
@@ -17,24 +18,25 @@ from datetime import datetime
 
 from flask import current_app
 
+from backend import signals
 from backend.schedule import services
 
 Job = Callable[[datetime], int]
-jobs: list[Job] = []
 
 
-def register_job(job: Job) -> Job:
-    """Add ``job`` to every pass of ``flask scheduler run`` and ``run-once`` (idempotent)."""
-    if job not in jobs:
-        jobs.append(job)
-    return job
+def jobs() -> list[Job]:
+    """The current application's jobs: the schedule's own (``OWN``), then those the
+    ``scheduler_jobs`` receivers give, each once."""
+    found: list[Job] = list(OWN)
+    for contributed in signals.send(signals.scheduler_jobs):
+        found.extend(job for job in contributed if job not in found)
+    return found
 
 
 def _batch() -> int:
     return int(current_app.config["SCHEDULER_BATCH_SIZE"])
 
 
-@register_job
 def end_pauses(now: datetime) -> int:
     """Patients paused until today (in their zone) are followed again (first: what closed
     during the pause is then cancelled, not missed)."""
@@ -43,19 +45,20 @@ def end_pauses(now: datetime) -> int:
     return resume_due_pauses(now, limit=_batch())
 
 
-@register_job
 def close_windows(now: datetime) -> int:
     """Questionnaires whose window closed unanswered become ``missed``."""
     return services.close_expired_assignments(now, limit=_batch())
 
 
-@register_job
 def open_questionnaires(now: datetime) -> int:
     """Questionnaires whose time has come open, with their reminder ladder."""
     return services.open_due_assignments(now, limit=_batch())
 
 
-@register_job
 def enqueue_reminders(now: datetime) -> int:
     """Due reminders become notifications in the outbox (or are skipped, with the reason)."""
     return services.enqueue_due_reminders(now, limit=_batch())
+
+
+# In this order: what closed during a pause is cancelled, not missed, once the pause ended.
+OWN: tuple[Job, ...] = (end_pauses, close_windows, open_questionnaires, enqueue_reminders)

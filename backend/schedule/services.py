@@ -7,9 +7,10 @@ it handled. Nothing here calls a provider: reminders become outbox rows
 (``backend.notify.services``), sent after commit by the delivery job.
 
 Catching up after an outage: a questionnaire whose window passed while no scheduler ran is
-marked ``missed`` (the hooks run); a reminder that is late is still sent while its questionnaire
-is open, unless a later rung of the ladder is due within ``SUPERSEDE_WITHIN`` (then that one
-speaks for both and this one is marked ``expired``/``superseded``), and never in quiet hours.
+marked ``missed`` (``questionnaire_missed`` is sent); a reminder that is late is still sent
+while its questionnaire is open, unless a later rung of the ladder is due within
+``SUPERSEDE_WITHIN`` (then that one speaks for both and this one is marked
+``expired``/``superseded``), and never in quiet hours.
 """
 
 from __future__ import annotations
@@ -17,21 +18,26 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import lazyload
 
+from backend import signals
+from backend.batches import POISON_DELAY
 from backend.extensions import db
-from backend.notify.quiet_hours import QuietHours, after_quiet_hours, in_quiet_hours
+from backend.notify.quiet_hours import QuietHours, sendable_at
 from backend.notify.services import enqueue_patient_notification
 from backend.notify.texts import questionnaire_link
 from backend.patients.models import SUSPENDED_STATUSES, Patient
 from backend.questionnaires.models import Assignment
-from backend.questionnaires.planning import local_instant
+from backend.questionnaires.planning import (
+    QUESTIONNAIRE_CLOSED,
+    local_instant,
+    message_no_longer_needed,
+)
 from backend.schedule.models import Reminder
 
 log = logging.getLogger(__name__)
@@ -41,27 +47,12 @@ log = logging.getLogger(__name__)
 LADDER_DAYS = (0, 1, 2)
 # After an outage, a late reminder gives way to the next rung when that one is this close.
 SUPERSEDE_WITHIN = timedelta(hours=6)
-# A reminder that cannot even be handled waits this long instead of blocking the batch.
-POISON_DELAY = timedelta(minutes=30)
-
-# --- hooks -------------------------------------------------------------------------------------
-
-MissedHook = Callable[[Assignment, Patient, datetime], None]
-assignment_missed_hooks: list[MissedHook] = []
-
-
-def on_assignment_missed(hook: MissedHook) -> MissedHook:
-    """Register ``hook(assignment, patient, now)``, run in the transaction marking it missed."""
-    if hook not in assignment_missed_hooks:
-        assignment_missed_hooks.append(hook)
-    return hook
-
 
 # --- planning ----------------------------------------------------------------------------------
 
 
 def reminder_times(
-    opens_at: datetime, closes_at: datetime, zone: ZoneInfo, quiet: QuietHours
+    opens_at: datetime, closes_at: datetime, zone: ZoneInfo, quiet: QuietHours | None = None
 ) -> list[tuple[int, datetime]]:
     """(rung, due time) of the ladder inside the window, each moved out of quiet hours."""
     local_open = opens_at.astimezone(zone)
@@ -69,7 +60,7 @@ def reminder_times(
     times = []
     for rung, days in enumerate(LADDER_DAYS):
         due = local_instant(local_open.date() + timedelta(days=days), at, zone)
-        due = after_quiet_hours(max(due, opens_at), zone, quiet)
+        due = sendable_at(max(due, opens_at), zone, quiet)
         if due < closes_at:
             times.append((rung, due))
     return times
@@ -113,12 +104,11 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
         limit,
     )
     patients = _patients({a.patient_id for a in assignments})
-    quiet = current_app.config["QUIET_HOURS"]
     for assignment in assignments:
         assignment.status = "open"
         assignment.status_changed_at = now
         zone = ZoneInfo(patients[assignment.patient_id].timezone)
-        for rung, due in reminder_times(assignment.opens_at, assignment.closes_at, zone, quiet):
+        for rung, due in reminder_times(assignment.opens_at, assignment.closes_at, zone):
             db.session.add(
                 Reminder(
                     assignment_id=assignment.id,
@@ -135,7 +125,8 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
 
 
 def close_expired_assignments(now: datetime, *, limit: int) -> int:
-    """Mark ``missed`` the questionnaires whose window closed unanswered; run the hooks."""
+    """Mark ``missed`` the questionnaires whose window closed unanswered; send
+    ``questionnaire_missed`` for each."""
     assignments = _claim_assignments(
         [Assignment.status.in_(("pending", "open")), Assignment.closes_at <= now],
         Assignment.closes_at,
@@ -146,7 +137,7 @@ def close_expired_assignments(now: datetime, *, limit: int) -> int:
     patients = _patients({a.patient_id for a in assignments})
     closed = 0
     for assignment in assignments:
-        # One savepoint each: a hook that fails leaves its questionnaire open for the next pass
+        # One savepoint each: a receiver that fails leaves its questionnaire open for the next pass
         # (logged, retried) without holding back the others.
         try:
             with db.session.begin_nested():
@@ -184,8 +175,7 @@ def _close(assignment: Assignment, patient: Patient, now: datetime) -> None:
         else:
             _settle(reminder, "skipped", f"patient_{patient.status}", now)
     if followed:
-        for hook in assignment_missed_hooks:
-            hook(assignment, patient, now)
+        signals.send(signals.questionnaire_missed, assignment=assignment, patient=patient, now=now)
     db.session.flush()
 
 
@@ -263,14 +253,11 @@ def _decide(
     """Enqueue one due reminder, or settle it with the reason."""
     assignment = assignments[reminder.assignment_id]
     patient = patients[reminder.patient_id]
-    zone = ZoneInfo(patient.timezone)
-    quiet = current_app.config["QUIET_HOURS"]
-    if assignment.status == "completed":
-        _settle(reminder, "skipped", "answered", now)
-    elif assignment.status == "cancelled":
-        _settle(reminder, "skipped", "questionnaire_cancelled", now)
-    elif assignment.status == "missed" or now >= assignment.closes_at:
-        _settle(reminder, "expired", "questionnaire_closed", now)
+    unneeded = message_no_longer_needed(assignment.status, assignment.closes_at, now)
+    if unneeded is not None:
+        _settle(
+            reminder, "expired" if unneeded == QUESTIONNAIRE_CLOSED else "skipped", unneeded, now
+        )
     elif patient.status != "active":
         _settle(reminder, "skipped", f"patient_{patient.status}", now)
     elif any(
@@ -278,9 +265,9 @@ def _decide(
         for o in later[reminder.assignment_id]
     ):
         _settle(reminder, "expired", "superseded", now)
-    elif in_quiet_hours(now, zone, quiet):
+    elif (quiet_end := sendable_at(now, patient.timezone)) > now:
         # Late (the scheduler was down or behind) and now inside quiet hours: wait.
-        reminder.due_at = after_quiet_hours(now, zone, quiet)
+        reminder.due_at = quiet_end
         reminder.updated_at = now
     else:
         notification = enqueue_patient_notification(

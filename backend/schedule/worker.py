@@ -43,7 +43,7 @@ def run_pass(stop: threading.Event | None = None) -> dict[str, int]:
     totals: dict[str, int] = {}
     for _ in range(MAX_ROUNDS):
         found = 0
-        for job in [*registry.jobs, send_due_deliveries]:
+        for job in [*registry.jobs(), send_due_deliveries]:
             handled = _drain(job, stop)
             totals[job.__name__] = totals.get(job.__name__, 0) + handled
             found += handled

@@ -20,6 +20,8 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from backend.alerts.rules import RuleSet, walking_nadir
+
 # Canvas (SVG user units; the SVG scales to its container).
 WIDTH, HEIGHT = 760, 330
 LEFT, RIGHT, TOP, BOTTOM = 48, 92, 36, 48  # the right margin holds the reference labels
@@ -100,24 +102,6 @@ class Chart:
         return next(s for s in self.series if s.key == key)
 
 
-def nadir_of(walking: Sequence[tuple[int, int]]) -> tuple[Fraction, tuple[int, ...]] | None:
-    """The nadir as the alert rules define it (``backend.alerts.rules``, reference points):
-    the lowest mean of two consecutive walking-pain reports in answered order, the earliest pair
-    on a tie; the single report while there is only one. ``walking`` is (day, pain) in answered
-    order; returns the value and the indexes of the reports it comes from."""
-    if not walking:
-        return None
-    if len(walking) == 1:
-        return Fraction(walking[0][1]), (0,)
-    best: tuple[int, int] | None = None  # (sum, index of the first of the pair)
-    for i in range(1, len(walking)):
-        total = walking[i - 1][1] + walking[i][1]
-        if best is None or total < best[0]:
-            best = (total, i - 1)
-    assert best is not None
-    return Fraction(best[0], 2), (best[1], best[1] + 1)
-
-
 def _day_of(when: datetime, discharged_on: date, zone: ZoneInfo) -> int:
     return (when.astimezone(zone).date() - discharged_on).days
 
@@ -137,6 +121,7 @@ def build_chart(
     now: datetime,
     timezone: str,
     highlight: Any = None,
+    rules: RuleSet | None = None,
 ) -> Chart:
     """The chart of one procedure's follow-up. ``responses`` in answered order; ``alerts`` are
     the patient's alerts, each drawn at the day of the report that opened it (else of its
@@ -191,7 +176,7 @@ def build_chart(
     ]
 
     nadir = None
-    found = nadir_of(walking)
+    found = walking_nadir(walking, rules)  # the rules decide what the nadir is
     if found is not None:
         value, indexes = found
         ring = tuple(all_series[0].points[i] for i in indexes)

@@ -24,11 +24,10 @@ from markupsafe import Markup
 from backend.auth.models import Site
 from backend.auth.principal import current_principal
 from backend.extensions import db
-from backend.locales import staff_locale
+from backend.locales import LOCALES, site_locale, staff_locale
 
 log = logging.getLogger(__name__)
 
-LOCALES = ("fr", "en")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 SESSION_LOCALE = "locale"
 
@@ -294,7 +293,7 @@ def select_locale() -> str:
     if match:
         return match
     site = signed_in_site()
-    return site.locale if site is not None and site.locale in LOCALES else "fr"
+    return site_locale(site)
 
 
 def select_timezone() -> str | None:
@@ -364,11 +363,10 @@ def time_element(value: datetime | None) -> Markup:
 
 
 def number(value: Any) -> str:
-    """A score for reading: 2.5 is "2,5" in French."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value)
-    return text.replace(".", ",") if current_locale() == "fr" else text
+    """A score for reading: 2.5 is "2,5" in French (``backend.alerts.wording.number``)."""
+    from backend.alerts.wording import number as in_words
+
+    return in_words(value, current_locale())
 
 
 # --- wiring -------------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import pytest
 
 from backend.alerts import jobs
+from backend.alerts.jobs import STAFF_TEXTS
 from backend.alerts.models import Alert
 from backend.extensions import db
 from backend.notify.models import Notification
-from backend.notify.texts import STAFF_TEXTS
 from backend.schedule import services as schedule
 from tests.alerts.test_alert_engine import DISCHARGE, alerts_of, at_day
 from tests.conftest import make_staff

@@ -10,12 +10,13 @@ from datetime import timedelta
 
 import pytest
 
+from backend import signals
 from backend.audit.models import AuditEvent
 from backend.extensions import db
 from backend.notify import services
 from backend.notify.channels import build_channels, install_channels
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
-from backend.notify.texts import Text, register_staff_text
+from backend.notify.texts import Text, staff_texts
 from backend.patients.models import Device
 from backend.schedule.worker import run_pass
 from notifications import MemoryTransport, TransportError
@@ -345,8 +346,14 @@ def test_staff_are_emailed_once_per_event_in_their_sites_language(
 
 
 def test_staff_texts_must_exist_in_both_languages(app):
-    with pytest.raises(ValueError, match="en"):
-        register_staff_text("weekly_digest", {"fr": Text("Synthèse", "Une synthèse attend.")})
+    def french_only(_app):
+        return {"weekly_digest": {"fr": Text("Synthèse", "Une synthèse attend.")}}
+
+    with (
+        signals.connected(signals.staff_texts, french_only, app),
+        pytest.raises(ValueError, match="en"),
+    ):
+        staff_texts()
     with pytest.raises(ValueError, match="unknown staff text"):
         services.enqueue_staff_notification(
             uuid.uuid4(), ["nurse"], "x", now=T0, subject_key="nope", link=None, dedupe_key="k"
@@ -361,7 +368,7 @@ def test_a_delivery_whose_worker_died_is_taken_up_after_its_lease_and_sent_once(
     from backend.notify.channels import get_channels
     from backend.schedule import jobs
 
-    for job in jobs.jobs:  # everything but the delivery job
+    for job in jobs.jobs():  # everything but the delivery job
         job(clock.now())
     db.session.commit()
     # A worker claims the delivery, commits, and is killed before sending.
@@ -409,7 +416,7 @@ def test_a_worker_whose_lease_ran_out_sends_nothing_more_from_its_batch(app, nur
     )
     make_procedure(nurse_ada, marcel)
     make_procedure(nurse_ada, josette)
-    for job in jobs.jobs:
+    for job in jobs.jobs():
         job(clock.now())
     db.session.commit()
 

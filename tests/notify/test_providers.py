@@ -348,7 +348,7 @@ def test_when_the_database_goes_down_mid_batch_the_sender_stops_at_the_first_unr
     ]
     for patient in patients:
         make_procedure(nurse_ada, patient)
-    for job in jobs.jobs:  # everything but the delivery job: five reminders are due
+    for job in jobs.jobs():  # everything but the delivery job: five reminders are due
         job(clock.now())
     db.session.commit()
 

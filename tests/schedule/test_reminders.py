@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from backend import signals
 from backend.extensions import db
 from backend.notify.models import DeliveryAttempt
 from backend.questionnaires.models import Assignment
-from backend.schedule import services
 from backend.schedule.models import Reminder
 from backend.schedule.worker import run_pass
 from notifications import TransportError
@@ -252,61 +252,64 @@ def test_a_reminder_is_not_delivered_once_the_patient_is_paused(
 
 
 def test_windows_close_to_missed_and_the_missed_hooks_run_with_the_patient(
-    app, nurse_ada, clock, memory_channels, monkeypatch
+    app, nurse_ada, clock, memory_channels
 ):
     seen = []
-    monkeypatch.setattr(services, "assignment_missed_hooks", [])
-    services.on_assignment_missed(lambda a, p, now: seen.append((a.id, p.id, a.status, now)))
+
+    def missed(_app, *, assignment, patient, now):
+        seen.append((assignment.id, patient.id, assignment.status, now))
+
     marcel = make_patient(nurse_ada, contact_channels=["sms"])
     assignment = day_one(make_procedure(nurse_ada, marcel))
 
-    at(clock, assignment.closes_at - timedelta(seconds=1))
-    assert assignment.status == "open" and seen == []
-    at(clock, assignment.closes_at)
+    with signals.connected(signals.questionnaire_missed, missed, app):
+        at(clock, assignment.closes_at - timedelta(seconds=1))
+        assert assignment.status == "open" and seen == []
+        at(clock, assignment.closes_at)
 
-    assert assignment.status == "missed"
-    assert assignment.status_changed_at == assignment.closes_at
-    assert seen == [(assignment.id, marcel.id, "missed", assignment.closes_at)]
-    at(clock, assignment.closes_at + timedelta(hours=1))
-    assert len(seen) == 1  # once
+        assert assignment.status == "missed"
+        assert assignment.status_changed_at == assignment.closes_at
+        assert seen == [(assignment.id, marcel.id, "missed", assignment.closes_at)]
+        at(clock, assignment.closes_at + timedelta(hours=1))
+        assert len(seen) == 1  # once
 
 
 def test_a_failing_missed_hook_leaves_the_questionnaire_for_the_next_pass(
-    app, nurse_ada, clock, memory_channels, monkeypatch
+    app, nurse_ada, clock, memory_channels
 ):
     calls = []
 
-    def broken(assignment, patient, now):
+    def broken(_app, *, assignment, patient, now):
         calls.append(now)
         if len(calls) == 1:
             raise RuntimeError("alert engine unavailable")
 
-    monkeypatch.setattr(services, "assignment_missed_hooks", [broken])
     marcel = make_patient(nurse_ada, contact_channels=["sms"])
     assignment = day_one(make_procedure(nurse_ada, marcel))
-    at(clock, assignment.closes_at)
-    db.session.expire_all()
-    assert db.session.get(Assignment, assignment.id).status != "missed"  # rolled back together
+    with signals.connected(signals.questionnaire_missed, broken, app):
+        at(clock, assignment.closes_at)
+        db.session.expire_all()
+        assert db.session.get(Assignment, assignment.id).status != "missed"  # rolled back together
 
-    at(clock, assignment.closes_at + timedelta(minutes=1))
-    assert db.session.get(Assignment, assignment.id).status == "missed"
-    assert len(calls) == 2
+        at(clock, assignment.closes_at + timedelta(minutes=1))
+        assert db.session.get(Assignment, assignment.id).status == "missed"
+        assert len(calls) == 2
 
 
 def test_a_hook_failing_for_one_questionnaire_does_not_hold_back_the_others(
-    app, nurse_ada, clock, memory_channels, monkeypatch
+    app, nurse_ada, clock, memory_channels
 ):
     marcel = make_patient(nurse_ada, contact_channels=["sms"])
     josette = make_patient(nurse_ada, given_name="Josette", contact_channels=["sms"])
     marcels = day_one(make_procedure(nurse_ada, marcel))
     josettes = day_one(make_procedure(nurse_ada, josette))
 
-    def fails_for_marcel(assignment, patient, now):
+    def fails_for_marcel(_app, *, assignment, patient, now):
         if patient.id == marcel.id:
             raise RuntimeError("alert engine bug")
 
-    monkeypatch.setattr(services, "assignment_missed_hooks", [fails_for_marcel])
-    at(clock, marcels.closes_at)
+    with signals.connected(signals.questionnaire_missed, fails_for_marcel, app):
+        at(clock, marcels.closes_at)
 
     db.session.expire_all()
     assert db.session.get(Assignment, josettes.id).status == "missed"
@@ -358,21 +361,20 @@ def test_a_late_reminder_in_quiet_hours_gives_way_to_the_next_rung_in_the_mornin
 
 
 def test_jobs_registered_by_other_domains_run_in_every_pass_and_in_run_once(
-    app, clock, memory_channels, monkeypatch
+    app, clock, memory_channels
 ):
-    from backend.schedule import jobs
-
     calls = []
 
     def escalate(now):
         calls.append(now)
         return 0
 
-    monkeypatch.setattr(jobs, "jobs", list(jobs.jobs))
-    jobs.register_job(escalate)
-    jobs.register_job(escalate)  # idempotent
-    run_pass()
-    result = app.test_cli_runner().invoke(args=["scheduler", "run-once"])
+    def contribute(_app):
+        return (escalate, escalate)  # once in the pass all the same
+
+    with signals.connected(signals.scheduler_jobs, contribute, app):
+        run_pass()
+        result = app.test_cli_runner().invoke(args=["scheduler", "run-once"])
 
     assert result.exit_code == 0, result.output
     assert "escalate=0" in result.output and "send_due_deliveries=0" in result.output

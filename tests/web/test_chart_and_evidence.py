@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from backend.alerts.rules import _THRESHOLDS, ResponseFacts, _Tracker
+from backend.alerts.rules import walking_nadir as nadir_of
 from backend.alerts.services import procedure_facts
-from backend.web.chart import FLAG_GAP, build_chart, nadir_of
+from backend.web.chart import FLAG_GAP, build_chart
 from backend.web.evidence import describe, reason
 
 DISCHARGED = date(2026, 10, 1)
@@ -172,3 +173,24 @@ def test_an_alerts_evidence_reads_as_sentences(app, ward):
     assert first.reasons[0].startswith("Mechanical sign (clicking) with walking pain 6/10")
     assert first.references[0] == "best settled walking pain (nadir) 2/10, days 14, 21"
     assert first.rule == "rule possible_screw_loosening, version 1"
+
+
+def test_an_alerts_evidence_reads_in_french_from_the_rules_wording(app, ward):
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        [first, *_] = describe(ward.loosening.evidence)
+    assert first.reasons[0].startswith(
+        "Signe mécanique (claquement) avec une douleur à la marche de 6/10"
+    )
+    assert first.references[0] == "meilleure douleur à la marche stable (nadir) 2/10, jours 14, 21"
+    assert first.rule == "règle possible_screw_loosening, version 1"
+
+
+def test_every_french_phrase_of_the_evidence_takes_the_english_ones_numbers():
+    import re
+
+    from backend.alerts.wording import _EVIDENCE_FR
+
+    for english, french in _EVIDENCE_FR.items():
+        assert sorted(re.findall(r"%\(\w+\)s", english)) == sorted(
+            re.findall(r"%\(\w+\)s", french)
+        ), english

@@ -9,9 +9,10 @@ from backend.auth import services
 from backend.auth.throttle import login_rate_limits
 from backend.clock import utcnow
 from backend.fields import is_storable
+from backend.locales import LOCALES
 from backend.uow import keep_on_error
 from backend.web.blueprint import bp
-from backend.web.i18n import LOCALES, SESSION_LOCALE
+from backend.web.i18n import SESSION_LOCALE
 from backend.web.session import current_auth_session, forget, safe_next, sign_in, staff_page
 
 
