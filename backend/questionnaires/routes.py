@@ -101,7 +101,7 @@ class MyResponses(MethodView):
 
 def submit_response(
     actor: Principal, patient: Patient, body: dict[str, Any], key: uuid.UUID | None
-) -> tuple[Response, int, dict[str, str]]:
+) -> tuple[services.Answered, int, dict[str, str]]:
     """Record a response from a request and commit; shared by the phone's and the nurse's
     endpoints. A replay answers exactly as the first time, and says it is one."""
     result = services.record_response(
@@ -112,7 +112,8 @@ def submit_response(
         idempotency_key=str(key) if key else None,
         fingerprint=services.request_fingerprint(request.get_json()),
     )
-    return result.response, 201, {"Idempotent-Replayed": "true" if result.replayed else "false"}
+    answered = services.Answered(result.response, services.advice_for(result.response, patient))
+    return answered, 201, {"Idempotent-Replayed": "true" if result.replayed else "false"}
 
 
 @me_blp.route("/device")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import marshmallow as ma
 from marshmallow import validate
 
@@ -105,18 +103,13 @@ class ResponseCreatedSchema(_ResponseFields):
     """The phone's answer, as stored."""
 
     entered_by = fields.Nested(EnteredBySchema, attribute="attribution")
-    advice = fields.Method(
-        "get_advice",
+    advice = fields.Dict(
+        allow_none=True,
         metadata={
             "description": "Present when the app must show something at once "
             "(a red flag: call the emergency number)"
         },
     )
-
-    def get_advice(self, obj: Any) -> dict[str, Any] | None:
-        from backend.questionnaires.services import advice_for
-
-        return advice_for(obj)
 
 
 class StaffResponseCreatedSchema(ResponseCreatedSchema):

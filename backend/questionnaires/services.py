@@ -178,12 +178,9 @@ def score(answers: Mapping[str, Any]) -> dict[str, Any]:
 # --- what the phone shows after a response -----------------------------------------------------
 
 
-def advice_for(response: Response) -> dict[str, Any] | None:
+def advice_for(response: Response, patient: Patient) -> dict[str, Any] | None:
     """The first advice a ``response_advice`` receiver gives (the alert engine's emergency
     advice after a red flag), else None."""
-    patient = db.session.get(Patient, response.patient_id)
-    if patient is None:
-        return None
     for advice in signals.send(signals.response_advice, response=response, patient=patient):
         if advice:
             return dict(advice)
@@ -197,6 +194,17 @@ def advice_for(response: Response) -> dict[str, Any] | None:
 class Recorded:
     response: Response
     replayed: bool
+
+
+class Answered:
+    """A stored response as its sender is told of it: the row's fields and the ``advice`` to
+    show at once (decided by the service, so the schema that dumps it never queries)."""
+
+    def __init__(self, response: Response, advice: dict[str, Any] | None) -> None:
+        self._response, self.advice = response, advice
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:

@@ -203,7 +203,7 @@ def answer(patient_id: uuid.UUID, response_id: uuid.UUID) -> str:
         patient=found,
         response=response,
         items=definition["items"],
-        advice=questionnaires.advice_for(response),
+        advice=questionnaires.advice_for(response, found),
         raised=present_page(raised, now, current_locale()),
     )
     return page
