@@ -214,3 +214,20 @@ def test_a_new_code_from_the_page_may_cut_off_the_phones_enrolled_before(
     assert (
         ada_pages.client.get("/api/v1/me", headers=bearer(old["access_token"])).status_code == 401
     )
+
+
+def test_the_queue_page_runs_as_many_statements_for_twelve_alerts_as_for_two(
+    ada_pages, nurse_ada, clock
+):
+    from tests.statements import counted_statements
+    from tests.test_statement_budgets import QUEUE_BUDGET, red_flags, shown
+
+    red_flags(nurse_ada, clock, 2, acknowledged=1)
+    with counted_statements() as few:
+        assert len(queue_ids(ada_pages)) == 2
+    red_flags(nurse_ada, clock, 10, acknowledged=5)
+    with counted_statements() as many:
+        assert len(queue_ids(ada_pages)) == 12
+    assert len(many) == len(few), shown(many)
+    # The page's own session check stands in for the API's bearer token; the same budget.
+    assert len(many) <= QUEUE_BUDGET, shown(many)
