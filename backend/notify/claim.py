@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -121,7 +122,7 @@ def _due(now: datetime, limit: int) -> list[Delivery]:
     return [*lapsed, *pending]
 
 
-def _locked(query: sa.Select[tuple[Delivery]], limit: int) -> list[Delivery]:
+def _locked(query: sa.Select[Any], limit: int) -> list[Delivery]:
     return list(db.session.execute(query.limit(limit).with_for_update(skip_locked=True)).scalars())
 
 

@@ -85,13 +85,13 @@ def _send_all(jobs: list[SendJob], channels: Channels, settings: OutboxSettings)
                 outcomes.append(Outcome(job, abandoned=True))
                 continue
             if failures[job.route] >= CIRCUIT_BREAKER_FAILURES:
-                error = TransportError(
+                skipped = TransportError(
                     f"{job.route}: not tried, the provider failed "
                     f"{failures[job.route]} times in a row",
                     permanent=False,
                     code="circuit_open",
                 )
-                outcomes.append(Outcome(job, error=error))
+                outcomes.append(Outcome(job, error=skipped))
                 continue
             session = sessions.get(job.route)
             if session is None:
