@@ -209,9 +209,10 @@ def _connect_signals(app: Flask) -> None:
     from backend.alerts import jobs as alert_jobs
     from backend.alerts import services as alerts
     from backend.alerts.presenters import timeline_alerts
-    from backend.notify.services import on_follow_up_stopped as cancel_notifications
+    from backend.notify.record import on_follow_up_stopped as cancel_notifications
     from backend.research import jobs as research_jobs
     from backend.schedule.services import on_follow_up_stopped as skip_reminders
+    from backend.schedule.services import unwanted_reminders
 
     connections: tuple[tuple[NamedSignal, tuple[signals.Receiver, ...]], ...] = (
         (signals.patient_timeline, (timeline_alerts,)),
@@ -225,6 +226,7 @@ def _connect_signals(app: Flask) -> None:
         (signals.response_advice, (alerts.emergency_advice,)),
         (signals.scheduler_jobs, (alert_jobs.scheduler_jobs, research_jobs.scheduler_jobs)),
         (signals.staff_texts, (alert_jobs.staff_texts,)),
+        (signals.outbox_still_wanted, (unwanted_reminders,)),
     )
     for signal, receivers in connections:
         for receiver in receivers:

@@ -57,6 +57,21 @@ follow_up_stopped: NamedSignal = _signals.signal(
     pending reminders, the outbox cancels the patient's notifications not sent yet.""",
 )
 
+outbox_still_wanted: NamedSignal = _signals.signal(
+    "outbox-still-wanted",
+    doc="""Which messages of a delivery batch their domain still wants sent, asked just before
+    they are sent (the outbox knows no questionnaire: it keeps the ``wanted_key`` the enqueuing
+    domain gave, and asks that domain about it).
+
+    Sender: the application. Arguments: ``keys`` (``set[str]``: the ``wanted_key`` of every
+    notification in the batch, such as ``questionnaire:<hex id>``), ``now`` (aware UTC
+    ``datetime``). Returns a mapping of key to ``(status, reason)`` for the keys its domain
+    owns and no longer wants, ``status`` being ``cancelled`` (no longer needed: ``answered``)
+    or ``expired`` (too late: ``questionnaire_closed``); keys it does not own or still wants
+    are left out. One bounded query per batch, whatever its size. Required: the schedule
+    answers for questionnaire reminders (``schedule.services.unwanted_reminders``).""",
+)
+
 response_recorded: NamedSignal = _signals.signal(
     "response-recorded",
     doc="""A response was stored (any source: the phone, a caregiver, a nurse's entry), in the
@@ -134,6 +149,7 @@ REQUIRED: dict[NamedSignal, str] = {
     response_advice: "the emergency advice after a red flag",
     scheduler_jobs: "the alert escalations and digests, the research exports",
     staff_texts: "the alert e-mails' texts",
+    outbox_still_wanted: "whether a questionnaire still needs its reminder (backend.schedule)",
 }
 
 Receiver = Callable[..., Any]

@@ -12,13 +12,15 @@ from .base import (
     ERROR_CODES,
     Message,
     SendResult,
+    Session,
     Transport,
     TransportError,
     mask_recipient,
+    open_session,
     parse_retry_after,
 )
 from .console import ConsoleTransport
-from .email import SmtpTransport
+from .email import SmtpSession, SmtpTransport
 from .fcm import FcmTransport
 from .memory import MemoryTransport
 from .sms import TwilioSmsTransport
@@ -31,10 +33,13 @@ __all__ = [
     "MemoryTransport",
     "Message",
     "SendResult",
+    "Session",
+    "SmtpSession",
     "SmtpTransport",
     "Transport",
     "TransportError",
     "TwilioSmsTransport",
     "mask_recipient",
+    "open_session",
     "parse_retry_after",
 ]

@@ -37,9 +37,11 @@ __all__ = [
     "ERROR_CODES",
     "Message",
     "SendResult",
+    "Session",
     "Transport",
     "TransportError",
     "mask_recipient",
+    "open_session",
     "parse_retry_after",
 ]
 
@@ -134,6 +136,43 @@ class Transport(Protocol):
     channel: str
 
     def send(self, message: Message) -> SendResult: ...
+
+
+@runtime_checkable
+class Session(Protocol):
+    """Several sends over one provider connection (a batch); ``close`` ends it.
+
+    ``send`` behaves as :meth:`Transport.send`.  A connection lost in the middle
+    of a batch fails that one message with a transient ``unavailable`` error
+    (the provider did not accept it, so it is retried later, never sent twice)
+    and the next send opens a new connection.
+    """
+
+    def send(self, message: Message) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+class _OneByOne:
+    """The session of a transport that has none of its own: each send on its own."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def send(self, message: Message) -> SendResult:
+        return self._transport.send(message)
+
+    def close(self) -> None:
+        pass
+
+
+def open_session(transport: Transport) -> Session:
+    """A batch session on ``transport``: its own ``session()`` when it has one (SMTP reuses
+    one connection), else sends one by one."""
+    session = getattr(transport, "session", None)
+    if callable(session):
+        return session()  # type: ignore[no-any-return]
+    return _OneByOne(transport)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

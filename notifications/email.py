@@ -19,6 +19,12 @@ The ``Message-ID`` is derived from ``Message.idempotency_key`` (``<key@domain>``
 so retries of one delivery carry the same id and recipients' mail systems can
 thread or dedupe them; it is also the returned ``provider_id``.  SMTP replies are
 never copied into errors because servers echo the recipient address in them.
+
+``session()`` sends a batch over one connection (:class:`SmtpSession`): the
+connection, TLS handshake and ``AUTH`` happen once per batch instead of once per
+message.  A refused recipient or message leaves the connection usable (smtplib
+resets the transaction); a dropped connection fails only the message in flight,
+which the server did not accept, and the next message reconnects.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ import logging
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
 from .base import Message, SendResult, TransportError
 
-__all__ = ["SmtpTransport"]
+__all__ = ["SmtpSession", "SmtpTransport"]
 
 log = logging.getLogger(__name__)
 
@@ -108,78 +115,144 @@ class SmtpTransport:
         return msg
 
     def send(self, message: Message) -> SendResult:
-        msg = self.build(message)
-        message_id = str(msg["Message-ID"])
-        try:
-            self._deliver(msg)
-        except TransportError as exc:
-            log.info("smtp delivery failed: code=%s permanent=%s", exc.code, exc.permanent)
-            raise
-        log.debug("smtp delivery accepted: %s", message_id)
-        return SendResult(provider_id=message_id)
+        with self.session() as session:
+            return session.send(message)
 
-    def _deliver(self, msg: EmailMessage) -> None:
+    def session(self) -> SmtpSession:
+        """A batch of sends over one connection (opened on the first send)."""
+        return SmtpSession(self)
+
+    def _connect(self) -> smtplib.SMTP:
+        """An open, greeted (and upgraded, authenticated) connection; TransportError if not."""
+        smtp: smtplib.SMTP | None = None
         try:
-            smtp: smtplib.SMTP
             if self.use_ssl:
                 smtp = smtplib.SMTP_SSL(
                     self.host, self.port, timeout=self.timeout, context=self._context()
                 )
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with smtp:
+            smtp.ehlo()
+            if self.starttls and not self.use_ssl:
+                smtp.starttls(context=self._context())
                 smtp.ehlo()
-                if self.starttls and not self.use_ssl:
-                    smtp.starttls(context=self._context())
-                    smtp.ehlo()
-                if self.username is not None:
-                    smtp.login(self.username, self._password or "")
-                smtp.send_message(msg)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise _classify_rcpt(list(exc.recipients.values())) from None
-        except smtplib.SMTPAuthenticationError as exc:
-            raise TransportError(
-                f"smtp: authentication failed ({exc.smtp_code})",
-                permanent=False,
-                code="auth",
-            ) from None
-        except smtplib.SMTPNotSupportedError:
-            raise TransportError(
-                "smtp: server does not support STARTTLS/AUTH as configured",
-                permanent=False,
-                code="config",
-            ) from None
-        except smtplib.SMTPSenderRefused as exc:
-            raise TransportError(
-                f"smtp: sender refused ({exc.smtp_code})",
-                permanent=False,
-                code="config" if exc.smtp_code >= 500 else "unavailable",
-            ) from None
-        except smtplib.SMTPDataError as exc:
-            raise TransportError(
-                f"smtp: message refused at DATA ({exc.smtp_code})",
-                permanent=False,
-                code="rejected" if exc.smtp_code >= 500 else "unavailable",
-            ) from None
+            if self.username is not None:
+                smtp.login(self.username, self._password or "")
+            return smtp
+        except BaseException:
+            if smtp is not None:
+                smtp.close()
+            raise
+
+
+class SmtpSession:
+    """Messages sent one after the other over one SMTP connection (see the module docstring)."""
+
+    def __init__(self, transport: SmtpTransport) -> None:
+        self.transport = transport
+        self._smtp: smtplib.SMTP | None = None
+        self.connections = 0  # connections opened so far (one per batch unless one dropped)
+
+    def __enter__(self) -> SmtpSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def send(self, message: Message) -> SendResult:
+        msg = self.transport.build(message)
+        message_id = str(msg["Message-ID"])
+        try:
+            _classified(self._send, msg)
+        except TransportError as exc:
+            log.info("smtp delivery failed: code=%s permanent=%s", exc.code, exc.permanent)
+            raise
+        log.debug("smtp delivery accepted: %s", message_id)
+        return SendResult(provider_id=message_id)
+
+    def _send(self, msg: EmailMessage) -> None:
+        if self._smtp is None:
+            self._smtp = self.transport._connect()
+            self.connections += 1
+        try:
+            self._smtp.send_message(msg)
+        except smtplib.SMTPServerDisconnected:
+            self._drop()
+            raise
         except smtplib.SMTPResponseException as exc:
-            raise TransportError(
-                f"smtp: unexpected reply ({exc.smtp_code})",
-                permanent=False,
-                code="unavailable",
-            ) from None
-        except ssl.SSLCertVerificationError:
-            raise TransportError(
-                "smtp: server certificate verification failed",
-                permanent=False,
-                code="config",
-            ) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            # SMTPServerDisconnected, ConnectionRefusedError, TimeoutError, SSLError...
-            raise TransportError(
-                f"smtp: connection failed ({type(exc).__name__})",
-                permanent=False,
-                code="unavailable",
-            ) from None
+            if exc.smtp_code == 421:  # the server is closing the connection
+                self._drop()
+            raise
+        except smtplib.SMTPException:
+            raise  # refused recipients: smtplib reset the transaction, the connection stands
+        except OSError:  # the socket itself failed (reset, timeout): not reusable
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+
+def _classified(send: Callable[[EmailMessage], None], msg: EmailMessage) -> None:
+    """Run ``send(msg)``, turning smtplib's and the socket's errors into TransportError."""
+    try:
+        send(msg)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise _classify_rcpt(list(exc.recipients.values())) from None
+    except smtplib.SMTPAuthenticationError as exc:
+        raise TransportError(
+            f"smtp: authentication failed ({exc.smtp_code})",
+            permanent=False,
+            code="auth",
+        ) from None
+    except smtplib.SMTPNotSupportedError:
+        raise TransportError(
+            "smtp: server does not support STARTTLS/AUTH as configured",
+            permanent=False,
+            code="config",
+        ) from None
+    except smtplib.SMTPSenderRefused as exc:
+        raise TransportError(
+            f"smtp: sender refused ({exc.smtp_code})",
+            permanent=False,
+            code="config" if exc.smtp_code >= 500 else "unavailable",
+        ) from None
+    except smtplib.SMTPDataError as exc:
+        raise TransportError(
+            f"smtp: message refused at DATA ({exc.smtp_code})",
+            permanent=False,
+            code="rejected" if exc.smtp_code >= 500 else "unavailable",
+        ) from None
+    except smtplib.SMTPResponseException as exc:
+        raise TransportError(
+            f"smtp: unexpected reply ({exc.smtp_code})",
+            permanent=False,
+            code="unavailable",
+        ) from None
+    except ssl.SSLCertVerificationError:
+        raise TransportError(
+            "smtp: server certificate verification failed",
+            permanent=False,
+            code="config",
+        ) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        # SMTPServerDisconnected, ConnectionRefusedError, TimeoutError, SSLError...
+        raise TransportError(
+            f"smtp: connection failed ({type(exc).__name__})",
+            permanent=False,
+            code="unavailable",
+        ) from None
 
 
 def _classify_rcpt(replies: list[tuple[int, bytes]]) -> TransportError:

@@ -55,6 +55,16 @@ def test_the_outbox_imports_none_of_the_domains_that_send_through_it():
     assert offenders(files(BACKEND / "notify"), forbidden) == []
 
 
+def test_the_outbox_knows_no_questionnaire_and_reads_recipients_in_one_place():
+    # What a message is about stays with the domain that enqueued it (outbox_still_wanted);
+    # contact points are read by recipients.py (and disabled by contacts.py) alone.
+    assert offenders(files(BACKEND / "notify"), ("backend.questionnaires.models",)) == []
+    others = [
+        p for p in files(BACKEND / "notify") if p.name not in ("recipients.py", "contacts.py")
+    ]
+    assert offenders(others, ("backend.patients", "backend.auth.models")) == []
+
+
 def test_no_domain_imports_the_nurse_pages_or_a_route():
     # The pages and the routes are the top: they call services, nothing calls them back.
     below = [p for p in files(BACKEND) if p.parent.name != "web" and "web" not in p.parts]

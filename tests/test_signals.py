@@ -11,7 +11,7 @@ from backend import signals
 from backend.alerts import jobs as alert_jobs
 from backend.alerts import services as alerts
 from backend.alerts.presenters import timeline_alerts
-from backend.notify import services as outbox
+from backend.notify import record as outbox
 from backend.research import jobs as research_jobs
 from backend.schedule import services as schedule
 
@@ -43,6 +43,7 @@ def test_every_required_signal_has_a_receiver_in_the_application(app):
         "response-advice": {alerts.emergency_advice},
         "scheduler-jobs": {alert_jobs.scheduler_jobs, research_jobs.scheduler_jobs},
         "staff-texts": {alert_jobs.staff_texts},
+        "outbox-still-wanted": {schedule.unwanted_reminders},
     }
 
 

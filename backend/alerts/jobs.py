@@ -20,7 +20,7 @@ from backend.alerts.models import Alert
 from backend.alerts.services import escalate_overdue
 from backend.auth.models import Site
 from backend.extensions import db
-from backend.notify.services import enqueue_staff_notification
+from backend.notify.enqueue import enqueue_staff_notification
 from backend.notify.texts import Text
 
 # The e-mails' texts (no health content: they say that something waits, and link to it).

@@ -9,13 +9,46 @@ value changes, whichever service changes it, so no edit path can forget to.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from backend.audit.services import record
+from backend.extensions import db
 from backend.patients.models import Device, Patient
+
+
+def contact_dead(
+    patient_id: uuid.UUID, channel: str, device_id: uuid.UUID | None, reason: str, *, now: datetime
+) -> bool:
+    """A provider said the patient's contact point on ``channel`` is dead for good: disable it.
+    True when it was a phone's push token and the patient has another usable phone."""
+    from sqlalchemy.orm import lazyload
+
+    patient = db.session.get(Patient, patient_id, options=[lazyload("*")])
+    assert patient is not None
+    if channel == "push":
+        if device_id is None:
+            return False
+        device = db.session.get(Device, device_id)
+        if device is not None and device.push_disabled_at is None:
+            disable_push(patient, device, reason, now=now)
+        db.session.flush()
+        another = db.session.execute(
+            db.select(Device.id).where(
+                Device.patient_id == patient.id,
+                Device.push_token.is_not(None),
+                Device.push_disabled_at.is_(None),
+            )
+        ).first()
+        return another is not None
+    if channel == "sms":
+        disable_phone(patient, reason, now=now)
+    elif channel == "email":
+        disable_email(patient, reason, now=now)
+    return False
 
 
 def disable_phone(patient: Patient, reason: str, *, now: datetime) -> None:

@@ -1,7 +1,11 @@
-"""The delivery job: claim due deliveries and commit, send with no transaction open, record.
+"""The delivery job: claim a batch and commit, send it with no transaction open, record it.
 
-Registered by the scheduler as the last job of every pass, so what the other jobs enqueued in
-that pass (reminders, staff e-mails) leaves in the same pass.
+Registered by the scheduler after the other jobs of every round, so what they enqueued leaves
+in the same round. One batch is ``SCHEDULER_BATCH_SIZE`` deliveries: claimed together (their
+attempts written before any send), sent over one provider session per route (one SMTP
+connection for the batch's e-mails), and recorded together in one transaction. A worker that
+dies mid-batch leaves in-flight attempts whose leases run out: the next claim marks them
+``interrupted`` and sends them again (at-least-once; at most one batch is sent twice).
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
-from flask import current_app
-
 from backend.clock import get_clock
 from backend.extensions import db
-from backend.notify import services
 from backend.notify.channels import Channels, get_channels
-from notifications import SendResult, TransportError
+from backend.notify.claim import SendJob, claim_due_deliveries
+from backend.notify.record import Outcome, record_outcomes
+from backend.notify.settings import OutboxSettings, outbox_settings
+from notifications import SendResult, Session, TransportError, open_session
 
 log = logging.getLogger(__name__)
 
@@ -44,71 +48,71 @@ LEASE_MARGIN_TIMEOUTS = 3
 
 
 def send_due_deliveries(now: datetime) -> int:
-    """One batch: claim (commit), send each outside any transaction, record each (commit)."""
-    config = current_app.config
+    """One batch: claim (commit), send outside any transaction, record (commit)."""
+    settings = outbox_settings()
     channels = get_channels()
-    claim = services.claim_due_deliveries(
-        now,
-        worker=worker_id(),
-        limit=int(config["SCHEDULER_BATCH_SIZE"]),
-        lease_seconds=int(config["SCHEDULER_LEASE_SECONDS"]),
-        max_attempts=int(config["NOTIFICATION_MAX_ATTEMPTS"]),
-        channels=channels,
-    )
+    claim = claim_due_deliveries(now, worker=worker_id(), settings=settings, channels=channels)
     db.session.commit()
-    clock = get_clock()
-    margin = timedelta(seconds=LEASE_MARGIN_TIMEOUTS * int(config["NOTIFICATION_TIMEOUT_SECONDS"]))
-    failures: Counter[str] = Counter()  # consecutive transient failures per route
-    for index, job in enumerate(claim.jobs):
-        if db.session().in_transaction():
-            raise RuntimeError("a provider call must never happen inside a database transaction")
-        if clock.now() + margin >= job.lease_until:
-            # Too slow: another worker may hold this delivery by now. Leave it to the next claim.
-            _abandon(job)
-            continue
-        result: SendResult | None = None
-        error: TransportError | None = None
-        if failures[job.route] >= CIRCUIT_BREAKER_FAILURES:
-            error = TransportError(
-                f"{job.route}: not tried, the provider failed {failures[job.route]} times in a row",
-                permanent=False,
-                code="circuit_open",
-            )
-        else:
-            error, result = _send(channels, job)
-            failures[job.route] = failures[job.route] + 1 if error and not error.permanent else 0
-        try:
-            services.record_outcome(
-                job,
-                now=clock.now(),
-                result=result,
-                error=error,
-                max_attempts=int(config["NOTIFICATION_MAX_ATTEMPTS"]),
-                retry_base=float(config["NOTIFICATION_RETRY_BASE_SECONDS"]),
-                retry_cap=float(config["NOTIFICATION_RETRY_MAX_SECONDS"]),
-            )
-            db.session.commit()
-        except Exception as exc:  # noqa: BLE001 - whatever broke the record, stop the batch
-            # This delivery's lease will run out and it will be taken up again (at-least-once):
-            # one duplicate. The database is likely down, so every later send of this batch
-            # would become a duplicate too: stop here; the rest of the claim waits for its
-            # leases and is sent, once, by the next worker.
-            db.session.rollback()
-            log.error(
-                "could not record a delivery outcome; the rest of the batch is left to its lease",
-                extra={"error_type": type(exc).__name__, "left": len(claim.jobs) - index - 1},
-            )
-            break
+    if not claim.jobs:
+        return claim.handled
+    outcomes = _send_all(claim.jobs, channels, settings)
+    try:
+        record_outcomes(outcomes, now=get_clock().now(), settings=settings)
+        db.session.commit()
+    except Exception as exc:  # noqa: BLE001 - the batch's leases will bring it back
+        # The database is likely down: the batch's leases run out and the next worker takes it
+        # up, sending again what this one sent (at-least-once; at most one batch twice).
+        db.session.rollback()
+        log.error(
+            "could not record a batch of delivery outcomes; it is left to its leases",
+            extra={"error_type": type(exc).__name__, "left": len(outcomes)},
+        )
     return claim.handled
 
 
-def _send(
-    channels: Channels, job: services.SendJob
-) -> tuple[TransportError | None, SendResult | None]:
-    transport = channels.transport(job.route)
-    assert transport is not None
+def _send_all(jobs: list[SendJob], channels: Channels, settings: OutboxSettings) -> list[Outcome]:
+    if db.session().in_transaction():
+        raise RuntimeError("a provider call must never happen inside a database transaction")
+    clock = get_clock()
+    margin = timedelta(seconds=LEASE_MARGIN_TIMEOUTS * settings.timeout_seconds)
+    failures: Counter[str] = Counter()  # consecutive transient failures per route
+    sessions: dict[str, Session] = {}
+    outcomes: list[Outcome] = []
     try:
-        return None, transport.send(job.message)
+        for job in jobs:
+            if clock.now() + margin >= job.lease_until:
+                # Too slow: another worker may hold this delivery by now. Leave it to the next.
+                outcomes.append(Outcome(job, abandoned=True))
+                continue
+            if failures[job.route] >= CIRCUIT_BREAKER_FAILURES:
+                skipped = TransportError(
+                    f"{job.route}: not tried, the provider failed "
+                    f"{failures[job.route]} times in a row",
+                    permanent=False,
+                    code="circuit_open",
+                )
+                outcomes.append(Outcome(job, error=skipped))
+                continue
+            session = sessions.get(job.route)
+            if session is None:
+                transport = channels.transport(job.route)
+                assert transport is not None
+                session = sessions[job.route] = open_session(transport)
+            error, result = _send(session, job)
+            failures[job.route] = failures[job.route] + 1 if error and not error.permanent else 0
+            outcomes.append(Outcome(job, result=result, error=error))
+    finally:
+        for session in sessions.values():
+            try:
+                session.close()
+            except Exception as exc:  # noqa: BLE001 - what was sent is sent
+                log.warning("could not close a provider session (%s)", type(exc).__name__)
+    return outcomes
+
+
+def _send(session: Session, job: SendJob) -> tuple[TransportError | None, SendResult | None]:
+    try:
+        return None, session.send(job.message)
     except TransportError as exc:
         return exc, None
     except Exception as exc:  # noqa: BLE001 - a transport bug must not stop the others
@@ -117,14 +121,3 @@ def _send(
             f"{job.route}: unexpected {type(exc).__name__}", permanent=False, code="internal"
         )
         return error, None
-
-
-def _abandon(job: services.SendJob) -> None:
-    from backend.notify.models import DeliveryAttempt
-
-    db.session.execute(
-        db.update(DeliveryAttempt)
-        .where(DeliveryAttempt.id == job.attempt_id, DeliveryAttempt.outcome.is_(None))
-        .values(outcome="abandoned", finished_at=get_clock().now())
-    )
-    db.session.commit()

@@ -2,11 +2,15 @@
 
 - ``Notification``: one message for one recipient (a patient or a staff member), in one locale,
   useful until ``expires_at``. ``dedupe_key`` is unique: enqueueing the same thing twice (a
-  retried job, two schedulers) stores it once.
+  retried job, two schedulers) stores it once. ``wanted_key`` is the enqueuing domain's name for
+  what the message is about (``questionnaire:<id>``): before each send the outbox asks that
+  domain whether it still wants it (``backend.signals.outbox_still_wanted``), without knowing
+  what the key means.
 - ``Delivery``: the message on one channel, in the patient's order of preference. The first is
   ``pending``; the others wait in ``standby`` and are woken one at a time when the channel before
   them fails for good. ``next_attempt_at`` (pending) and ``claimed_until`` (sending: the lease)
-  are the indexed due times the delivery job claims by.
+  are the due times the delivery job claims by, each in an index ending with ``id`` so that it
+  gives the claim's order and a batch is read off it without sorting what is due.
 - ``DeliveryAttempt``: one provider call (or a decision not to make one), never updated after
   its outcome is known.
 """
@@ -54,13 +58,11 @@ class Notification(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     patient_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("patients.id"), index=True)
     user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"))
-    assignment_id: Mapped[uuid.UUID | None] = mapped_column(
-        sa.ForeignKey("assignments.id"), index=True
-    )
     locale: Mapped[str] = mapped_column(sa.String(2))
     link: Mapped[str | None] = mapped_column(sa.String(500))
     collapse_key: Mapped[str | None] = mapped_column(sa.String(100))
     dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    wanted_key: Mapped[str | None] = mapped_column(sa.String(100))
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     status_reason: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
@@ -78,9 +80,9 @@ class Delivery(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
         sa.UniqueConstraint("notification_id", "channel"),
         sa.CheckConstraint(_in("status", DELIVERY_STATUSES), name="status_known"),
         sa.CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
-        # The two due-time indexes the delivery job claims by.
-        sa.Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
-        sa.Index("ix_deliveries_status_claimed_until", "status", "claimed_until"),
+        # The two due-time indexes the delivery job claims by, in its order (due time, id).
+        sa.Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at", "id"),
+        sa.Index("ix_deliveries_status_claimed_until", "status", "claimed_until", "id"),
     )
 
     notification_id: Mapped[uuid.UUID] = mapped_column(

@@ -62,3 +62,7 @@ def enqueue_reminders(now: datetime) -> int:
 
 # In this order: what closed during a pause is cancelled, not missed, once the pause ended.
 OWN: tuple[Job, ...] = (end_pauses, close_windows, open_questionnaires, enqueue_reminders)
+
+# The reminder pipeline: one batch each per round of a pass, interleaved with the delivery job
+# (``backend.schedule.worker.run_pass``), so sending starts with the first opened batch.
+PIPELINE: tuple[Job, ...] = (open_questionnaires, enqueue_reminders)

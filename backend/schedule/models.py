@@ -24,7 +24,7 @@ class Reminder(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
         sa.CheckConstraint(
             "status IN ('pending', 'enqueued', 'skipped', 'expired')", name="status_known"
         ),
-        sa.Index("ix_reminders_status_due_at", "status", "due_at"),
+        sa.Index("ix_reminders_status_due_at", "status", "due_at", "id"),  # the claim order
     )
 
     assignment_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("assignments.id"))

@@ -3,8 +3,11 @@
 Each service takes ``now`` and a batch ``limit``, claims its due rows with
 ``FOR UPDATE SKIP LOCKED`` (several schedulers on one PostgreSQL take disjoint rows; SQLite has
 one writer at a time), does all its work in the caller's transaction and returns how many rows
-it handled. Nothing here calls a provider: reminders become outbox rows
-(``backend.notify.services``), sent after commit by the delivery job.
+it handled. Each claim reads its batch off an index that gives the claim's order (status, due
+time, id), so a batch never sorts all that is due. Nothing here calls a provider: reminders
+become outbox rows (``backend.notify.enqueue``), a batch in two statements, sent after commit
+by the delivery job; before each send the outbox asks this module whether the questionnaire
+still wants its reminder (``unwanted_reminders``, the ``outbox_still_wanted`` receiver).
 
 Catching up after an outage: a questionnaire whose window passed while no scheduler ran is
 marked ``missed`` (``questionnaire_missed`` is sent); a reminder that is late is still sent
@@ -28,8 +31,8 @@ from sqlalchemy.orm import lazyload
 from backend import signals
 from backend.batches import POISON_DELAY
 from backend.extensions import db
+from backend.notify.enqueue import PatientMessage, enqueue_patient_notifications
 from backend.notify.quiet_hours import QuietHours, sendable_at
-from backend.notify.services import enqueue_patient_notification
 from backend.notify.texts import questionnaire_link
 from backend.patients.models import SUSPENDED_STATUSES, Patient
 from backend.questionnaires.models import Assignment
@@ -103,25 +106,38 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
         Assignment.opens_at,
         limit,
     )
-    patients = _patients({a.patient_id for a in assignments})
-    for assignment in assignments:
-        assignment.status = "open"
-        assignment.status_changed_at = now
-        zone = ZoneInfo(patients[assignment.patient_id].timezone)
-        for rung, due in reminder_times(assignment.opens_at, assignment.closes_at, zone):
-            db.session.add(
-                Reminder(
-                    assignment_id=assignment.id,
-                    patient_id=assignment.patient_id,
-                    rung=rung,
-                    due_at=due,
-                    status="pending",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    db.session.flush()
+    if not assignments:
+        return 0
+    zones = _zones({a.patient_id for a in assignments})
+    db.session.execute(
+        sa.update(Assignment)
+        .where(Assignment.id.in_([a.id for a in assignments]))
+        .values(status="open", status_changed_at=now)
+    )
+    reminders = [
+        {
+            "id": uuid.uuid4(),
+            "assignment_id": assignment.id,
+            "patient_id": assignment.patient_id,
+            "rung": rung,
+            "due_at": due,
+            "status": "pending",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for assignment in assignments
+        for rung, due in reminder_times(
+            assignment.opens_at, assignment.closes_at, zones[assignment.patient_id]
+        )
+    ]
+    if reminders:
+        db.session.execute(sa.insert(Reminder), reminders)
     return len(assignments)
+
+
+def _zones(ids: set[uuid.UUID]) -> dict[uuid.UUID, ZoneInfo]:
+    rows = db.session.execute(db.select(Patient.id, Patient.timezone).where(Patient.id.in_(ids)))
+    return {row.id: ZoneInfo(row.timezone) for row in rows}
 
 
 def close_expired_assignments(now: datetime, *, limit: int) -> int:
@@ -227,20 +243,72 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
         )
     ).scalars():
         later[other.assignment_id].append(other)
+    messages: list[tuple[Reminder, PatientMessage]] = []
     for reminder in reminders:
         try:
-            _decide(reminder, assignments, patients, later, now)
+            message = _decide(reminder, assignments, patients, later, now)
         except Exception as exc:  # noqa: BLE001 - one bad row must not block the others
             log.error(
                 "reminder could not be handled (%s); postponed",
                 type(exc).__name__,
                 extra={"id": str(reminder.id)},
             )
-            reminder.due_at = now + POISON_DELAY
-            reminder.reason = "internal_error"
-            reminder.updated_at = now
+            _postpone(reminder, now)
+            continue
+        if message is not None:
+            messages.append((reminder, message))
+    # These reminder rows are locked: each is enqueued once (the unique dedupe key stands behind).
+    ids = enqueue_patient_notifications([m for _, m in messages], now=now)
+    for (reminder, _), notification_id in zip(messages, ids, strict=True):
+        if notification_id is None:
+            _settle(reminder, "skipped", "no_contact_channel", now)
+        else:
+            _settle(reminder, "enqueued", None, now)
+            reminder.notification_id = notification_id
     db.session.flush()
     return len(reminders)
+
+
+def _postpone(reminder: Reminder, now: datetime) -> None:
+    reminder.due_at = now + POISON_DELAY
+    reminder.reason = "internal_error"
+    reminder.updated_at = now
+
+
+WANTED_PREFIX = "questionnaire:"
+
+
+def wanted_key(assignment_id: uuid.UUID) -> str:
+    """The name under which the outbox asks whether a reminder is still wanted."""
+    return f"{WANTED_PREFIX}{assignment_id.hex}"
+
+
+def unwanted_reminders(
+    _app: object, *, keys: set[str], now: datetime
+) -> dict[str, tuple[str, str]]:
+    """``outbox_still_wanted`` receiver: the reminders whose questionnaire no longer needs them
+    (answered, cancelled, closed), one query for the whole batch."""
+    ids: dict[uuid.UUID, str] = {}
+    for key in keys:
+        if key.startswith(WANTED_PREFIX):
+            try:
+                ids[uuid.UUID(hex=key[len(WANTED_PREFIX) :])] = key
+            except ValueError:
+                continue
+    if not ids:
+        return {}
+    verdicts = {}
+    for row in db.session.execute(
+        db.select(Assignment.id, Assignment.status, Assignment.closes_at).where(
+            Assignment.id.in_(list(ids))
+        )
+    ):
+        # questionnaires.planning owns the decision; the outbox's words for it are its statuses.
+        unneeded = message_no_longer_needed(row.status, row.closes_at, now)
+        if unneeded is not None:
+            status = "expired" if unneeded == QUESTIONNAIRE_CLOSED else "cancelled"
+            verdicts[ids[row.id]] = (status, unneeded)
+    return verdicts
 
 
 def _decide(
@@ -249,8 +317,8 @@ def _decide(
     patients: dict[uuid.UUID, Patient],
     later: dict[uuid.UUID, list[Reminder]],
     now: datetime,
-) -> None:
-    """Enqueue one due reminder, or settle it with the reason."""
+) -> PatientMessage | None:
+    """The notification one due reminder becomes, or None when it is settled with the reason."""
     assignment = assignments[reminder.assignment_id]
     patient = patients[reminder.patient_id]
     unneeded = message_no_longer_needed(assignment.status, assignment.closes_at, now)
@@ -270,24 +338,18 @@ def _decide(
         reminder.due_at = quiet_end
         reminder.updated_at = now
     else:
-        notification = enqueue_patient_notification(
+        return PatientMessage(
             patient,
-            "questionnaire_reminder",
-            now=now,
+            kind="questionnaire_reminder",
             text_key="questionnaire_reminder",
             dedupe_key=f"reminder:{reminder.id}",
             link=questionnaire_link(assignment.id),
-            assignment_id=assignment.id,
             # On the phone, a later reminder of one questionnaire replaces the earlier one.
             collapse_key=f"questionnaire-{assignment.id}",
             expires_at=assignment.closes_at,
-            exclusive=True,  # this reminder row is locked: it is enqueued once
+            wanted_key=wanted_key(assignment.id),
         )
-        if notification is None:
-            _settle(reminder, "skipped", "no_contact_channel", now)
-        else:
-            _settle(reminder, "enqueued", None, now)
-            reminder.notification_id = notification.id
+    return None
 
 
 def _settle(reminder: Reminder, status: str, reason: str | None, now: datetime) -> None:

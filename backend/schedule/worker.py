@@ -32,19 +32,25 @@ log = logging.getLogger(__name__)
 
 # Safety nets against a job that keeps reporting work it does not consume.
 MAX_BATCHES_PER_JOB = 10_000
-MAX_ROUNDS = 100
+MAX_ROUNDS = MAX_BATCHES_PER_JOB
 
 
 def run_pass(stop: threading.Event | None = None) -> dict[str, int]:
-    """Run every registered job, then the outbox, each until nothing is due; and again while a
-    round found work (another scheduler may have committed some meanwhile, or a job may enqueue
-    for an earlier one). Needs an app context. Returns rows handled per job."""
+    """Run every registered job, then the outbox, in rounds until a round finds nothing (another
+    scheduler may have committed work meanwhile, or a job may enqueue for an earlier one).
+
+    In a round, most jobs run until nothing is due; the reminder pipeline (opening
+    questionnaires, enqueueing their reminders, sending: ``registry.PIPELINE`` and the delivery
+    job) runs one batch each, so the first reminders leave after one batch is opened instead of
+    after every questionnaire of the minute. Needs an app context. Returns rows handled per job.
+    """
     stop = stop or threading.Event()
     totals: dict[str, int] = {}
     for _ in range(MAX_ROUNDS):
         found = 0
         for job in [*registry.jobs(), send_due_deliveries]:
-            handled = _drain(job, stop)
+            one_batch = job is send_due_deliveries or job in registry.PIPELINE
+            handled = _drain(job, stop, batches=1 if one_batch else MAX_BATCHES_PER_JOB)
             totals[job.__name__] = totals.get(job.__name__, 0) + handled
             found += handled
         if not found or stop.is_set():
@@ -52,10 +58,10 @@ def run_pass(stop: threading.Event | None = None) -> dict[str, int]:
     return totals
 
 
-def _drain(job: Job, stop: threading.Event) -> int:
+def _drain(job: Job, stop: threading.Event, *, batches: int) -> int:
     clock = get_clock()
     total = 0
-    for _ in range(MAX_BATCHES_PER_JOB):
+    for _ in range(batches):
         if stop.is_set():
             break
         try:

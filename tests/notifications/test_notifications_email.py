@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from notifications import Message, SmtpTransport, TransportError
+from tests.notifications.conftest import RecordingSmtpHandler
 
 FROM = "Clinic follow-up <noreply@clinic.example>"
 
@@ -200,3 +201,115 @@ def test_a_server_that_never_greets_times_out_as_transient() -> None:
         with pytest.raises(TransportError) as caught:
             transport.send(reminder())
     assert (caught.value.permanent, caught.value.code) == (False, "unavailable")
+
+
+# --- a batch over one connection (SmtpTransport.session) ------------------------------------
+
+
+class ConnectionsSeen(RecordingSmtpHandler):
+    """Records which connection carried each message; can drop one connection mid-batch."""
+
+    def __init__(self, drop_at: int | None = None) -> None:
+        super().__init__()
+        self.connection_of: list[int] = []
+        self.drop_at = drop_at  # the DATA of this message (1-based) loses its connection
+        self.datas = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.datas += 1
+        if self.datas == self.drop_at:
+            server.transport.abort()  # the connection dies before the message is accepted
+            return "421 4.3.0 gone"
+        self.connection_of.append(id(session))
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def counting_server():
+    from tests.notifications.conftest import SmtpStandIn, _start_smtp
+
+    servers = []
+
+    def start(drop_at: int | None = None) -> SmtpStandIn:
+        handler = ConnectionsSeen(drop_at)
+        controller = _start_smtp(handler)
+        servers.append(controller)
+        return SmtpStandIn(controller.hostname, controller.port, handler)
+
+    yield start
+    for controller in servers:
+        controller.stop()
+
+
+def batch(n: int) -> list[Message]:
+    return [reminder(f"patient{i}@example.org", idempotency_key=f"d-{i}") for i in range(n)]
+
+
+def recipients_of(server) -> list[str]:
+    return [m["rcpt_tos"][0] for m in server.handler.messages]
+
+
+def test_a_batch_is_sent_over_one_connection(counting_server) -> None:
+    server = counting_server()
+    with plain_transport(server).session() as session:
+        results = [session.send(m) for m in batch(20)]
+
+    assert recipients_of(server) == [f"patient{i}@example.org" for i in range(20)]
+    assert len(set(server.handler.connection_of)) == 1
+    assert session.connections == 1
+    assert [r.provider_id for r in results] == [f"<d-{i}@clinic.example>" for i in range(20)]
+
+
+def test_a_refused_recipient_mid_batch_fails_alone_and_keeps_the_connection(
+    counting_server,
+) -> None:
+    server = counting_server()
+    messages = batch(4)
+    messages[1] = reminder("nobody@example.org", idempotency_key="d-x")
+    errors = []
+    with plain_transport(server).session() as session:
+        for message in messages:
+            try:
+                session.send(message)
+            except TransportError as exc:
+                errors.append(exc.code)
+
+    assert errors == ["invalid_recipient"]
+    assert recipients_of(server) == [m.to for m in messages if m.to != "nobody@example.org"]
+    assert len(set(server.handler.connection_of)) == 1
+
+
+def test_a_connection_dropped_mid_batch_fails_that_message_only_and_nothing_is_sent_twice(
+    counting_server,
+) -> None:
+    server = counting_server(drop_at=3)
+    messages = batch(6)
+    failed = []
+    with plain_transport(server).session() as session:
+        for message in messages:
+            try:
+                session.send(message)
+            except TransportError as exc:
+                assert (exc.permanent, exc.code) == (False, "unavailable")
+                failed.append(message)
+    assert [m.to for m in failed] == ["patient2@example.org"]
+    # The rest went on over a new connection; the failed one is retried (the next batch).
+    assert session.connections == 2
+    with plain_transport(server).session() as retry:
+        for message in failed:
+            retry.send(message)
+
+    assert sorted(recipients_of(server)) == sorted(m.to for m in messages)  # each exactly once
+    assert len(set(server.handler.connection_of)) == 3
+
+
+def test_a_transport_without_sessions_sends_a_batch_one_by_one() -> None:
+    from notifications import MemoryTransport, open_session
+
+    memory = MemoryTransport("sms")
+    session = open_session(memory)
+    for message in batch(3):
+        session.send(message)
+    session.close()
+
+    assert [m.to for m in memory.sent] == [f"patient{i}@example.org" for i in range(3)]

@@ -13,9 +13,11 @@ import pytest
 from backend import signals
 from backend.audit.models import AuditEvent
 from backend.extensions import db
-from backend.notify import services
+from backend.notify import enqueue
 from backend.notify.channels import build_channels, install_channels
+from backend.notify.claim import claim_due_deliveries
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
+from backend.notify.settings import OutboxSettings
 from backend.notify.texts import Text, staff_texts
 from backend.patients.models import Device
 from backend.schedule.worker import run_pass
@@ -316,7 +318,7 @@ def test_staff_are_emailed_once_per_event_in_their_sites_language(
     db.session.commit()
     event = f"alert:{uuid.uuid4()}:overdue"
 
-    first = services.enqueue_staff_notification(
+    first = enqueue.enqueue_staff_notification(
         nurse_ada.site_id,
         ["nurse", "physician"],
         "alert_escalation",
@@ -325,7 +327,7 @@ def test_staff_are_emailed_once_per_event_in_their_sites_language(
         link="https://followup.chu-lyon.example/alerts/1",
         dedupe_key=event,
     )
-    again = services.enqueue_staff_notification(
+    again = enqueue.enqueue_staff_notification(
         nurse_ada.site_id,
         ["nurse", "physician"],
         "alert_escalation",
@@ -355,7 +357,7 @@ def test_staff_texts_must_exist_in_both_languages(app):
     ):
         staff_texts()
     with pytest.raises(ValueError, match="unknown staff text"):
-        services.enqueue_staff_notification(
+        enqueue.enqueue_staff_notification(
             uuid.uuid4(), ["nurse"], "x", now=T0, subject_key="nope", link=None, dedupe_key="k"
         )
 
@@ -372,12 +374,10 @@ def test_a_delivery_whose_worker_died_is_taken_up_after_its_lease_and_sent_once(
         job(clock.now())
     db.session.commit()
     # A worker claims the delivery, commits, and is killed before sending.
-    claim = services.claim_due_deliveries(
+    claim = claim_due_deliveries(
         clock.now(),
         worker="killed-worker",
-        limit=10,
-        lease_seconds=300,
-        max_attempts=12,
+        settings=OutboxSettings.from_config(app.config),
         channels=get_channels(),
     )
     db.session.commit()
@@ -530,14 +530,14 @@ def test_a_delivery_that_cannot_be_prepared_is_postponed_without_blocking_the_ot
     josette = make_patient(
         nurse_ada, given_name="Josette", contact_channels=["sms"], phone="+33611111111"
     )
-    services.enqueue_patient_notification(
+    enqueue.enqueue_patient_notification(
         marcel,
         "questionnaire_reminder",
         now=T0,
         text_key="questionnaire_reminder",
         dedupe_key="future-text",
     ).text_key = "text_from_the_next_release"
-    services.enqueue_patient_notification(
+    enqueue.enqueue_patient_notification(
         josette,
         "questionnaire_reminder",
         now=T0,

@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 
 from backend.extensions import db
 from backend.notify.channels import get_channels
+from backend.notify.models import DeliveryAttempt
 from backend.patients.models import Device
 from backend.schedule.worker import run_pass
 from tests.conftest import T0
@@ -325,10 +326,12 @@ def test_a_twilio_429_is_retried_and_an_opted_out_number_is_disabled(
     assert only_notification(stopped).status == "failed"
 
 
-def test_when_the_database_goes_down_mid_batch_the_sender_stops_at_the_first_unrecorded_send(
+def test_when_the_database_goes_down_while_a_batch_is_recorded_the_batch_is_sent_again_once(
     app, nurse_ada, clock, smtp
 ):
-    """At most one duplicate per dead worker, through a database outage too."""
+    """At-least-once: the attempts were written before the sends, so a batch whose outcomes
+    could not be recorded is taken up after its leases, sent once more, and nothing is lost
+    (at most one batch twice per dead worker or database outage)."""
     import psycopg
     import sqlalchemy as sa
     from sqlalchemy import orm
@@ -363,7 +366,7 @@ def test_when_the_database_goes_down_mid_batch_the_sender_stops_at_the_first_unr
         notify_jobs.send_due_deliveries(clock.now())
     finally:
         sa.event.remove(orm.Session, "before_commit", database_down)
-    assert len(handler.messages) == 1  # not five: the batch stopped at the first failed record
+    assert len(handler.messages) == 5  # sent; their outcomes could not be recorded
 
     # The database is back; the leases of the claimed batch run out and a worker takes it up.
     clock.advance(timedelta(seconds=int(app.config["SCHEDULER_LEASE_SECONDS"])))
@@ -371,5 +374,9 @@ def test_when_the_database_goes_down_mid_batch_the_sender_stops_at_the_first_unr
 
     sent_to = sorted(m["rcpt_tos"][0] for m in handler.messages)
     assert sorted(set(sent_to)) == [f"patient{n}@example.org" for n in range(5)]
-    assert len(sent_to) == 6  # one duplicate: the e-mail whose outcome was lost
+    assert len(sent_to) == 10  # the batch whose outcomes were lost, once more; no third time
     assert all(only_notification(p).deliveries[0].status == "sent" for p in patients)
+    interrupted = db.session.execute(
+        sa.select(sa.func.count()).select_from(DeliveryAttempt).filter_by(outcome="interrupted")
+    ).scalar_one()
+    assert interrupted == 5  # each duplicate is visible as an interrupted attempt

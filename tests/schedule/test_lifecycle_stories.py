@@ -66,8 +66,10 @@ def reminded_days(patient: Any) -> list[int]:
     """The days whose questionnaire the patient was reminded of (a message accepted)."""
     days = []
     for n in notifications_of(patient.id):
-        if n.status == "sent" and n.assignment_id is not None:
-            assignment = db.session.get(Assignment, n.assignment_id)
+        if n.status == "sent" and n.wanted_key is not None:
+            # The schedule's key for the questionnaire a reminder is about (wanted_key).
+            assignment_id = uuid.UUID(hex=n.wanted_key.removeprefix("questionnaire:"))
+            assignment = db.session.get(Assignment, assignment_id)
             assert assignment is not None
             days.append(assignment.day)
     return days

@@ -1,0 +1,262 @@
+"""Record: what happened to a batch of sends, in one transaction, and the outbox's state changes.
+
+The success path (nearly every message) is a few set-based statements for the whole batch,
+whatever its size; a failure is handled one by one (retry with backoff out of quiet hours, or
+a dead contact point disabled and the next channel woken). A worker that lost its lease while
+sending (too slow, another took the delivery over) records its attempt but leaves the delivery
+to the new holder.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from backend.extensions import db
+from backend.notify import contacts
+from backend.notify.models import Delivery, DeliveryAttempt, Notification
+from backend.notify.quiet_hours import sendable_at
+from backend.notify.settings import OutboxSettings
+from notifications import SendResult, TransportError
+
+if TYPE_CHECKING:
+    from backend.notify.claim import SendJob
+
+log = logging.getLogger(__name__)
+
+# Provider codes that say the contact point itself is dead (notifications.ERROR_CODES).
+DEAD_CONTACT_CODES = frozenset({"invalid_recipient", "unregistered", "opted_out"})
+ACTIVE = ("pending", "sending", "standby")
+_jitter = random.SystemRandom()
+
+_attempts = DeliveryAttempt.__table__
+_deliveries = Delivery.__table__
+_notifications = Notification.__table__
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One claimed delivery after the send loop: sent (``result``), failed (``error``), or not
+    tried because the worker's lease was running out (``abandoned``)."""
+
+    job: SendJob
+    result: SendResult | None = None
+    error: TransportError | None = None
+    abandoned: bool = False
+
+
+def record_outcomes(
+    outcomes: Sequence[Outcome], *, now: datetime, settings: OutboxSettings
+) -> None:
+    """Record a batch's outcomes (flushes; the job commits once for the batch)."""
+    sent = [o for o in outcomes if not o.abandoned and o.error is None]
+    failed = [o for o in outcomes if not o.abandoned and o.error is not None]
+    abandoned = [o.job.attempt_id for o in outcomes if o.abandoned]
+    if abandoned:
+        db.session.execute(
+            sa.update(_attempts)
+            .where(_attempts.c.id.in_(abandoned), _attempts.c.outcome.is_(None))
+            .values(outcome="abandoned", finished_at=now)
+        )
+    if sent:
+        _record_sent(sent, now)
+    for outcome in failed:
+        assert outcome.error is not None
+        _record_failure(outcome.job, outcome.error, now, settings)
+    db.session.flush()
+
+
+def _record_sent(sent: Sequence[Outcome], now: datetime) -> None:
+    d = _deliveries.c
+    worker = sent[0].job.worker
+    ours = set(
+        db.session.execute(
+            sa.select(d.id)
+            .where(
+                d.id.in_([o.job.delivery_id for o in sent]),
+                d.status == "sending",
+                d.claimed_by == worker,
+            )
+            .with_for_update()
+        ).scalars()
+    )
+    db.session.execute(
+        sa.update(_attempts)
+        .where(_attempts.c.id == sa.bindparam("attempt"))
+        .values(finished_at=now, outcome="sent", provider_id=sa.bindparam("provider")),
+        [{"attempt": o.job.attempt_id, "provider": _provider_id(o)} for o in sent],
+    )
+    mine = [o for o in sent if o.job.delivery_id in ours]
+    for outcome in sent:
+        if outcome.job.delivery_id not in ours:
+            _lost_lease(outcome.job)
+    if not mine:
+        return
+    db.session.execute(
+        sa.update(_deliveries)
+        .where(d.id == sa.bindparam("delivery"))
+        .values(
+            status="sent",
+            sent_at=now,
+            provider_id=sa.bindparam("provider"),
+            next_attempt_at=None,
+            claimed_by=None,
+            claimed_until=None,
+            updated_at=now,
+        ),
+        [{"delivery": o.job.delivery_id, "provider": _provider_id(o)} for o in mine],
+    )
+    with_fallbacks = [o.job.notification_id for o in mine if o.job.fallbacks]
+    if with_fallbacks:
+        db.session.execute(
+            sa.update(_deliveries)
+            .where(d.notification_id.in_(with_fallbacks), d.status == "standby")
+            .values(status="cancelled", status_reason="delivered_on_other_channel", updated_at=now)
+        )
+    db.session.execute(
+        sa.update(_notifications)
+        .where(_notifications.c.id.in_([o.job.notification_id for o in mine]))
+        .values(status="sent", finished_at=now)
+    )
+
+
+def _provider_id(outcome: Outcome) -> str | None:
+    return outcome.result.provider_id if outcome.result else None
+
+
+def _record_failure(
+    job: SendJob, error: TransportError, now: datetime, settings: OutboxSettings
+) -> None:
+    outcome = "failed" if error.permanent else "retry"
+    db.session.execute(
+        sa.update(_attempts)
+        .where(_attempts.c.id == job.attempt_id)
+        .values(finished_at=now, outcome=outcome, error_code=error.code, error=error.message[:255])
+    )
+    delivery = db.session.execute(
+        db.select(Delivery).where(Delivery.id == job.delivery_id).with_for_update()
+    ).scalar_one()
+    if delivery.status != "sending" or delivery.claimed_by != job.worker:
+        _lost_lease(job)
+        return
+    delivery.claimed_by = None
+    delivery.claimed_until = None
+    delivery.updated_at = now
+    if error.permanent:
+        _permanent_failure(delivery, job, error, now)
+    else:
+        _transient_failure(delivery, job, error, now, settings)
+
+
+def _lost_lease(job: SendJob) -> None:
+    # Our lease ran out and another worker took the delivery over: it decides now.
+    log.warning("delivery outcome after losing its lease", extra={"delivery": str(job.delivery_id)})
+
+
+def _transient_failure(
+    delivery: Delivery, job: SendJob, error: TransportError, now: datetime, settings: OutboxSettings
+) -> None:
+    if delivery.attempts >= settings.max_attempts:
+        fail_over(delivery, "gave_up", now)
+        return
+    delay = retry_delay(
+        delivery.attempts, error.retry_after, settings.retry_base, settings.retry_cap
+    )
+    retry_at = now + timedelta(seconds=delay)
+    if job.zone is not None:
+        retry_at = sendable_at(retry_at, job.zone, settings.quiet_hours)
+    if job.expires_at is not None and retry_at >= job.expires_at:
+        finish(delivery.notification, "expired", "useful_until_passed", now)
+        return
+    db.session.execute(
+        sa.update(_attempts).where(_attempts.c.id == job.attempt_id).values(retry_at=retry_at)
+    )
+    delivery.status = "pending"
+    delivery.next_attempt_at = retry_at
+
+
+def _permanent_failure(
+    delivery: Delivery, job: SendJob, error: TransportError, now: datetime
+) -> None:
+    reason = error.code or "permanent"
+    if job.patient_id is not None and error.code in DEAD_CONTACT_CODES:
+        another_phone = contacts.contact_dead(
+            job.patient_id, delivery.channel, job.device_id, reason, now=now
+        )
+        if another_phone:  # the patient has another phone: try it now
+            delivery.status = "pending"
+            delivery.next_attempt_at = now
+            return
+    fail_over(delivery, reason, now)
+
+
+def retry_delay(attempt: int, retry_after: float | None, base: float, cap: float) -> float:
+    """Exponential backoff with equal jitter, never shorter than the provider's Retry-After.
+
+    attempt 1 -> 15..30 s, 2 -> 30..60 s, ... capped at ``cap`` (halves jittered): concurrent
+    failures (a provider outage) do not come back all at the same second.
+    """
+    ceiling = min(cap, base * float(2 ** max(0, attempt - 1)))
+    delay = ceiling / 2 + _jitter.uniform(0, ceiling / 2)
+    return max(delay, retry_after or 0.0)
+
+
+# --- state changes -----------------------------------------------------------------------------
+
+
+def set_status(delivery: Delivery, status: str, reason: str | None, now: datetime) -> None:
+    delivery.status = status
+    delivery.status_reason = reason
+    delivery.next_attempt_at = None
+    delivery.claimed_by = None
+    delivery.claimed_until = None
+    delivery.updated_at = now
+
+
+def fail_over(delivery: Delivery, reason: str, now: datetime) -> None:
+    """This channel failed for good: wake the next one, or fail the notification."""
+    set_status(delivery, "failed", reason, now)
+    notification = delivery.notification
+    for other in notification.deliveries:
+        if other.status == "standby":
+            other.status = "pending"
+            other.next_attempt_at = now
+            other.updated_at = now
+            return
+    notification.status = "failed"
+    notification.status_reason = "no_channel_left"
+    notification.finished_at = now
+
+
+def finish(notification: Notification, status: str, reason: str, now: datetime) -> None:
+    """Close a notification and every delivery of it that is not final yet."""
+    for delivery in notification.deliveries:
+        if delivery.status in ACTIVE:
+            set_status(delivery, status, reason, now)
+    notification.status = status
+    notification.status_reason = reason
+    notification.finished_at = now
+
+
+def on_follow_up_stopped(
+    _app: object, *, patient: object, now: datetime, ended: bool, reason: str
+) -> None:
+    """``follow_up_stopped`` receiver: the patient's notifications not sent yet are cancelled
+    with the reason (a delivery being sent right now finishes; nothing new starts)."""
+    patient_id: uuid.UUID = patient.id  # type: ignore[attr-defined]
+    pending = db.session.execute(
+        db.select(Notification).where(
+            Notification.patient_id == patient_id, Notification.status == "pending"
+        )
+    ).scalars()
+    for notification in pending:
+        if any(d.status == "sending" for d in notification.deliveries):
+            continue  # its worker holds the lease; the next claim cancels it (patient status)
+        finish(notification, "cancelled", reason, now)
