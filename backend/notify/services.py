@@ -35,7 +35,7 @@ from backend.notify import contacts
 from backend.notify.channels import Channels, route_of
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
 from backend.notify.quiet_hours import sendable_at
-from backend.notify.texts import PATIENT_TEXTS, Text, render, staff_texts
+from backend.notify.texts import PATIENT_TEXTS, Text, reminder_link, render, staff_texts
 from backend.patients.models import Device, Patient
 from backend.questionnaires.models import Assignment
 from backend.questionnaires.planning import QUESTIONNAIRE_CLOSED, message_no_longer_needed
@@ -306,7 +306,7 @@ def _decide(
         _fail_over(delivery, target, now)
         return None
     route, to, device = target
-    message = _message(notification, delivery, to)  # before any change: it may raise
+    message = _message(notification, delivery, to, now)  # before any change: it may raise
     delivery.status = "sending"
     delivery.claimed_by = worker
     delivery.claimed_until = lease_until
@@ -447,14 +447,16 @@ def _route(
     return route, to, device
 
 
-def _message(notification: Notification, delivery: Delivery, to: str) -> Message:
+def _message(notification: Notification, delivery: Delivery, to: str, now: datetime) -> Message:
     table = PATIENT_TEXTS if notification.patient_id else staff_texts()
     text: Text = render(table, notification.text_key, notification.locale)
     return Message(
         to=to,
         title=text.title,
         body=text.body,
-        link=notification.link,
+        link=reminder_link(
+            notification.link, notification.assignment_id, delivery.channel, now=now
+        ),
         collapse_key=notification.collapse_key,
         # Stable across retries of this delivery: SMTP Message-ID, APNs apns-id.
         idempotency_key=str(delivery.id),

@@ -35,7 +35,7 @@ from backend.extensions import db
 from backend.fields import strip_control_characters
 from backend.locales import FALLBACK_LOCALE, LOCALES
 from backend.patients.models import Patient, Procedure
-from backend.questionnaires.models import Assignment, Instrument, Response
+from backend.questionnaires.models import CHANNELS, Assignment, Instrument, Response
 from backend.questionnaires.planning import day_number
 from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 
@@ -226,8 +226,18 @@ def record_response(
     now: datetime,
     idempotency_key: str | None,
     fingerprint: str,
+    channel: str | None = None,
 ) -> Recorded:
-    """Store one response (see the module docstring for the guarantees)."""
+    """Store one response (see the module docstring for the guarantees).
+
+    ``channel``: the way it came in (``CHANNELS``); by default ``phone`` for a staff member
+    (typed in during a call) and ``app`` for the patient's phone; a reminder's link says
+    ``sms`` or ``email``.
+    """
+    if channel is None:
+        channel = "phone" if actor.is_staff else "app"
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
     if idempotency_key:
         replay = _replay(patient, idempotency_key, fingerprint)
         if replay:
@@ -301,6 +311,7 @@ def record_response(
         idempotency_key=idempotency_key,
         request_hash=fingerprint,
         entered_by_id=actor.id if actor.is_staff else None,
+        channel=channel,
     )
     try:
         with db.session.begin_nested():
@@ -323,7 +334,7 @@ def record_response(
         resource_type="response",
         resource_id=response.id,
         patient_id=patient.id,
-        details={"source": source},
+        details={"source": source, "channel": channel},
     )
     signals.send(
         signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
