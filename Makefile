@@ -28,7 +28,6 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
 	touch $@ $(VENV)/.runtime
 
 run: export STAFF_BASE_URL ?= http://$(HOST):$(PORT)
-run: export ANSWER_LINK_BASE_URL ?= http://$(HOST):$(PORT)/a
 run: $(VENV)/.runtime $(CATALOGUES) ## Install, migrate the SQLite database, seed a demo, serve at 127.0.0.1:5000
 	APP_ENV=development $(FLASK) db upgrade
 	APP_ENV=development $(FLASK) seed-on-first-run

@@ -277,12 +277,13 @@ SETTINGS: tuple[Setting, ...] = (
     # --- answering from a reminder's link (backend/questionnaires/links.py) ---
     Setting(
         "ANSWER_LINK_BASE_URL",
-        "http://127.0.0.1:5000/a",
+        None,
         parse_answer_link_base,
         "Address of the answer pages for patients without the app: an SMS or e-mail reminder "
-        "carries this, `/` and a single-use token (the app's `/a/<token>` pages). At most 80 "
-        "characters of `A-Z a-z 0-9 . - _ /` (the SMS stays one GSM-7 segment); HTTPS in "
-        "production.",
+        "carries this, `/` and a single-use token (this app's `/a/<token>` pages). Default: "
+        "`STAFF_BASE_URL` followed by `/a`. At most 80 characters of `A-Z a-z 0-9 . - _ /` (the "
+        "SMS stays one GSM-7 segment); must be HTTPS in production once SMS or e-mail is "
+        "configured.",
     ),
     Setting(
         "ANSWER_LINK_MAX_TRIES",
@@ -519,8 +520,24 @@ def load_config(
             "REDIS_URL is required in production: without shared storage each worker counts "
             "sign-in and enrollment failures on its own, multiplying the limits"
         )
-    if env == "production" and not resolved["ANSWER_LINK_BASE_URL"].startswith("https://"):
-        raise ConfigError("ANSWER_LINK_BASE_URL must be an https:// address in production")
+    if not resolved["ANSWER_LINK_BASE_URL"]:
+        try:
+            resolved["ANSWER_LINK_BASE_URL"] = parse_answer_link_base(
+                f"{str(resolved['STAFF_BASE_URL']).rstrip('/')}/a"
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                f"ANSWER_LINK_BASE_URL (unset: STAFF_BASE_URL + /a) is invalid: {exc}"
+            ) from exc
+    if (
+        env == "production"
+        and (resolved["TWILIO_ACCOUNT_SID"] or resolved["SMTP_HOST"])
+        and not resolved["ANSWER_LINK_BASE_URL"].startswith("https://")
+    ):
+        raise ConfigError(
+            "ANSWER_LINK_BASE_URL must be an https:// address in production: reminders sent by "
+            "SMS or e-mail carry it"
+        )
     if resolved["ACCESS_TOKEN_TTL_SECONDS"] > 900:
         raise ConfigError("ACCESS_TOKEN_TTL_SECONDS must be at most 900 (15 minutes)")
     _check_channels(resolved)

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 
 from backend.audit.services import record
@@ -281,23 +280,3 @@ def _audit(action: str, opened: Opened, now: datetime, outcome: str, **details: 
         details={"channel": opened.link.channel, **details},
     )
 
-
-def channels_by_patient(patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    """How each patient has answered: counts per channel and the channel of the last answer
-    (for the nurse pages: who drifts from the app to links, or to needing a call). One query."""
-    channel = sa.func.coalesce(
-        Response.channel,
-        sa.case((Response.source == "nurse", "phone"), else_="app"),
-    )
-    rows = db.session.execute(
-        sa.select(Response.patient_id, channel, Response.answered_at)
-        .where(Response.patient_id.in_(patient_ids))
-        .order_by(Response.patient_id, Response.answered_at)
-    ).all()
-    out: dict[uuid.UUID, dict[str, Any]] = {}
-    for patient_id, via, _answered_at in rows:
-        entry = out.setdefault(patient_id, {"counts": {}, "last": None, "recent": []})
-        entry["counts"][via] = entry["counts"].get(via, 0) + 1
-        entry["last"] = via
-        entry["recent"] = [*entry["recent"][-4:], via]
-    return out

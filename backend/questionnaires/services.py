@@ -429,3 +429,24 @@ def list_responses(patient_id: uuid.UUID) -> list[Response]:
             .order_by(Response.answered_at, Response.id)
         ).scalars()
     )
+
+
+def answer_ways(patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """How each patient answers, for the nurse pages (who drifts from the app to the links, or
+    to needing a call): ``counts`` per channel, ``recent`` (the channels of the last five
+    answers, oldest first) and ``last``. One query; patients without an answer are absent."""
+    channel = sa.func.coalesce(
+        Response.channel, sa.case((Response.source == "nurse", "phone"), else_="app")
+    )
+    rows = db.session.execute(
+        sa.select(Response.patient_id, channel)
+        .where(Response.patient_id.in_(patient_ids))
+        .order_by(Response.patient_id, Response.answered_at, Response.id)
+    ).all()
+    ways: dict[uuid.UUID, dict[str, Any]] = {}
+    for patient_id, via in rows:
+        entry = ways.setdefault(patient_id, {"counts": {}, "recent": [], "last": None})
+        entry["counts"][via] = entry["counts"].get(via, 0) + 1
+        entry["recent"] = [*entry["recent"][-4:], via]
+        entry["last"] = via
+    return ways

@@ -1,7 +1,8 @@
 """Answering from a reminder's link: a single-use, hashed capability to one questionnaire.
 
 Marcel, 86, sacroiliac screws, has no app: his reminders come by SMS. His day-1 check-in opens at
-T0 (10:00 in Paris) for three days. He was born in 1940. The pages are driven with Flask's test
+T0 (10:00 in Paris) for three days. He was born in 1940 and reads English (the pages follow
+the patient's language; Jeanne reads French). The pages are driven with Flask's test
 client as a browser would (cookies kept, every form's hidden fields posted back).
 """
 
@@ -27,7 +28,7 @@ _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 @pytest.fixture
 def marcel(app, nurse_ada):
-    patient = make_patient(nurse_ada, contact_channels=["sms"])
+    patient = make_patient(nurse_ada, contact_channels=["sms"], locale="en")
     make_procedure(nurse_ada, patient)
     return patient
 
@@ -302,7 +303,7 @@ def test_a_screen_left_unanswered_asks_again_in_plain_words(app, marcel, browser
 
 
 def test_the_pages_speak_the_patients_language(app, nurse_ada):
-    jeanne = make_patient(nurse_ada, contact_channels=["sms"], given_name="Jeanne")
+    jeanne = make_patient(nurse_ada, contact_channels=["sms"], given_name="Jeanne", locale="fr")
     make_procedure(nurse_ada, jeanne)
     browser = Browser(app.test_client(), issue(jeanne))
     browser.open()
