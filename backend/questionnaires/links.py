@@ -101,7 +101,7 @@ def link_for_reminder(assignment_id: uuid.UUID, channel: str, *, now: datetime) 
 # --- opening -----------------------------------------------------------------------------------
 
 
-class LinkRefused(Exception):  # noqa: N818 - a state, not a programming error
+class LinkRefused(Exception):
     """The link cannot be used; ``reason`` says why, in a word the pages translate."""
 
     def __init__(self, reason: str, link: AnswerLink | None = None) -> None:
@@ -241,7 +241,9 @@ def submit(
         "source": source,
         "answers": answers,
     }
-    fingerprint = services.request_fingerprint({k: v for k, v in body.items() if k != "answered_at"})
+    fingerprint = services.request_fingerprint(
+        {k: v for k, v in body.items() if k != "answered_at"}
+    )
     recorded = services.record_response(
         principal_for(opened),
         opened.patient,
@@ -279,4 +281,3 @@ def _audit(action: str, opened: Opened, now: datetime, outcome: str, **details: 
         outcome=outcome,
         details={"channel": opened.link.channel, **details},
     )
-

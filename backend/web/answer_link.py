@@ -32,6 +32,7 @@ from backend.errors import Problem, ValidationProblem
 from backend.extensions import db, limiter
 from backend.questionnaires import links
 from backend.questionnaires import services as questionnaires
+from backend.questionnaires.models import Response as QuestionnaireResponse
 from backend.web import forms
 from backend.web.blueprint import CONTENT_SECURITY_POLICY, csrf
 
@@ -245,7 +246,13 @@ def answers(token: str) -> Response:
         return opened
     if not _in_session(opened):
         db.session.rollback()
-        return _page("check.html", status=401, token=token, tries_left=links.tries_left(opened.link), expired=True)
+        return _page(
+            "check.html",
+            status=401,
+            token=token,
+            tries_left=links.tries_left(opened.link),
+            expired=True,
+        )
     try:
         step = int(form.get("step", "0"))
     except ValueError:
@@ -262,7 +269,9 @@ def answers(token: str) -> Response:
     return _send(opened, token, values, form_token)
 
 
-def _screen_problem(items: list[dict[str, Any]], values: MultiDict[str, str], step: int) -> str | None:
+def _screen_problem(
+    items: list[dict[str, Any]], values: MultiDict[str, str], step: int
+) -> str | None:
     """What is wrong with this screen's answer, in plain words; None when it may go on."""
     if step == 0:
         return None if values.get("source") in SOURCES else _("Choose who is answering.")
@@ -272,12 +281,14 @@ def _screen_problem(items: list[dict[str, Any]], values: MultiDict[str, str], st
     answers = forms.answers_from_form({"items": [item]}, values)
     if questionnaires.validate_answers({"items": [item]}, answers):
         if item["type"] == "text":
-            return _("This answer is too long.")
-        return _("Choose an answer to go on.")
+            return str(_("This answer is too long."))
+        return str(_("Choose an answer to go on."))
     return None
 
 
-def _send(opened: links.Opened, token: str, values: MultiDict[str, str], form_token: str) -> Response:
+def _send(
+    opened: links.Opened, token: str, values: MultiDict[str, str], form_token: str
+) -> Response:
     items = opened.instrument.definition["items"]
     for step in range(len(items) + 1):
         problem = _screen_problem(items, values, step)
@@ -294,7 +305,9 @@ def _send(opened: links.Opened, token: str, values: MultiDict[str, str], form_to
         )
     except ValidationProblem:
         db.session.rollback()
-        return _step(opened, token, values, step=1, error=_("Choose an answer to go on."), status=422)
+        return _step(
+            opened, token, values, step=1, error=_("Choose an answer to go on."), status=422
+        )
     except Problem:  # answered meanwhile (the app, a nurse), closed, cancelled
         db.session.rollback()
         return _refused("answered")
@@ -323,7 +336,7 @@ def done(token: str) -> Response:
         return redirect(_url("answer.start", token=token), code=303)  # type: ignore[return-value]
     if not _cookie_matches(token):
         return _refused("answered")
-    response = db.session.get(questionnaires.Response, link.response_id)
+    response = db.session.get(QuestionnaireResponse, link.response_id)
     assert response is not None
     advice = questionnaires.advice_for(response)
     page = _page("done.html", advice=advice, source=response.source)

@@ -129,8 +129,7 @@ def serious_violations(page: Any) -> list[str]:
         },
     )
     return [
-        f"{v['id']} ({v['impact']}): "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
+        f"{v['id']} ({v['impact']}): " + ", ".join(str(node["target"]) for node in v["nodes"][:5])
         for v in results.response["violations"]
         if v.get("impact") in ("serious", "critical")
     ]

@@ -36,9 +36,7 @@ def link_for(given_name: str, locale: str) -> tuple[str, Any]:
     reminds them of their day-1 check-in (open since T0)."""
     nurse = db.session.execute(db.select(User).filter_by(email=DEMO_USERS[0][0])).scalar_one()
     staff = SimpleNamespace(id=nurse.id, site_id=nurse.site_id, role=nurse.role)
-    patient = make_patient(
-        staff, given_name=given_name, locale=locale, contact_channels=["sms"]
-    )
+    patient = make_patient(staff, given_name=given_name, locale=locale, contact_channels=["sms"])
     make_procedure(staff, patient)
     day1 = db.session.execute(
         db.select(Assignment).filter_by(patient_id=patient.id, day=1)
@@ -59,7 +57,9 @@ def phone(browser: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     profile = tmp_path / "profile"
     (profile / "Default").mkdir(parents=True)
     (profile / "Default" / "Preferences").write_text(
-        json.dumps({"webkit": {"webprefs": {"default_font_size": 32, "default_fixed_font_size": 26}}})
+        json.dumps(
+            {"webkit": {"webprefs": {"default_font_size": 32, "default_fixed_font_size": 26}}}
+        )
     )
     ctx = browser.browser_type.launch_persistent_context(
         str(profile),
@@ -85,12 +85,16 @@ def check_screen(page: Any, axe: bool = True) -> None:
         page.wait_for_function(
             "() => getComputedStyle(document.documentElement).fontSize === '36px'"
         )
-    sizes = page.evaluate(
-        "() => [parseFloat(getComputedStyle(document.documentElement).fontSize),"
-        " document.documentElement.scrollWidth, window.innerWidth,"
-        " Array.from(document.querySelectorAll('label.choice, button, a.call'))"
-        "   .map(e => e.getBoundingClientRect().height)]"
-    ) if axe else None
+    sizes = (
+        page.evaluate(
+            "() => [parseFloat(getComputedStyle(document.documentElement).fontSize),"
+            " document.documentElement.scrollWidth, window.innerWidth,"
+            " Array.from(document.querySelectorAll('label.choice, button, a.call'))"
+            "   .map(e => e.getBoundingClientRect().height)]"
+        )
+        if axe
+        else None
+    )
     if sizes is not None:
         root, scroll_width, width, targets = sizes
         assert root == 36, (page.url, sizes)  # 112.5 % of the doubled 32 px: it scales
@@ -154,13 +158,17 @@ def test_the_patient_answers_from_the_sms_link_on_a_phone_at_200_percent(phone, 
     check_screen(page)
     screenshot(page, "answer-link-done.png", full_page=True)
 
-    stored = db.session.execute(db.select(Response).filter_by(patient_id=patient_id)).scalars().all()
+    stored = (
+        db.session.execute(db.select(Response).filter_by(patient_id=patient_id)).scalars().all()
+    )
     assert [(r.source, r.channel, r.answers["pain_walking"]) for r in stored] == [
         ("patient", "sms", 3)
     ]
     release()
     page.goto(f"{live_server}/a/{token}")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Ce questionnaire a déjà reçu une réponse")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Ce questionnaire a déjà reçu une réponse"
+    )
 
 
 @pytest.mark.parametrize("phone", [False], indirect=True, ids=["no-javascript"])
