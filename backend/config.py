@@ -302,10 +302,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ANSWER_LINK_LIMIT",
-        "30 per 15 minutes",
+        "60 per 15 minutes",
         parse_str,
         "Requests to the answer pages allowed per client address (Flask-Limiter notation); "
-        "more answer 429 with `Retry-After`.",
+        "more answer 429 with `Retry-After`. One questionnaire takes about 15 (a household "
+        "behind one address may answer two).",
     ),
     Setting("LOG_LEVEL", "INFO", parse_log_level, "Log level of the JSON logs on stderr."),
     Setting("SQL_ECHO", False, parse_bool, "Log every SQL statement (development only)."),
