@@ -261,12 +261,12 @@ def answers(token: str) -> Response:
     if go == "back":
         return _step(opened, token, values, step=step - 1)
     items = opened.instrument.definition["items"]
-    if go == "next":
-        problem = _screen_problem(items, values, step)
-        if problem:
-            return _step(opened, token, values, step=step, error=problem, status=422)
-        return _step(opened, token, values, step=step + 1)
-    return _send(opened, token, values, form_token)
+    if go == "send":
+        return _send(opened, token, values, form_token)
+    problem = _screen_problem(items, values, step)  # "next" (or anything else: never a send)
+    if problem:
+        return _step(opened, token, values, step=step, error=problem, status=422)
+    return _step(opened, token, values, step=step + 1)
 
 
 def _screen_problem(
