@@ -99,6 +99,24 @@ def parse_research_key(value: str) -> str:
     return value
 
 
+# A reminder's link is this base, "/" and a 27-character token; the base is bounded so that the
+# longest SMS text of every language plus the link stays within one GSM-7 segment (160).
+ANSWER_LINK_BASE_MAX = 80
+_LINK_BASE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?")
+
+
+def parse_answer_link_base(value: str) -> str:
+    base = value.strip().rstrip("/")
+    if not _LINK_BASE.fullmatch(base):
+        raise ValueError(
+            "must be an http(s) address of letters, digits and . - _ / only "
+            "(an SMS must stay in plain GSM-7 characters), e.g. https://suivi.chu.example/a"
+        )
+    if len(base) > ANSWER_LINK_BASE_MAX:
+        raise ValueError(f"must be at most {ANSWER_LINK_BASE_MAX} characters (one SMS segment)")
+    return base
+
+
 def parse_log_level(value: str) -> str:
     upper = value.upper()
     if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -255,6 +273,40 @@ SETTINGS: tuple[Setting, ...] = (
         "http://127.0.0.1:5000",
         parse_str,
         "Address of the nurse pages, for the links in staff e-mails.",
+    ),
+    # --- answering from a reminder's link (backend/questionnaires/links.py) ---
+    Setting(
+        "ANSWER_LINK_BASE_URL",
+        None,
+        parse_answer_link_base,
+        "Address of the answer pages for patients without the app: an SMS or e-mail reminder "
+        "carries this, `/` and a single-use token (this app's `/a/<token>` pages). Default: "
+        "`STAFF_BASE_URL` followed by `/a`. At most 80 characters of `A-Z a-z 0-9 . - _ /` (the "
+        "SMS stays one GSM-7 segment); must be HTTPS in production once SMS or e-mail is "
+        "configured.",
+    ),
+    Setting(
+        "ANSWER_LINK_MAX_TRIES",
+        3,
+        parse_positive_int,
+        "Wrong years of birth allowed on one link before it is locked for good (counted in the "
+        "database, so across workers); the patient then answers in the app, from a later "
+        "reminder's link or with a nurse.",
+    ),
+    Setting(
+        "ANSWER_LINK_SESSION_MINUTES",
+        60,
+        parse_positive_int,
+        "How long a browser that passed the year-of-birth check may take to answer (never past "
+        "the questionnaire's window, which is the link's own lifetime).",
+    ),
+    Setting(
+        "ANSWER_LINK_LIMIT",
+        "60 per 15 minutes",
+        parse_str,
+        "Requests to the answer pages allowed per client address (Flask-Limiter notation); "
+        "more answer 429 with `Retry-After`. One questionnaire takes about 15 (a household "
+        "behind one address may answer two).",
     ),
     Setting("LOG_LEVEL", "INFO", parse_log_level, "Log level of the JSON logs on stderr."),
     Setting("SQL_ECHO", False, parse_bool, "Log every SQL statement (development only)."),
@@ -468,6 +520,24 @@ def load_config(
         raise ConfigError(
             "REDIS_URL is required in production: without shared storage each worker counts "
             "sign-in and enrollment failures on its own, multiplying the limits"
+        )
+    if not resolved["ANSWER_LINK_BASE_URL"]:
+        try:
+            resolved["ANSWER_LINK_BASE_URL"] = parse_answer_link_base(
+                f"{str(resolved['STAFF_BASE_URL']).rstrip('/')}/a"
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                f"ANSWER_LINK_BASE_URL (unset: STAFF_BASE_URL + /a) is invalid: {exc}"
+            ) from exc
+    if (
+        env == "production"
+        and (resolved["TWILIO_ACCOUNT_SID"] or resolved["SMTP_HOST"])
+        and not resolved["ANSWER_LINK_BASE_URL"].startswith("https://")
+    ):
+        raise ConfigError(
+            "ANSWER_LINK_BASE_URL must be an https:// address in production: reminders sent by "
+            "SMS or e-mail carry it"
         )
     if resolved["ACCESS_TOKEN_TTL_SECONDS"] > 900:
         raise ConfigError("ACCESS_TOKEN_TTL_SECONDS must be at most 900 (15 minutes)")

@@ -33,7 +33,7 @@ from backend.notify.models import Delivery, DeliveryAttempt, Notification
 from backend.notify.quiet_hours import sendable_at
 from backend.notify.record import fail_over, finish, set_status
 from backend.notify.settings import OutboxSettings
-from backend.notify.texts import PATIENT_TEXTS, Text, render, staff_texts
+from backend.notify.texts import PATIENT_TEXTS, Text, reminder_link, render, staff_texts
 from notifications import Message
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def _decide(
         fail_over(delivery, target, now)
         return None
     route, to, device = target
-    message = _message(notification, delivery, to)  # before any change: it may raise
+    message = _message(notification, delivery, to, now)  # before any change: it may raise
     delivery.status = "sending"
     delivery.claimed_by = worker
     delivery.claimed_until = lease_until
@@ -284,14 +284,14 @@ def _route(
     return route, to, device
 
 
-def _message(notification: Notification, delivery: Delivery, to: str) -> Message:
+def _message(notification: Notification, delivery: Delivery, to: str, now: datetime) -> Message:
     table = PATIENT_TEXTS if notification.patient_id else staff_texts()
     text: Text = render(table, notification.text_key, notification.locale)
     return Message(
         to=to,
         title=text.title,
         body=text.body,
-        link=notification.link,
+        link=reminder_link(notification.link, notification.wanted_key, delivery.channel, now=now),
         collapse_key=notification.collapse_key,
         # Stable across retries of this delivery: SMTP Message-ID, APNs apns-id.
         idempotency_key=str(delivery.id),

@@ -2,7 +2,10 @@
 
 Push notifications, SMS and e-mails cross providers and lock screens, so (clinical.md, Privacy)
 they say only that there is something to do, never what it is about: no procedure, no symptom,
-no score, no patient name. A reminder carries a deep link with the questionnaire id alone.
+no score, no patient name. A reminder carries a deep link with the questionnaire id alone; sent
+by SMS or e-mail it carries instead a web link with a single-use token
+(``backend.questionnaires.links``), so a patient without the app answers in the browser. The
+SMS text and its longest link fit one GSM-7 segment (tests/notify/test_answer_link_texts.py).
 Staff e-mails say that something waits in the nurse tools and link to it.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
 
@@ -60,3 +64,20 @@ def questionnaire_link(assignment_id: uuid.UUID) -> str:
     """The deep link to one questionnaire: the configured base and the assignment id only."""
     base = str(current_app.config["APP_DEEP_LINK_BASE"])
     return f"{base.rstrip('/')}/{assignment_id}"
+
+
+# Channels whose reminders carry the web link (a phone's push opens the app instead).
+WEB_LINK_CHANNELS = ("sms", "email")
+
+
+def reminder_link(
+    link: str | None, wanted_key: str | None, channel: str, *, now: datetime
+) -> str | None:
+    """The link a patient's message carries on ``channel``: for a questionnaire sent by SMS or
+    e-mail, a new single-use web link to answer it in the browser (the token exists only in
+    this message, its hash in the database); otherwise the notification's own link."""
+    if wanted_key is None or channel not in WEB_LINK_CHANNELS:
+        return link
+    from backend.questionnaires.links import link_for_reminder
+
+    return link_for_reminder(wanted_key, channel, now=now) or link

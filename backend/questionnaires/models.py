@@ -16,6 +16,10 @@ from backend.extensions import db
 ASSIGNMENT_STATUSES = ("pending", "open", "completed", "missed", "cancelled")
 ASSIGNMENT_REASONS = ("protocol", "confirmation")
 SOURCES = ("patient", "caregiver", "nurse")
+# The way an answer came in: the phone app, a reminder's link opened from an SMS or an e-mail,
+# or a nurse typing it in during a phone call.
+CHANNELS = ("app", "sms", "email", "phone")
+LINK_CHANNELS = ("sms", "email")
 
 
 class Instrument(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
@@ -97,6 +101,9 @@ class Response(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
         sa.UniqueConstraint("assignment_id"),
         sa.UniqueConstraint("patient_id", "idempotency_key"),
         sa.CheckConstraint("source IN ('patient', 'caregiver', 'nurse')", name="source_known"),
+        sa.CheckConstraint(
+            "channel IS NULL OR channel IN ('app', 'sms', 'email', 'phone')", name="channel_known"
+        ),
         sa.Index("ix_responses_patient_id_answered_at", "patient_id", "answered_at"),
     )
 
@@ -114,18 +121,59 @@ class Response(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(64))
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))
     entered_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    # NULL only on rows older than the column (then: ``phone`` for a nurse, else ``app``).
+    channel: Mapped[str | None] = mapped_column(sa.String(8))
 
     # The staff member who typed it in (a nurse after a phone call); lists load it in one
     # query (``selectinload``), so presenting a history never asks once per response.
     entered_by: Mapped[User | None] = relationship()
 
     @property
+    def answered_via(self) -> str:
+        """The channel it came in by (``CHANNELS``)."""
+        if self.channel:
+            return self.channel
+        return "phone" if self.source == "nurse" else "app"
+
+    @property
     def attribution(self) -> dict[str, Any]:
         """Who entered it: ``kind`` is the source (patient, caregiver, nurse); a nurse is named
-        by the display name of her account, and nothing else of it."""
+        by the display name of her account, and nothing else of it; ``channel`` is the way it
+        came in (app, sms or email link, phone call)."""
         staff = self.entered_by if self.entered_by_id is not None else None
         return {
             "kind": self.source,
             "display_name": (staff.full_name or None) if staff is not None else None,
             "user_id": self.entered_by_id,
+            "channel": self.answered_via,
         }
+
+
+class AnswerLink(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """A reminder's web link: a capability to answer one questionnaire, once, in a browser.
+
+    Only the SHA-256 of its random token is stored (the token itself is only in the message
+    sent). It ends when the questionnaire's window closes, when it has been used, or when the
+    year-of-birth check failed ``ANSWER_LINK_MAX_TRIES`` times (``locked_at``). A browser that
+    passed the check holds a random cookie whose hash is ``session_hash``: the link alone,
+    forwarded, does not open the form.
+    """
+
+    __tablename__ = "answer_links"
+    __table_args__ = (
+        sa.CheckConstraint("channel IN ('sms', 'email')", name="channel_known"),
+        sa.CheckConstraint("failed_checks >= 0", name="failed_checks_positive"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    assignment_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("assignments.id"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    failed_checks: Mapped[int] = mapped_column(default=0)
+    locked_at: Mapped[datetime | None]
+    session_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    session_expires_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
+    response_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("responses.id"))

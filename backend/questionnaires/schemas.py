@@ -8,7 +8,7 @@ from marshmallow import validate
 from backend import fields
 from backend.pagination import PageArgsSchema
 from backend.patients.schemas import AssignmentSchema
-from backend.questionnaires.models import ASSIGNMENT_STATUSES, SOURCES
+from backend.questionnaires.models import ASSIGNMENT_STATUSES, CHANNELS, SOURCES
 
 
 class ResponseCreateSchema(ma.Schema):
@@ -80,6 +80,14 @@ class EnteredBySchema(ma.Schema):
             "description": "The name of the staff member who typed it in (the display name "
             "of the account, nothing else of it); null when the patient or a caregiver sent it"
         },
+    )
+    channel = fields.String(
+        metadata={
+            "description": "The way it came in: `app` (the phone app), `sms` or `email` (the "
+            "web link of a reminder sent that way), `phone` (a nurse during a phone call)",
+            "enum": list(CHANNELS),
+            "x-enum-name": "AnswerChannel",
+        }
     )
 
 

@@ -35,7 +35,7 @@ from backend.extensions import db
 from backend.fields import strip_control_characters
 from backend.locales import FALLBACK_LOCALE, LOCALES
 from backend.patients.models import Patient, Procedure
-from backend.questionnaires.models import Assignment, Instrument, Response
+from backend.questionnaires.models import CHANNELS, Assignment, Instrument, Response
 from backend.questionnaires.planning import day_number
 from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
 
@@ -234,8 +234,18 @@ def record_response(
     now: datetime,
     idempotency_key: str | None,
     fingerprint: str,
+    channel: str | None = None,
 ) -> Recorded:
-    """Store one response (see the module docstring for the guarantees)."""
+    """Store one response (see the module docstring for the guarantees).
+
+    ``channel``: the way it came in (``CHANNELS``); by default ``phone`` for a staff member
+    (typed in during a call) and ``app`` for the patient's phone; a reminder's link says
+    ``sms`` or ``email``.
+    """
+    if channel is None:
+        channel = "phone" if actor.is_staff else "app"
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
     if idempotency_key:
         replay = _replay(patient, idempotency_key, fingerprint)
         if replay:
@@ -309,6 +319,7 @@ def record_response(
         idempotency_key=idempotency_key,
         request_hash=fingerprint,
         entered_by_id=actor.id if actor.is_staff else None,
+        channel=channel,
     )
     try:
         with db.session.begin_nested():
@@ -331,7 +342,7 @@ def record_response(
         resource_type="response",
         resource_id=response.id,
         patient_id=patient.id,
-        details={"source": source},
+        details={"source": source, "channel": channel},
     )
     signals.send(
         signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
@@ -426,3 +437,24 @@ def list_responses(patient_id: uuid.UUID) -> list[Response]:
             .order_by(Response.answered_at, Response.id)
         ).scalars()
     )
+
+
+def answer_ways(patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """How each patient answers, for the nurse pages (who drifts from the app to the links, or
+    to needing a call): ``counts`` per channel, ``recent`` (the channels of the last five
+    answers, oldest first) and ``last``. One query; patients without an answer are absent."""
+    channel = sa.func.coalesce(
+        Response.channel, sa.case((Response.source == "nurse", "phone"), else_="app")
+    )
+    rows = db.session.execute(
+        sa.select(Response.patient_id, channel)
+        .where(Response.patient_id.in_(patient_ids))
+        .order_by(Response.patient_id, Response.answered_at, Response.id)
+    ).all()
+    ways: dict[uuid.UUID, dict[str, Any]] = {}
+    for patient_id, via in rows:
+        entry = ways.setdefault(patient_id, {"counts": {}, "recent": [], "last": None})
+        entry["counts"][via] = entry["counts"].get(via, 0) + 1
+        entry["recent"] = [*entry["recent"][-4:], via]
+        entry["last"] = via
+    return ways

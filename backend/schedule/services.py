@@ -283,18 +283,22 @@ def wanted_key(assignment_id: uuid.UUID) -> str:
     return f"{WANTED_PREFIX}{assignment_id.hex}"
 
 
+def assignment_of(key: str) -> uuid.UUID | None:
+    """The questionnaire a ``wanted_key`` names (None: a key about something else)."""
+    if not key.startswith(WANTED_PREFIX):
+        return None
+    try:
+        return uuid.UUID(hex=key[len(WANTED_PREFIX) :])
+    except ValueError:
+        return None
+
+
 def unwanted_reminders(
     _app: object, *, keys: set[str], now: datetime
 ) -> dict[str, tuple[str, str]]:
     """``outbox_still_wanted`` receiver: the reminders whose questionnaire no longer needs them
     (answered, cancelled, closed), one query for the whole batch."""
-    ids: dict[uuid.UUID, str] = {}
-    for key in keys:
-        if key.startswith(WANTED_PREFIX):
-            try:
-                ids[uuid.UUID(hex=key[len(WANTED_PREFIX) :])] = key
-            except ValueError:
-                continue
+    ids = {found: key for key in keys if (found := assignment_of(key)) is not None}
     if not ids:
         return {}
     verdicts = {}

@@ -13,7 +13,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages, their language support and their CSRF protection."""
-    from backend.web import i18n
+    from backend.web import answer_link, i18n
     from backend.web.blueprint import bp, csrf
     from backend.web.views import (  # noqa: F401
         alerts,
@@ -32,3 +32,4 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     i18n.init_app(app)
     app.register_blueprint(bp)
+    app.register_blueprint(answer_link.bp)  # patients answering from a reminder's link

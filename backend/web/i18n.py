@@ -208,6 +208,13 @@ CHANGE = {
     "very_much_worse": _l("very much worse"),
 }
 SOURCE = {"patient": _l("Patient"), "caregiver": _l("Caregiver"), "nurse": _l("Nurse")}
+# The way answers come in (``Response.answered_via``): the ward sees who drifts from the app.
+ANSWER_CHANNEL = {
+    "app": _l("App"),
+    "sms": _l("SMS link"),
+    "email": _l("E-mail link"),
+    "phone": _l("Phone call"),
+}
 
 LABELS: dict[str, Mapping[str, Any]] = {
     "severity": SEVERITY,
@@ -237,6 +244,7 @@ LABELS: dict[str, Mapping[str, Any]] = {
     "living_situation": LIVING_SITUATION,
     "sex": SEX,
     "channel": CHANNEL,
+    "answer_channel": ANSWER_CHANNEL,
     "language": LANGUAGE,
     "symptom": SYMPTOM,
     "change": CHANGE,
@@ -253,16 +261,26 @@ def label(value: Any, vocabulary: str) -> str:
 
 
 def entered_by(attribution: Mapping[str, Any]) -> str:
-    """Who entered a response (``Response.attribution``), in words: the patient, a caregiver,
-    or the nurse by the name on her account."""
+    """Who entered a response (``Response.attribution``), in words: the patient or a caregiver
+    and the way (the app, a reminder's SMS or e-mail link), or the nurse by the name on her
+    account."""
     kind, name = attribution.get("kind"), attribution.get("display_name")
     if kind == "nurse":
         if name:
             return str(_l("Entered by %(name)s after a phone call", name=name))
         return str(_l("Entered by a nurse after a phone call"))
+    via = attribution.get("channel") or "app"
     if kind == "caregiver":
-        return str(_l("Sent by a caregiver"))
-    return str(_l("Sent by the patient"))
+        if via == "sms":
+            return str(_l("Sent by a caregiver from the SMS link"))
+        if via == "email":
+            return str(_l("Sent by a caregiver from the e-mail link"))
+        return str(_l("Sent by a caregiver in the app"))
+    if via == "sms":
+        return str(_l("Sent by the patient from the SMS link"))
+    if via == "email":
+        return str(_l("Sent by the patient from the e-mail link"))
+    return str(_l("Sent by the patient in the app"))
 
 
 def choices(vocabulary: str) -> list[tuple[str, str]]:

@@ -109,3 +109,32 @@ def screenshot(page: Any, name: str, full_page: bool = False) -> Path:
     path = SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
     return path
+
+
+# WCAG 2.2 AA, as axe-core (pinned with axe-playwright-python) tests it: the success criteria
+# of levels A and AA of WCAG 2.0, 2.1 and 2.2.
+WCAG_AA_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical WCAG 2.2 AA violations on the page as it is now, each
+    as "rule: target, ..." (empty when there is none)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(
+        page,
+        options={
+            "runOnly": {"type": "tag", "values": WCAG_AA_TAGS},
+            "resultTypes": ["violations"],
+        },
+    )
+    return [
+        f"{v['id']} ({v['impact']}): " + ", ".join(str(node["target"]) for node in v["nodes"][:5])
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+def assert_accessible(page: Any) -> None:
+    found = serious_violations(page)
+    assert not found, f"axe-core on {page.url}:\n" + "\n".join(found)

@@ -21,7 +21,7 @@ from backend.extensions import db
 from backend.patients.models import Patient
 from backend.questionnaires.models import Response
 from tests.conftest import T0
-from tests.e2e.conftest import release, screenshot
+from tests.e2e.conftest import assert_accessible, release, screenshot
 from tests.factories import checkin_answers, record
 
 pytestmark = pytest.mark.e2e
@@ -166,6 +166,7 @@ def test_a_nurse_registers_a_patient_and_gets_the_code_for_the_phone(
     expect(page.locator(".code-sheet svg.qr")).to_be_visible()
     expect(page.locator(".code-sheet")).to_contain_text("Votre suivi à domicile")  # her language
     screenshot(page, "enrollment-code.png")
+    assert_accessible(page)
 
     claim = page.request.post(
         f"{live_server}/api/v1/enrollment/claim",
@@ -338,6 +339,7 @@ def test_a_nurse_records_answers_given_over_the_phone_once_and_reads_out_the_adv
     expect(page.locator(".plain")).to_contain_text("Red flag")
     expect(page.locator(".page-head")).to_contain_text("Entered by Ada Martin after a phone call")
     screenshot(page, "phone-answer-recorded.png", full_page=True)
+    assert_accessible(page)
     again = page.evaluate(
         "async ([action, entries]) => (await fetch(action,"
         " {method: 'POST', body: new URLSearchParams(entries)})).url",

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from backend.demo import DEMO_USERS
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import assert_accessible, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -37,3 +37,4 @@ def test_the_physician_reads_outcomes_by_group_with_figures_and_tables(page, liv
     page.get_by_label("Group by").select_option("kind")
     page.get_by_role("button", name="Show").click()
     screenshot(page, "research.png", full_page=True)
+    assert_accessible(page)

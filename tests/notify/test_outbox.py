@@ -298,11 +298,14 @@ def test_a_reminder_says_only_that_a_questionnaire_waits_in_the_patients_languag
 
 def test_the_deep_link_base_comes_from_the_configuration(app, nurse_ada, clock, memory_channels):
     app.config["APP_DEEP_LINK_BASE"] = "https://app.chu-lyon.example/q"
-    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    marcel = make_patient(nurse_ada, contact_channels=["push"])
+    enroll_phone(marcel)
     procedure = make_procedure(nurse_ada, marcel)
     run_pass()
     day_one = next(a for a in procedure.schedule if a.day == 1)
-    assert memory_channels.sms.sent[0].link == f"https://app.chu-lyon.example/q/{day_one.id}"
+    # A push opens the app; an SMS or an e-mail carries the web link instead
+    # (tests/notify/test_answer_link_texts.py).
+    assert memory_channels.android.sent[0].link == f"https://app.chu-lyon.example/q/{day_one.id}"
 
 
 def test_staff_are_emailed_once_per_event_in_their_sites_language(

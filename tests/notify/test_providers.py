@@ -20,6 +20,7 @@ from backend.extensions import db
 from backend.notify.channels import get_channels
 from backend.notify.models import DeliveryAttempt
 from backend.patients.models import Device
+from backend.questionnaires import links
 from backend.schedule.worker import run_pass
 from tests.conftest import T0
 from tests.factories import make_patient, make_procedure
@@ -150,11 +151,11 @@ def test_an_email_reminder_is_delivered_with_the_delivery_id_as_message_id(
     assert mail["Subject"] == "Rappel"
     assert mail["Message-ID"] == f"<{delivery.id}@chu-lyon.example>"
     day_one = next(a for a in procedure.schedule if a.day == 1)
-    assert mail.get_content().splitlines() == [
-        "Vous avez un questionnaire à remplir.",
-        "",
-        f"irfollowup://questionnaires/{day_one.id}",
-    ]
+    text, blank, link = mail.get_content().splitlines()
+    assert (text, blank) == ("Vous avez un questionnaire à remplir.", "")
+    # By e-mail, the web link of the answer pages (a single-use token), not the app's.
+    assert link.startswith(f"{app.config['ANSWER_LINK_BASE_URL']}/")
+    assert links.open_link(link.rsplit("/", 1)[1], now=T0).assignment.id == day_one.id
     assert delivery.status == "sent"
     assert attempts_of(delivery)[0].provider_id == mail["Message-ID"]
 
@@ -196,7 +197,9 @@ def test_an_smtp_5xx_disables_the_address_and_the_reminder_goes_by_sms(
     assert sms.status == "sent"
     (form,) = twilio_stand_in.forms
     assert form["To"] == "+33612345678" and form["From"] == TWILIO_FROM
-    assert form["Body"].startswith("Vous avez un questionnaire à remplir.\nirfollowup://")
+    assert form["Body"].startswith(
+        f"Vous avez un questionnaire à remplir.\n{app.config['ANSWER_LINK_BASE_URL']}/"
+    )
 
 
 # --- push and SMS: HTTP stand-ins ---------------------------------------------------------------

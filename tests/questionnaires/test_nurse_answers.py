@@ -95,7 +95,9 @@ def test_a_nurses_retried_answer_returns_the_first_response_and_raises_one_alert
     created = db.session.execute(
         db.select(AuditEvent).filter_by(action="response.create", patient_id=marcel.id)
     ).scalars()
-    assert [(e.actor_id, e.details) for e in created] == [(nurse_ada.id, {"source": "nurse"})]
+    assert [(e.actor_id, e.details) for e in created] == [
+        (nurse_ada.id, {"source": "nurse", "channel": "phone"})
+    ]
 
 
 def test_the_same_key_with_other_answers_is_a_422_and_stores_nothing_more(
@@ -136,23 +138,33 @@ def test_each_response_says_who_entered_it_to_the_staff_and_to_the_phone(
         json=by_caregiver,
         headers={**phone(), "Idempotency-Key": str(uuid.uuid4())},
     )
-    assert sent.get_json()["entered_by"] == {"kind": "caregiver", "display_name": None}
+    assert sent.get_json()["entered_by"] == {
+        "kind": "caregiver",
+        "display_name": None,
+        "channel": "app",
+    }
     typed = enter(client, ada, marcel, nurse_body(on_the_phone, clock), str(uuid.uuid4()))
     assert typed.get_json()["entered_by"] == {
         "kind": "nurse",
         "display_name": "Ada Martin",
         "user_id": str(nurse_ada.id),
+        "channel": "phone",
     }
     timeline = client.get(f"/api/v1/patients/{marcel.id}/timeline", headers=ada)
     assert [r["entered_by"] for r in timeline.get_json()["responses"]] == [
-        {"kind": "caregiver", "display_name": None, "user_id": None},
-        {"kind": "nurse", "display_name": "Ada Martin", "user_id": str(nurse_ada.id)},
+        {"kind": "caregiver", "display_name": None, "user_id": None, "channel": "app"},
+        {
+            "kind": "nurse",
+            "display_name": "Ada Martin",
+            "user_id": str(nurse_ada.id),
+            "channel": "phone",
+        },
     ]
     # The phone shows who typed it in by her name, and nothing else of her account.
     mine = client.get("/api/v1/me/responses", headers=phone()).get_json()["items"]
     assert [r["entered_by"] for r in mine] == [
-        {"kind": "caregiver", "display_name": None},
-        {"kind": "nurse", "display_name": "Ada Martin"},
+        {"kind": "caregiver", "display_name": None, "channel": "app"},
+        {"kind": "nurse", "display_name": "Ada Martin", "channel": "phone"},
     ]
     assert "advice" not in mine[0]
 
@@ -161,12 +173,16 @@ def test_the_openapi_document_describes_who_entered_a_response(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     schemas = spec["components"]["schemas"]
     staff = schemas["StaffEnteredBy"]["properties"]
-    assert set(staff) == {"kind", "display_name", "user_id"}
+    assert set(staff) == {"kind", "display_name", "user_id", "channel"}
     kind = staff["kind"]  # a named enumeration component (backend/openapi.py)
     ref = kind.get("$ref") or kind.get("allOf", [{}])[0].get("$ref")
     kind = schemas[ref.rsplit("/", 1)[1]] if ref else kind
     assert kind["enum"] == ["patient", "caregiver", "nurse"]
-    assert set(schemas["EnteredBy"]["properties"]) == {"kind", "display_name"}
+    assert set(schemas["EnteredBy"]["properties"]) == {"kind", "display_name", "channel"}
+    channel = staff["channel"]
+    ref = channel.get("$ref") or channel.get("allOf", [{}])[0].get("$ref")
+    channel = schemas[ref.rsplit("/", 1)[1]] if ref else channel
+    assert channel["enum"] == ["app", "sms", "email", "phone"]
     timeline = schemas["Timeline"]["properties"]
     assert timeline["responses"]["items"] == {"$ref": "#/components/schemas/Response"}
     assert timeline["alerts"]["items"] == {"$ref": "#/components/schemas/Alert"}

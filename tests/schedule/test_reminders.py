@@ -14,6 +14,7 @@ import pytest
 from backend import signals
 from backend.extensions import db
 from backend.notify.models import DeliveryAttempt
+from backend.questionnaires import links
 from backend.questionnaires.models import Assignment
 from backend.schedule.models import Reminder
 from backend.schedule.worker import run_pass
@@ -80,7 +81,10 @@ def test_reminders_go_out_at_ten_local_then_a_day_and_two_days_later(
     assert {t.astimezone(PARIS).strftime("%H:%M") for t in times} == {"10:00"}
     messages = memory_channels.sms.sent
     assert [m.to for m in messages] == ["+33612345678"] * 3
-    assert {m.link for m in messages} == {f"irfollowup://questionnaires/{assignment.id}"}
+    # Each SMS carries its own single-use web link to this questionnaire.
+    tokens = {m.link.rsplit("/", 1)[1] for m in messages}
+    assert len(tokens) == 3
+    assert {links.open_link(t, now=T0).assignment.id for t in tokens} == {assignment.id}
     assert assignment.status == "open"
 
 

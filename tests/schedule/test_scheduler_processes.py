@@ -2,8 +2,9 @@
 
 The processes are ``flask --app wsgi scheduler run-once`` / ``run`` started with ``subprocess``
 against this run's PostgreSQL schema. In development an unconfigured channel prints one line per
-message on stdout (``ConsoleTransport``), with the reminder's deep link: counting links across
-the processes' outputs counts what was sent.
+message on stdout (``ConsoleTransport``), with the reminder's link: counting the questionnaires
+the links name across the processes' outputs counts what was sent (an SMS's web link carries a
+single-use token, whose hash in ``answer_links`` names its questionnaire).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from backend.extensions import db
 from backend.notify.channels import install_channels
 from backend.notify.models import Delivery, DeliveryAttempt
 from backend.patients.models import Patient, Procedure
-from backend.questionnaires.models import Assignment, Protocol
+from backend.questionnaires.links import TOKEN_LENGTH, digest
+from backend.questionnaires.models import AnswerLink, Assignment, Protocol
 from backend.schedule.models import Reminder
 from backend.schedule.worker import run_pass
 from notifications import ConsoleTransport
@@ -37,7 +39,7 @@ from tests.conftest import ROOT, _migrate
 
 pytestmark = pytest.mark.slow
 
-LINK = re.compile(r"^\[notify:sms\] .* link=irfollowup://questionnaires/([0-9a-f-]{36}) ", re.M)
+LINK = re.compile(r"^\[notify:sms\] .* link=(\S+) ", re.M)
 REMINDERS = 2000
 
 
@@ -161,7 +163,18 @@ def scheduler(args: list[str], database_url: str, log: Path, **env: str) -> subp
 
 
 def sent_links(output: str) -> list[str]:
-    return LINK.findall(output)
+    """The questionnaire (assignment id) of each reminder printed, in order."""
+    tails = [link.rsplit("/", 1)[1] for link in LINK.findall(output)]
+    hashes = {digest(t): t for t in tails if len(t) == TOKEN_LENGTH}
+    by_token = {
+        hashes[token_hash]: str(assignment_id)
+        for token_hash, assignment_id in db.session.execute(
+            db.select(AnswerLink.token_hash, AnswerLink.assignment_id).where(
+                AnswerLink.token_hash.in_(list(hashes))
+            )
+        )
+    }
+    return [by_token.get(t, t) for t in tails]
 
 
 def outputs_of(processes: list[subprocess.Popen], timeout: float = 90) -> list[str]:
@@ -227,7 +240,7 @@ def test_a_scheduler_killed_mid_batch_loses_no_reminder(
         assert victim.stdout is not None
         for line in victim.stdout:
             victim_lines.append(line)
-            if len(sent_links("".join(victim_lines))) >= 10:
+            if len(LINK.findall("".join(victim_lines))) >= 10:
                 enough.set()
         enough.set()
 

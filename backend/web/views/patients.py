@@ -28,6 +28,7 @@ from backend.patients.schemas import (
     StatusChangeCreateSchema,
 )
 from backend.patients.timeline import build_timeline
+from backend.questionnaires import services as questionnaires
 from backend.web import forms, sheets
 from backend.web.blueprint import audit_view, bp
 from backend.web.chart import build_chart
@@ -85,6 +86,7 @@ def trajectory(patient: Patient, now: datetime, highlight: Any = None) -> dict[s
         "chart": chart,
         "day_now": (local_today - procedure.discharged_on).days if procedure else None,
         "devices": patients.devices_of(patient),
+        "ways": questionnaires.answer_ways([patient.id]).get(patient.id),
         "now": now,
     }
 
@@ -117,6 +119,7 @@ def patients_list() -> str:
             patient_id=patient.id,
             list=True,
         )
+    ways = questionnaires.answer_ways([p.id for p in rows])
     page = render_template(
         "web/patients.html",
         patients=[
@@ -127,6 +130,7 @@ def patients_list() -> str:
                 "day": (patients.today_for(p, now) - p.current_procedure.discharged_on).days
                 if p.current_procedure
                 else None,
+                "ways": ways.get(p.id),
             }
             for p in rows
         ],
