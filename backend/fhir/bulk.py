@@ -156,7 +156,7 @@ class Builder:
     def __init__(self, job: BulkExport, key: str | None) -> None:
         self.job = job
         self.members = members(job)
-        codes = dict(db.session.execute(sa.select(Site.id, Site.code)).tuples().all())
+        codes = dict(db.session.execute(sa.select(Site.id, Site.code)).all())
         self.view = mapping.View(job.access, codes, key)
         self.research = job.access == "research"
         self.since = job.since

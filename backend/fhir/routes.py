@@ -281,7 +281,7 @@ def _code_systems() -> dict[str, dict[str, str]]:
     from backend.auth.models import Site
 
     definitions = [i.definition for i in db.session.execute(db.select(Instrument)).scalars()]
-    sites = db.session.execute(sa.select(Site.code, Site.name)).tuples().all()
+    sites = db.session.execute(sa.select(Site.code, Site.name)).all()
     return codes.all_systems(definitions, sites)
 
 

@@ -374,4 +374,4 @@ def read(typedef: TypeDef, site_id: uuid.UUID, resource_id: str) -> Any:
 
 
 def site_codes() -> dict[uuid.UUID, str]:
-    return dict(db.session.execute(sa.select(Site.id, Site.code)).tuples().all())
+    return dict(db.session.execute(sa.select(Site.id, Site.code)).all())
