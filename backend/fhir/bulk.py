@@ -31,7 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 from backend.alerts.models import Alert
 from backend.audit.services import record
@@ -155,6 +155,8 @@ class Builder:
 
     def __init__(self, job: BulkExport, key: str | None) -> None:
         self.job = job
+        # Read once: every chunk commits, which expires the job's attributes.
+        self.site_id = job.site_id
         self.members = members(job)
         codes = dict(db.session.execute(sa.select(Site.id, Site.code)).all())
         self.view = mapping.View(job.access, codes, key)
@@ -186,8 +188,12 @@ class Builder:
         return self.members.get(patient_id)
 
     def _patient(self) -> Lines:
-        query = db.select(Patient).where(
-            Patient.site_id == self.job.site_id, self._since(Patient.updated_at)
+        query = (
+            db.select(Patient)
+            .options(lazyload(Patient.procedures), lazyload(Patient.consents))
+            .where(
+                Patient.site_id == self.site_id, self._since(Patient.updated_at)
+            )
         )
         for rows in _pages(query, Patient.id):
             page = []
@@ -205,8 +211,10 @@ class Builder:
             yield page
 
     def _procedure(self) -> Lines:
-        query = db.select(Procedure).where(
-            Procedure.site_id == self.job.site_id, self._since(Procedure.created_at)
+        query = (
+            db.select(Procedure)
+            .options(lazyload(Procedure.schedule), lazyload(Procedure.protocol))
+            .where(Procedure.site_id == self.site_id, self._since(Procedure.created_at))
         )
         for rows in _pages(query, Procedure.id):
             yield [
@@ -224,7 +232,7 @@ class Builder:
         query = (
             db.select(Response)
             .join(Patient, Patient.id == Response.patient_id)
-            .where(Patient.site_id == self.job.site_id, self._since(Response.received_at))
+            .where(Patient.site_id == self.site_id, self._since(Response.received_at))
         )
         for rows in _pages(query, Response.id):
             page = []
@@ -252,8 +260,8 @@ class Builder:
     def _alerts(self, present: Callable[[Alert, Member], dict[str, Any]]) -> Lines:
         query = (
             db.select(Alert)
-            .options(selectinload(Alert.notes))
-            .where(Alert.site_id == self.job.site_id, self._since(Alert.updated_at))
+            .options(selectinload(Alert.notes), lazyload(Alert.history))
+            .where(Alert.site_id == self.site_id, self._since(Alert.updated_at))
         )
         for rows in _pages(query, Alert.id):
             page = []
@@ -290,7 +298,7 @@ class Builder:
         for c in db.session.execute(
             db.select(Consent)
             .join(Patient, Patient.id == Consent.patient_id)
-            .where(Patient.site_id == self.job.site_id)
+            .where(Patient.site_id == self.site_id)
             .order_by(Consent.patient_id, Consent.decided_on, Consent.recorded_at, Consent.id)
         ).scalars():
             decisions.setdefault(c.patient_id, []).append(c)
@@ -307,7 +315,7 @@ class Builder:
 
     def _researchstudy(self) -> Lines:
         query = db.select(Study).where(
-            Study.site_id == self.job.site_id, self._since(Study.created_at)
+            Study.site_id == self.site_id, self._since(Study.created_at)
         )
         for rows in _pages(query, Study.id):
             yield [(mapping.research_study(s, self.view), None) for s in rows]
@@ -317,7 +325,7 @@ class Builder:
             db.select(Allocation)
             .join(Study, Study.id == Allocation.study_id)
             .where(
-                Study.site_id == self.job.site_id,
+                Study.site_id == self.site_id,
                 Allocation.patient_id.is_not(None),
                 self._since(Allocation.allocated_at),
             )
@@ -401,6 +409,7 @@ def build(job: BulkExport, now: datetime, key: str | None) -> tuple[dict[str, in
     counts: dict[str, int] = {}
     patients: set[uuid.UUID] = set()
     types = list(job.types)
+    export_id = job.id
     for index, resource_type in enumerate(types, start=1):
         seq = 0
         total = 0
@@ -414,7 +423,7 @@ def build(job: BulkExport, now: datetime, key: str | None) -> tuple[dict[str, in
             patients.update(pid for _, pid in page if pid is not None)
             db.session.add(
                 BulkFileChunk(
-                    export_id=job.id,
+                    export_id=export_id,
                     resource_type=resource_type,
                     seq=seq,
                     count=len(page),
@@ -423,10 +432,10 @@ def build(job: BulkExport, now: datetime, key: str | None) -> tuple[dict[str, in
             )
             seq += 1
             total += len(page)
-            _still_ours(job.id, now, f"{resource_type}: {total} ({index}/{len(types)} types)")
+            _still_ours(export_id, now, f"{resource_type}: {total} ({index}/{len(types)} types)")
         if total:
             counts[resource_type] = total
-        _still_ours(job.id, now, f"{resource_type} done ({index}/{len(types)} types)")
+        _still_ours(export_id, now, f"{resource_type} done ({index}/{len(types)} types)")
     return counts, patients
 
 

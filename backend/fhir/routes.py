@@ -461,7 +461,9 @@ def export_status(export_id: uuid.UUID) -> Response:
                 "url": f"{base_url()}/bulkfiles/{job.id}/{name}.ndjson",
                 "count": count,
             }
-            for name, count in (job.counts or {}).items()
+            for name, count in sorted(
+                (job.counts or {}).items(), key=lambda item: list(job.types).index(item[0])
+            )
         ],
         "error": [],
     }
