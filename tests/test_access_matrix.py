@@ -384,7 +384,7 @@ def test_research_is_for_physicians_and_admins_of_the_site_and_refused_to_others
             assert "Dupont" not in response.get_data(as_text=True)
 
 
-# --- FHIR (/fhir/R4): the same isolation, with OperationOutcome refusals ---------------------------
+# --- FHIR (/fhir/R4): the same isolation, with OperationOutcome refusals ------------------------
 
 FHIR_PUBLIC = "public"
 FHIR_READ = "fhir_read"  # staff of the site (care) or a system client of the site
@@ -431,10 +431,12 @@ def test_every_fhir_endpoint_has_an_access_rule(app):
 def _marcel_resources(world: World) -> dict[str, str]:
     from backend.questionnaires.models import Response
 
-    response = db.session.execute(
-        db.select(Response).filter_by(patient_id=world.marcel.id)
-    ).scalars().first()
-    consent = [c for c in world.marcel.consents if c.decision == "given"][0]
+    response = (
+        db.session.execute(db.select(Response).filter_by(patient_id=world.marcel.id))
+        .scalars()
+        .first()
+    )
+    consent = next(c for c in world.marcel.consents if c.decision == "given")
     return {
         "Patient": str(world.marcel.id),
         "Procedure": str(world.procedure.id),

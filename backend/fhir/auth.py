@@ -42,7 +42,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS384", "ES384")
 ALG_KTY = {"RS384": "RSA", "ES384": "EC"}
 SCOPES = ("system/*.read", "system/*.rs")
-TOKEN_AUDIENCE = "ir-followup-fhir"
+TOKEN_AUDIENCE = "ir-followup-fhir"  # noqa: S105 (an audience, not a secret)
 MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
 CLOCK_SKEW = timedelta(seconds=60)
 
@@ -175,7 +175,7 @@ def verify_assertion(assertion: str, token_url: str, now: datetime) -> FhirClien
             db.session.add(FhirAssertion(client_id=client.id, jti=jti, expires_at=expires))
     except sa.exc.IntegrityError as exc:
         raise OAuthError("invalid_client", "This assertion was already used (jti).", 401) from exc
-    return client
+    return client  # type: ignore[no-any-return]
 
 
 def granted_scopes(requested: str) -> list[str]:
@@ -278,7 +278,9 @@ def authenticate(now: datetime) -> Reader:
     try:
         principal = authenticate_request()
     except Problem as problem:
-        raise FhirError(problem.status, problem.detail or problem.title, headers=_challenge())
+        raise FhirError(
+            problem.status, problem.detail or problem.title, headers=_challenge()
+        ) from None
     if not principal.is_staff:
         raise FhirError(403, "FHIR is for staff and registered systems.")
     reader = Reader("staff", "care", principal.site_id, principal.id, principal=principal)

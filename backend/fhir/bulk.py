@@ -112,15 +112,15 @@ def members(job: BulkExport) -> dict[uuid.UUID, Member]:
     if job.access == "research":
         from backend.research.services import age_at, included_patients
 
-        out = {}
+        out: dict[uuid.UUID, Member] = {}
         for inc in included_patients(job.site_id):
-            discharged, performed = discharges.get(inc.patient.id, (None, None))
+            dates = discharges.get(inc.patient.id)
             out[inc.patient.id] = Member(
                 inc.patient.id,
                 inc.patient.timezone,
-                discharged,
+                dates[0] if dates else None,
                 inc.cut_from,
-                age_at(inc.patient.birth_date, performed) if performed else None,
+                age_at(inc.patient.birth_date, dates[1]) if dates else None,
             )
         return out
     return {
@@ -191,9 +191,7 @@ class Builder:
         query = (
             db.select(Patient)
             .options(lazyload(Patient.procedures), lazyload(Patient.consents))
-            .where(
-                Patient.site_id == self.site_id, self._since(Patient.updated_at)
-            )
+            .where(Patient.site_id == self.site_id, self._since(Patient.updated_at))
         )
         for rows in _pages(query, Patient.id):
             page = []
@@ -302,7 +300,7 @@ class Builder:
             .order_by(Consent.patient_id, Consent.decided_on, Consent.recorded_at, Consent.id)
         ).scalars():
             decisions.setdefault(c.patient_id, []).append(c)
-        page = []
+        page: list[tuple[dict[str, Any], uuid.UUID | None]] = []
         for pid, rows in decisions.items():
             for resource in mapping.consents(pid, rows, self.view):
                 updated = resource["meta"]["lastUpdated"]
@@ -314,9 +312,7 @@ class Builder:
         yield page
 
     def _researchstudy(self) -> Lines:
-        query = db.select(Study).where(
-            Study.site_id == self.site_id, self._since(Study.created_at)
-        )
+        query = db.select(Study).where(Study.site_id == self.site_id, self._since(Study.created_at))
         for rows in _pages(query, Study.id):
             yield [(mapping.research_study(s, self.view), None) for s in rows]
 
@@ -335,9 +331,7 @@ class Builder:
             arms = actual_arms({a.patient_id for a in kept})
             yield [
                 (
-                    mapping.research_subject(
-                        a, self.view, actual_arm=arms.get(a.patient_id)
-                    ),
+                    mapping.research_subject(a, self.view, actual_arm=arms.get(a.patient_id)),
                     a.patient_id,
                 )
                 for a in kept

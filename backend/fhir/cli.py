@@ -52,8 +52,12 @@ def parse_jwks(text: str) -> dict[str, Any]:
 @fhir_cli.command("register-client")
 @click.option("--name", required=True, help="Who the system is, e.g. 'CHU Lyon EHR'")
 @click.option("--site", "site_code", required=True, help="Site code, e.g. LYON")
-@click.option("--access", type=click.Choice(ACCESS_KINDS), required=True,
-              help="care: identified, the site; research: pseudonymised, consented only")  # fmt: skip
+@click.option(
+    "--access",
+    type=click.Choice(ACCESS_KINDS),
+    required=True,
+    help="care: identified, the site; research: pseudonymised, consented only",
+)
 @click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, help="File with the client's public JWK or JWKS")  # fmt: skip
 @click.option("--client-id", default=None, help="Default: a random id")
@@ -96,7 +100,9 @@ def register_client_command(
 @fhir_cli.command("list-clients")
 def list_clients_command() -> None:
     """The registered system clients."""
-    for client in db.session.execute(db.select(FhirClient).order_by(FhirClient.created_at)).scalars():
+    for client in db.session.execute(
+        db.select(FhirClient).order_by(FhirClient.created_at)
+    ).scalars():
         state = "disabled" if client.disabled_at else "active"
         click.echo(f"{client.client_id}\t{client.access}\t{state}\t{client.name}")
 

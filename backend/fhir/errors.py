@@ -1,5 +1,4 @@
-"""FHIR errors: every failure under ``/fhir/R4`` is an OperationOutcome (application/fhir+json).
-"""
+"""FHIR errors: every failure under ``/fhir/R4`` is an OperationOutcome (application/fhir+json)."""
 
 from __future__ import annotations
 
@@ -59,9 +58,7 @@ def operation_outcome(
 def fhir_response(
     body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    response = Response(
-        json.dumps(body, ensure_ascii=False), status=status, mimetype=FHIR_JSON
-    )
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=FHIR_JSON)
     response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():

@@ -355,7 +355,7 @@ def _answers(
             continue  # research.md: a comment is where identities leak
         value = answers[key]
         values = value if isinstance(value, list) else [value]
-        answer = []
+        answer: list[dict[str, Any]] = []
         for v in values:
             if kind == "integer":
                 answer.append({"valueInteger": int(v)})

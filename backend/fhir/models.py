@@ -22,9 +22,7 @@ class FhirClient(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     its tokens may read."""
 
     __tablename__ = "fhir_clients"
-    __table_args__ = (
-        sa.CheckConstraint("access IN ('care', 'research')", name="access_known"),
-    )
+    __table_args__ = (sa.CheckConstraint("access IN ('care', 'research')", name="access_known"),)
 
     client_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))

@@ -329,9 +329,7 @@ def read(name: str, resource_id: str) -> Response:
     _require_care(reader)
     _type_or_404(name)
     if name in search.DEFINITION_TYPES:
-        found = _definitions_search(
-            name, search.Params(ids=[resource_id], count=search.MAX_COUNT)
-        )
+        found = _definitions_search(name, search.Params(ids=[resource_id], count=search.MAX_COUNT))
         if not found:
             raise FhirError(404, f"{name}/{resource_id} is not known here.")
         return fhir_response(found[0][0])
@@ -392,9 +390,7 @@ def export_kickoff(group: str) -> Response:
         else None
     )
     if reader.access == "research" and not current_app.config.get("RESEARCH_PSEUDONYM_KEY"):
-        raise FhirError(
-            409, "RESEARCH_PSEUDONYM_KEY is not set: no research export without it."
-        )
+        raise FhirError(409, "RESEARCH_PSEUDONYM_KEY is not set: no research export without it.")
     job = BulkExport(
         client_id=reader.actor_id,
         site_id=reader.site_id,
@@ -587,7 +583,7 @@ def _unexpected(error: Exception) -> Response:
         return render(
             FhirError(503, "The database is unreachable; retry.", headers={"Retry-After": "30"})
         )
-    current_app.log_exception((type(error), error, error.__traceback__))
+    current_app.log_exception((type(error), error, error.__traceback__))  # type: ignore[arg-type]
     return render(
         FhirError(500, f"An unexpected error occurred. Request id: {request_id() or '-'}.")
     )

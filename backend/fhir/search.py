@@ -160,7 +160,7 @@ def _identifier_filter(query: sa.Select[Any], value: str) -> sa.Select[Any]:
 
 
 def _alerts(site_id: uuid.UUID) -> sa.Select[Any]:
-    return db.select(Alert).options(selectinload(Alert.notes)).where(Alert.site_id == site_id)
+    return sa.select(Alert).options(selectinload(Alert.notes)).where(Alert.site_id == site_id)
 
 
 TYPES: dict[str, TypeDef] = {
@@ -183,10 +183,12 @@ TYPES: dict[str, TypeDef] = {
     ),
     "QuestionnaireResponse": TypeDef(
         "QuestionnaireResponse",
-        lambda site: db.select(Response)
-        .options(selectinload(Response.entered_by))
-        .join(Patient, Patient.id == Response.patient_id)
-        .where(Patient.site_id == site),
+        lambda site: (
+            db.select(Response)
+            .options(selectinload(Response.entered_by))
+            .join(Patient, Patient.id == Response.patient_id)
+            .where(Patient.site_id == site)
+        ),
         Response.id,
         Response.received_at,
         _present_responses,
@@ -203,9 +205,11 @@ TYPES: dict[str, TypeDef] = {
     "Task": TypeDef("Task", _alerts, Alert.id, Alert.updated_at, _present_tasks, Alert.patient_id),
     "Consent": TypeDef(
         "Consent",
-        lambda site: db.select(Consent)
-        .join(Patient, Patient.id == Consent.patient_id)
-        .where(Patient.site_id == site, Consent.decision == "given"),
+        lambda site: (
+            db.select(Consent)
+            .join(Patient, Patient.id == Consent.patient_id)
+            .where(Patient.site_id == site, Consent.decision == "given")
+        ),
         Consent.id,
         Consent.recorded_at,
         _present_consents,
@@ -221,9 +225,11 @@ TYPES: dict[str, TypeDef] = {
     "ResearchSubject": TypeDef(
         "ResearchSubject",
         # Only slots a physician has filled: an empty slot is the concealed allocation list.
-        lambda site: db.select(Allocation)
-        .join(Study, Study.id == Allocation.study_id)
-        .where(Study.site_id == site, Allocation.patient_id.is_not(None)),
+        lambda site: (
+            db.select(Allocation)
+            .join(Study, Study.id == Allocation.study_id)
+            .where(Study.site_id == site, Allocation.patient_id.is_not(None))
+        ),
         Allocation.id,
         Allocation.allocated_at,
         _present_subjects,
@@ -345,8 +351,8 @@ def search(typedef: TypeDef, site_id: uuid.UUID, params: Params) -> tuple[list[A
         query = query.where(typedef.patient_col.in_(pids))
     for prefix, value in params.updated:
         query = query.where(PREFIXES[prefix](typedef.updated_col, value))
-    for key, value in params.others.items():
-        query = typedef.filters[key](query, value)
+    for key, text in params.others.items():
+        query = typedef.filters[key](query, text)
     if params.cursor:
         query = query.where(typedef.id_col > uuid.UUID(params.cursor))
     rows = list(

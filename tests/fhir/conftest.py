@@ -53,7 +53,9 @@ class System:
         }
         return jwt.encode(claims, self.private_key, algorithm=self.alg, headers={"kid": self.kid})
 
-    def token_request(self, client: Any, assertion: str | None = None, scope: str = "system/*.read"):
+    def token_request(
+        self, client: Any, assertion: str | None = None, scope: str = "system/*.read"
+    ):
         return client.post(
             "/fhir/auth/token",
             data={

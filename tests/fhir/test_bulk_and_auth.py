@@ -52,22 +52,26 @@ def test_a_system_exports_its_site_and_the_research_group_carries_no_identity(
         assert identity not in text, identity
     assert "birthDate" not in text and "telecom" not in text and "authored" not in text
     # Every system read is audited like a staff read of the patient.
-    reads = db.session.execute(
-        db.select(AuditEvent).filter_by(action="patient.read", actor_type="system")
-    ).scalars().all()
+    reads = (
+        db.session.execute(
+            db.select(AuditEvent).filter_by(action="patient.read", actor_type="system")
+        )
+        .scalars()
+        .all()
+    )
     assert {e.patient_id for e in reads} == {marcel.id, josette.id}
     assert {e.details["access"] for e in reads if e.patient_id == josette.id} == {"care"}
 
 
-def test_type_and_since_narrow_an_export_and_delete_cancels_it(
-    client, nurse_ada, ehr_lyon, clock
-):
+def test_type_and_since_narrow_an_export_and_delete_cancels_it(client, nurse_ada, ehr_lyon, clock):
     marcel, _ = _cohort(nurse_ada, clock)
     since = clock.now()
     clock.advance(timedelta(hours=1))
     record(marcel, clock.now(), answers=checkin_answers())
     headers = ehr_lyon.headers(client)
-    query = f"?_type=QuestionnaireResponse,Patient&_since={since.isoformat().replace('+00:00', 'Z')}"
+    query = (
+        f"?_type=QuestionnaireResponse,Patient&_since={since.isoformat().replace('+00:00', 'Z')}"
+    )
     files = run_export(client, headers, "LYON", clock.now(), query)
     status_url = files.pop("_status_url")
     assert set(files) == {"QuestionnaireResponse"}  # the patients did not change since
@@ -163,9 +167,8 @@ def test_system_tokens_are_short_lived_and_end_with_their_client(client, runner,
 
 
 def test_register_client_refuses_a_private_key(runner, tmp_path, nurse_ada):
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
 
     private = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1())))
     path = tmp_path / "private.json"
@@ -188,16 +191,20 @@ def test_search_pages_by_keyset_and_every_error_is_an_operation_outcome(
     page = client.get(f"{FHIR}/QuestionnaireResponse?patient=Patient/{marcel.id}&_count=1",
                       headers=headers)  # fmt: skip
     assert page.mimetype == "application/fhir+json"
-    next_url = [lk["url"] for lk in page.get_json()["link"] if lk["relation"] == "next"][0]
+    next_url = next(lk["url"] for lk in page.get_json()["link"] if lk["relation"] == "next")
     assert f"patient=Patient%2F{marcel.id}" in next_url and "_cursor=" in next_url
     every = search_all(client, headers, f"QuestionnaireResponse?patient={marcel.id}&_count=1")
     assert len({r["id"] for r in every}) == 4
     assert all(r["questionnaire"].endswith("/Questionnaire/checkin|1") for r in every)
     mrn = client.get(f"{FHIR}/Patient?identifier={marcel.mrn}", headers=headers).get_json()
     assert [e["resource"]["id"] for e in mrn["entry"]] == [str(marcel.id)]
-    reads = db.session.execute(
-        db.select(AuditEvent).filter_by(action="fhir.read", patient_id=marcel.id)
-    ).scalars().all()
+    reads = (
+        db.session.execute(
+            db.select(AuditEvent).filter_by(action="fhir.read", patient_id=marcel.id)
+        )
+        .scalars()
+        .all()
+    )
     assert reads and all(e.actor_type == "system" for e in reads)
     errors = [
         (f"{FHIR}/Patient?name=Dupont", headers, 400),
@@ -213,7 +220,9 @@ def test_search_pages_by_keyset_and_every_error_is_an_operation_outcome(
         response = client.get(url, headers=h)
         assert response.status_code == status, (url, response.get_data(as_text=True))
         assert response.get_json()["resourceType"] == "OperationOutcome", url
-    lenient = client.get(f"{FHIR}/Patient?name=x", headers={**headers, "Prefer": "handling=lenient"})
+    lenient = client.get(
+        f"{FHIR}/Patient?name=x", headers={**headers, "Prefer": "handling=lenient"}
+    )
     assert lenient.status_code == 200
     post = client.post(f"{FHIR}/Patient/_search", json={"_id": "x"}, headers=headers)
     assert post.status_code == 415 and post.get_json()["resourceType"] == "OperationOutcome"
@@ -240,4 +249,9 @@ def test_the_capability_statement_lists_exactly_what_answers(client, nurse_ada, 
     smart = client.get(f"{FHIR}/.well-known/smart-configuration").get_json()
     assert smart["token_endpoint"] == "http://localhost/fhir/auth/token"
     # A nurse reads her site through FHIR with her API token; a phone does not.
-    assert client.get(f"{FHIR}/Patient", headers=bearer(login(client, nurse_ada)["access_token"])).status_code == 200
+    assert (
+        client.get(
+            f"{FHIR}/Patient", headers=bearer(login(client, nurse_ada)["access_token"])
+        ).status_code
+        == 200
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from backend import demo
 from backend.auth.models import Site, User
 from backend.auth.services import staff_principal
-from backend import demo
 from backend.demo import seed
 from backend.extensions import db
 from backend.patients.models import Patient
@@ -15,8 +15,8 @@ from backend.research.randomisation import create_study, randomise
 from backend.research.services import included_patients
 from tests.conftest import T0
 from tests.fhir.conftest import EC_KEY, RSA_KEY, register
-from tests.research.conftest import give_research_consent
 from tests.fhir.helpers import our_code_systems, run_export, search_all, unknown_codes
+from tests.research.conftest import give_research_consent
 
 SEARCHED = (
     "Patient",
@@ -91,9 +91,7 @@ def test_every_resource_type_of_the_demo_cohort_validates_and_our_codes_are_ours
     assert not unknown_codes([r for rs in research.values() for r in rs], systems)
 
 
-def test_questionnaires_carry_our_item_keys_both_languages_and_loinc_for_pain(
-    client, ehr_lyon
-):
+def test_questionnaires_carry_our_item_keys_both_languages_and_loinc_for_pain(client, ehr_lyon):
     from fhir.resources.R4B.questionnaire import Questionnaire
 
     headers = ehr_lyon.headers(client)
