@@ -98,6 +98,7 @@ class Reader:
             record(
                 action,
                 now=now,
+                actor=None,
                 actor_type="system",
                 actor_id=self.actor_id,
                 site_id=self.site_id,
@@ -207,6 +208,7 @@ def issue_token(form: Any, token_url: str, now: datetime) -> dict[str, Any]:
     record(
         "fhir.token.issued",
         now=now,
+        actor=None,
         actor_type="system",
         actor_id=client.id,
         site_id=client.site_id,

@@ -490,6 +490,7 @@ def run_exports(now: datetime) -> int:
         record(
             "patient.read",
             now=now,
+            actor=None,
             actor_type="system",
             actor_id=job.client_id,
             site_id=job.site_id,
@@ -501,6 +502,7 @@ def run_exports(now: datetime) -> int:
     record(
         "fhir.export.completed",
         now=now,
+        actor=None,
         actor_type="system",
         actor_id=job.client_id,
         site_id=job.site_id,

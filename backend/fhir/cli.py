@@ -86,6 +86,7 @@ def register_client_command(
     record(
         "fhir.client.registered",
         now=now,
+        actor=None,
         actor_type="system",
         site_id=site.id,
         resource_type="fhir_client",
@@ -119,6 +120,7 @@ def disable_client_command(client_id: str) -> None:
     record(
         "fhir.client.disabled",
         now=now,
+        actor=None,
         actor_type="system",
         site_id=client.site_id,
         resource_type="fhir_client",
