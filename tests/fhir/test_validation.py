@@ -51,7 +51,7 @@ def test_every_resource_type_of_the_demo_cohort_validates_and_our_codes_are_ours
     # The demo's patients with their histories; not the 320 synthetic research patients
     # (the same mapping, a minute of validation for nothing more), who consent here instead.
     monkeypatch.setattr(
-        demo, "seed_hooks", [h for h in demo.seed_hooks if h.__name__ != "_seed_research_cohort"]
+        demo, "SEEDS", tuple(s for s in demo.SEEDS if s.__name__ != "_seed_research_cohort")
     )
     assert seed()
     site = db.session.execute(db.select(Site)).scalars().first()
