@@ -1,7 +1,7 @@
 """FHIR: system clients, used assertion ids, Bulk Data exports and their files
 
-Revision ID: 0011_fhir
-Revises: 0010_queue_index
+Revision ID: 0012_fhir
+Revises: 0011_outbox_seams
 Create Date: 2026-12-02 15:37:53.484090
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = "0011_fhir"
-down_revision = "0010_queue_index"
+revision = "0012_fhir"
+down_revision = "0011_outbox_seams"
 branch_labels = None
 depends_on = None
 
