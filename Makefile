@@ -71,13 +71,14 @@ migrate: $(VENV)/.runtime ## Apply migrations to DATABASE_URL (default: the SQLi
 seed: $(VENV)/.runtime ## Seed the demo cohort into an empty database
 	APP_ENV=development $(FLASK) demo seed
 
-bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: one response's cost, the network-scale table (BENCH_SCALE=0.1 for a quick look), the rules simulation, research at 10,000 patients
+bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: one response's cost, the network-scale table (BENCH_SCALE=0.1 for a quick look), the rules simulation, research and a FHIR Bulk export at 10,000 patients
 	$(BIN)/python bench/bench_alerts.py
 	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk missing (apt-get install wrk): the ingest pairs will be skipped")
 	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_reminders.py
 	APP_ENV=development $(FLASK) rules simulate --seed 20261201 --patients 3000 --rules 1 --rules 2 --rules 2:candidates
 	$(BIN)/python bench/bench_research.py
+	$(BIN)/python bench/bench_fhir.py
 
 %.mo: %.po | $(VENV)/.runtime
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@

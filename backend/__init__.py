@@ -209,6 +209,7 @@ def _connect_signals(app: Flask) -> None:
     from backend.alerts import jobs as alert_jobs
     from backend.alerts import services as alerts
     from backend.alerts.presenters import timeline_alerts
+    from backend.fhir import bulk as fhir_bulk
     from backend.notify.record import on_follow_up_stopped as cancel_notifications
     from backend.research import jobs as research_jobs
     from backend.schedule.services import on_follow_up_stopped as skip_reminders
@@ -224,7 +225,10 @@ def _connect_signals(app: Flask) -> None:
         (signals.questionnaire_missed, (alerts.on_missed,)),
         (signals.alert_raised, (alert_jobs.announce,)),
         (signals.response_advice, (alerts.emergency_advice,)),
-        (signals.scheduler_jobs, (alert_jobs.scheduler_jobs, research_jobs.scheduler_jobs)),
+        (
+            signals.scheduler_jobs,
+            (alert_jobs.scheduler_jobs, research_jobs.scheduler_jobs, fhir_bulk.scheduler_jobs),
+        ),
         (signals.staff_texts, (alert_jobs.staff_texts,)),
         (signals.outbox_still_wanted, (unwanted_reminders,)),
     )
@@ -244,6 +248,8 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.auth.routes import blp as auth_blp
     from backend.auth.routes import users_blp
     from backend.demo import demo_cli, seed_on_first_run_command
+    from backend.fhir.cli import fhir_cli
+    from backend.fhir.routes import bp as fhir_bp
     from backend.patients.routes import blp as patients_blp
     from backend.patients.routes import enrollment_blp
     from backend.patients.services import resolve_patient_session
@@ -268,6 +274,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(alerts_blp)
     api.register_blueprint(reports_blp)
     api.register_blueprint(research_blp)
+    app.register_blueprint(fhir_bp)  # /fhir/R4: FHIR clients read its CapabilityStatement
     app.extensions["patient_principal_resolver"] = resolve_patient_session
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
@@ -277,4 +284,5 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(rules_cli)
     app.cli.add_command(research_cli)
+    app.cli.add_command(fhir_cli)
     init_web_pages(app)  # the nurse pages under / (backend/web)

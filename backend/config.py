@@ -117,6 +117,13 @@ def parse_answer_link_base(value: str) -> str:
     return base
 
 
+def parse_fhir_token_ttl(value: str) -> int:
+    number = int(value)
+    if not 0 < number <= 300:
+        raise ValueError("must be from 1 to 300 seconds (SMART Backend Services)")
+    return number
+
+
 def parse_log_level(value: str) -> str:
     upper = value.upper()
     if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -325,6 +332,27 @@ SETTINGS: tuple[Setting, ...] = (
         parse_str,
         "Directory where the scheduler writes research exports for download. Default: "
         "`instance/research-exports`; shared by the API and the scheduler when on two hosts.",
+    ),
+    # --- FHIR (backend/fhir) ---
+    Setting(
+        "FHIR_CANONICAL_BASE",
+        "https://fhir.ir-followup.example",
+        parse_str,
+        "Base of the canonical URLs of our FHIR CodeSystems, Questionnaires and extensions "
+        "(e.g. `https://fhir.chu-lyon.fr/ir-followup`); set it once: consumers store these URLs.",
+    ),
+    Setting(
+        "FHIR_ACCESS_TOKEN_TTL_SECONDS",
+        300,
+        parse_fhir_token_ttl,
+        "Lifetime of a system client's FHIR access token (SMART Backend Services; at most 300 s).",
+    ),
+    Setting(
+        "FHIR_EXPORT_TTL_HOURS",
+        24,
+        parse_positive_int,
+        "Hours a finished Bulk Data export's files stay downloadable; then the scheduler deletes "
+        "them (stored in the database, so every host serves them).",
     ),
     # --- scheduler and notifications (backend/schedule, backend/notify) ---
     Setting(

@@ -123,8 +123,8 @@ scheduler_jobs: NamedSignal = _signals.signal(
     Sender: the application. Arguments: none. Returns a sequence of jobs, each a function
     ``(now) -> int`` handling one small batch and returning how many rows it handled (run in
     that order). Required: the alert engine's escalations and routine digests
-    (``alerts.jobs.scheduler_jobs``) and the research exports
-    (``research.jobs.scheduler_jobs``).""",
+    (``alerts.jobs.scheduler_jobs``), the research exports (``research.jobs.scheduler_jobs``)
+    and the FHIR Bulk exports with their expiry (``fhir.bulk.scheduler_jobs``).""",
 )
 
 staff_texts: NamedSignal = _signals.signal(
@@ -147,7 +147,7 @@ REQUIRED: dict[NamedSignal, str] = {
     questionnaire_missed: "the alert engine's evaluation of every missed questionnaire",
     alert_raised: "the nurses' e-mail about an urgent or high alert",
     response_advice: "the emergency advice after a red flag",
-    scheduler_jobs: "the alert escalations and digests, the research exports",
+    scheduler_jobs: "the alert escalations and digests, the research and FHIR Bulk exports",
     staff_texts: "the alert e-mails' texts",
     outbox_still_wanted: "whether a questionnaire still needs its reminder (backend.schedule)",
 }

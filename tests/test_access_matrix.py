@@ -382,3 +382,97 @@ def test_research_is_for_physicians_and_admins_of_the_site_and_refused_to_others
             else:
                 assert response.status_code in want, (method, path, response.status_code)
             assert "Dupont" not in response.get_data(as_text=True)
+
+
+# --- FHIR (/fhir/R4): the same isolation, with OperationOutcome refusals ------------------------
+
+FHIR_PUBLIC = "public"
+FHIR_READ = "fhir_read"  # staff of the site (care) or a system client of the site
+FHIR_SYSTEM = "fhir_system"  # registered system clients only (Bulk Data, their own exports)
+FHIR_RULES: dict[tuple[str, str], str] = {
+    ("GET", "/fhir/R4/metadata"): FHIR_PUBLIC,
+    ("GET", "/fhir/R4/.well-known/smart-configuration"): FHIR_PUBLIC,
+    ("POST", "/fhir/auth/token"): FHIR_PUBLIC,  # the signed assertion is the credential
+    ("GET", "/fhir/R4/<string:name>"): FHIR_READ,
+    ("POST", "/fhir/R4/<string:name>/_search"): FHIR_READ,
+    ("GET", "/fhir/R4/<string:name>/<string:resource_id>"): FHIR_READ,
+    ("GET", "/fhir/R4/Group/<string:group>/$export"): FHIR_SYSTEM,
+    ("GET", "/fhir/R4/bulkstatus/<uuid:export_id>"): FHIR_SYSTEM,
+    ("DELETE", "/fhir/R4/bulkstatus/<uuid:export_id>"): FHIR_SYSTEM,
+    ("GET", "/fhir/R4/bulkfiles/<uuid:export_id>/<string:name>.ndjson"): FHIR_SYSTEM,
+    # Everything else under /fhir/R4 answers 404 or 405 (read-only) as an OperationOutcome.
+    ("GET", "/fhir/R4/<path:rest>"): FHIR_PUBLIC,
+    ("POST", "/fhir/R4/<path:rest>"): FHIR_PUBLIC,
+    ("PUT", "/fhir/R4/<path:rest>"): FHIR_PUBLIC,
+    ("PATCH", "/fhir/R4/<path:rest>"): FHIR_PUBLIC,
+    ("DELETE", "/fhir/R4/<path:rest>"): FHIR_PUBLIC,
+    ("GET", "/fhir/R4"): FHIR_PUBLIC,
+    ("POST", "/fhir/R4"): FHIR_PUBLIC,
+    ("PUT", "/fhir/R4"): FHIR_PUBLIC,
+    ("PATCH", "/fhir/R4"): FHIR_PUBLIC,
+    ("DELETE", "/fhir/R4"): FHIR_PUBLIC,
+}
+
+
+def fhir_endpoints(app) -> list[tuple[str, str]]:
+    return [
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/fhir")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    ]
+
+
+def test_every_fhir_endpoint_has_an_access_rule(app):
+    missing = [e for e in fhir_endpoints(app) if e not in FHIR_RULES]
+    assert not missing, f"add these FHIR endpoints to FHIR_RULES: {missing}"
+
+
+def _marcel_resources(world: World) -> dict[str, str]:
+    from backend.questionnaires.models import Response
+
+    response = (
+        db.session.execute(db.select(Response).filter_by(patient_id=world.marcel.id))
+        .scalars()
+        .first()
+    )
+    consent = next(c for c in world.marcel.consents if c.decision == "given")
+    return {
+        "Patient": str(world.marcel.id),
+        "Procedure": str(world.procedure.id),
+        "QuestionnaireResponse": str(response.id),
+        "ClinicalImpression": str(world.alert.id),
+        "Task": str(world.alert.id),
+        "Consent": str(consent.id),
+    }
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_fhir_reads_reach_only_the_site_of_the_caller(client, world, caller):
+    want = {
+        "nurse_same_site": "ok",
+        "nurse_other_site": 404,
+        "own_patient": 403,
+        "other_patient": 403,
+        "expired_token": 401,
+        "no_token": 401,
+    }[caller]
+    headers = world.callers[caller]
+    for name, resource_id in _marcel_resources(world).items():
+        read = client.get(f"/fhir/R4/{name}/{resource_id}", headers=headers)
+        by_patient = client.get(f"/fhir/R4/{name}?patient={world.marcel.id}", headers=headers)
+        if name == "Patient":
+            by_patient = client.get(f"/fhir/R4/Patient?_id={world.marcel.id}", headers=headers)
+        assert read.mimetype == "application/fhir+json"
+        if want == "ok":
+            assert read.status_code == 200, (name, read.get_json())
+            assert by_patient.get_json()["entry"], name
+            continue
+        assert read.status_code == want, (name, caller, read.status_code)
+        assert read.get_json()["resourceType"] == "OperationOutcome"
+        if caller == "nurse_other_site":  # another site's resource is one that does not exist
+            assert by_patient.status_code == 200 and not by_patient.get_json().get("entry")
+        else:
+            assert by_patient.status_code == want
+        for text in (read.get_data(as_text=True), by_patient.get_data(as_text=True)):
+            assert "Dupont" not in text and "Marcel" not in text

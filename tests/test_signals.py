@@ -11,6 +11,7 @@ from backend import signals
 from backend.alerts import jobs as alert_jobs
 from backend.alerts import services as alerts
 from backend.alerts.presenters import timeline_alerts
+from backend.fhir import bulk as fhir_bulk
 from backend.notify import record as outbox
 from backend.research import jobs as research_jobs
 from backend.schedule import services as schedule
@@ -41,7 +42,11 @@ def test_every_required_signal_has_a_receiver_in_the_application(app):
         "questionnaire-missed": {alerts.on_missed},
         "alert-raised": {alert_jobs.announce},
         "response-advice": {alerts.emergency_advice},
-        "scheduler-jobs": {alert_jobs.scheduler_jobs, research_jobs.scheduler_jobs},
+        "scheduler-jobs": {
+            alert_jobs.scheduler_jobs,
+            research_jobs.scheduler_jobs,
+            fhir_bulk.scheduler_jobs,
+        },
         "staff-texts": {alert_jobs.staff_texts},
         "outbox-still-wanted": {schedule.unwanted_reminders},
     }
