@@ -291,7 +291,14 @@ def _message(notification: Notification, delivery: Delivery, to: str, now: datet
         to=to,
         title=text.title,
         body=text.body,
-        link=reminder_link(notification.link, notification.wanted_key, delivery.channel, now=now),
+        link=reminder_link(
+            notification.link,
+            notification.wanted_key,
+            delivery.channel,
+            patient_id=notification.patient_id,
+            expires_at=notification.expires_at,
+            now=now,
+        ),
         collapse_key=notification.collapse_key,
         # Stable across retries of this delivery: SMTP Message-ID, APNs apns-id.
         idempotency_key=str(delivery.id),

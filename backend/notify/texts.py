@@ -71,7 +71,13 @@ WEB_LINK_CHANNELS = ("sms", "email")
 
 
 def reminder_link(
-    link: str | None, wanted_key: str | None, channel: str, *, now: datetime
+    link: str | None,
+    wanted_key: str | None,
+    channel: str,
+    *,
+    patient_id: uuid.UUID | None,
+    expires_at: datetime | None,
+    now: datetime,
 ) -> str | None:
     """The link a patient's message carries on ``channel``: for a questionnaire sent by SMS or
     e-mail, a new single-use web link to answer it in the browser (the token exists only in
@@ -80,4 +86,7 @@ def reminder_link(
         return link
     from backend.questionnaires.links import link_for_reminder
 
-    return link_for_reminder(wanted_key, channel, now=now) or link
+    found = link_for_reminder(
+        wanted_key, channel, patient_id=patient_id, expires_at=expires_at, now=now
+    )
+    return found or link

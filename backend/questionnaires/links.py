@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,11 +62,31 @@ def digest(secret: str) -> str:
 
 
 def issue(assignment: Assignment, channel: str, *, now: datetime) -> str:
-    """A new link to ``assignment`` for a reminder sent by ``channel`` (flush only).
+    """A new link to ``assignment`` for a reminder sent by ``channel`` (flush only)."""
+    return issue_for(
+        patient_id=assignment.patient_id,
+        assignment_id=assignment.id,
+        expires_at=assignment.closes_at,
+        channel=channel,
+        now=now,
+    )
+
+
+def issue_for(
+    *,
+    patient_id: uuid.UUID,
+    assignment_id: uuid.UUID,
+    expires_at: datetime,
+    channel: str,
+    now: datetime,
+) -> str:
+    """A new link to a questionnaire for a reminder sent by ``channel``; it ends when the
+    questionnaire closes (``expires_at``) or is answered.
 
     Called when the message is rendered for sending, so the token is in the message and never
     in the outbox's rows. Each send gets its own link; all of them end together when the
-    questionnaire is answered or closes.
+    questionnaire is answered or closes. Nothing is read: the outbox passes what its row holds,
+    so a batch of messages costs one INSERT of all their links, not a SELECT per message.
     """
     if channel not in LINK_CHANNELS:
         raise ValueError(f"no answer link for channel {channel!r}")
@@ -73,11 +94,11 @@ def issue(assignment: Assignment, channel: str, *, now: datetime) -> str:
     db.session.add(
         AnswerLink(
             token_hash=digest(token),
-            patient_id=assignment.patient_id,
-            assignment_id=assignment.id,
+            patient_id=patient_id,
+            assignment_id=assignment_id,
             channel=channel,
             created_at=now,
-            expires_at=assignment.closes_at,
+            expires_at=expires_at,
             failed_checks=0,
         )
     )
@@ -88,17 +109,32 @@ def url_for_token(token: str) -> str:
     return f"{current_app.config['ANSWER_LINK_BASE_URL']}/{token}"
 
 
-def link_for_reminder(wanted_key: str, channel: str, *, now: datetime) -> str | None:
+def link_for_reminder(
+    wanted_key: str,
+    channel: str,
+    *,
+    patient_id: uuid.UUID | None,
+    expires_at: datetime | None,
+    now: datetime,
+) -> str | None:
     """The web link of a reminder about to be sent by SMS or e-mail (``wanted_key`` names its
-    questionnaire); None when it is about no questionnaire, or one that is gone (the outbox then
-    keeps the message's own link)."""
+    questionnaire, ``expires_at`` is when it closes, as the schedule enqueued it); None when it
+    is about no questionnaire (the outbox then keeps the message's own link).
+
+    The outbox asked the schedule whether the questionnaire still wants its message
+    (``outbox_still_wanted``) in this same transaction, so the questionnaire exists."""
     from backend.schedule.services import assignment_of
 
     assignment_id = assignment_of(wanted_key)
-    assignment = db.session.get(Assignment, assignment_id) if assignment_id else None
-    if assignment is None:
+    if assignment_id is None or patient_id is None or expires_at is None:
         return None
-    return issue(assignment, channel, now=now)
+    return issue_for(
+        patient_id=patient_id,
+        assignment_id=assignment_id,
+        expires_at=expires_at,
+        channel=channel,
+        now=now,
+    )
 
 
 # --- opening -----------------------------------------------------------------------------------
