@@ -292,6 +292,17 @@ def smtp_server() -> Iterator[SmtpStandIn]:
 
 
 @pytest.fixture
+def smtp_ascii_server() -> Iterator[SmtpStandIn]:
+    """A relay without SMTPUTF8 (RFC 6531; aiosmtpd's Controller announces it by default)."""
+    handler = RecordingSmtpHandler()
+    controller = _start_smtp(handler, enable_SMTPUTF8=False)
+    try:
+        yield SmtpStandIn(controller.hostname, controller.port, handler)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
 def smtp_tls_server(tls_material: TlsMaterial) -> Iterator[SmtpStandIn]:
     """STARTTLS required, AUTH (PLAIN/LOGIN) required and only after TLS."""
     handler = RecordingSmtpHandler()

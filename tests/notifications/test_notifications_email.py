@@ -63,6 +63,48 @@ def test_a_reminder_is_delivered_with_headers_body_and_link(smtp_server) -> None
     assert "https://app.clinic.example/a/123" in lines
 
 
+def test_a_french_subject_sender_and_body_arrive_intact(smtp_server) -> None:
+    transport = SmtpTransport(
+        smtp_server.host,
+        smtp_server.port,
+        from_addr="Suivi Hôpital Nord <suivi@chu.example>",
+        starttls=False,
+        timeout=5.0,
+    )
+    transport.send(
+        Message(
+            to="patient@example.org",
+            title="Votre questionnaire de suivi : à remplir aujourd'hui",
+            body="Bonjour, répondez à votre questionnaire.",
+            link="https://app.clinic.example/a/é",
+        )
+    )
+    [envelope] = smtp_server.handler.messages
+    assert envelope["mail_from"] == "suivi@chu.example"
+    assert envelope["content"].isascii()  # RFC 2047 headers, quoted-printable body: no 8BITMIME
+    mail = received(smtp_server)
+    assert mail["Subject"] == "Votre questionnaire de suivi : à remplir aujourd'hui"
+    assert mail["From"] == "Suivi Hôpital Nord <suivi@chu.example>"
+    assert mail.get_content_charset() == "utf-8"
+    assert mail.get_content().splitlines()[0] == "Bonjour, répondez à votre questionnaire."
+
+
+def test_an_address_outside_ascii_is_sent_with_smtputf8(smtp_server) -> None:
+    plain_transport(smtp_server).send(reminder(to="josé@exemple.fr"))
+    [envelope] = smtp_server.handler.messages
+    assert envelope["rcpt_tos"] == ["josé@exemple.fr"]
+    assert received(smtp_server)["To"] == "josé@exemple.fr"
+
+
+def test_an_address_outside_ascii_without_smtputf8_is_a_config_error_not_a_crash(
+    smtp_ascii_server,
+) -> None:
+    with pytest.raises(TransportError) as refused:
+        plain_transport(smtp_ascii_server).send(reminder(to="josé@exemple.fr"))
+    assert refused.value.code == "config" and not refused.value.permanent
+    assert smtp_ascii_server.handler.messages == []
+
+
 def test_retries_of_one_delivery_reuse_the_same_message_id(smtp_server) -> None:
     transport = plain_transport(smtp_server)
     first = transport.send(reminder(idempotency_key="a b<c>"))
