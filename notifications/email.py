@@ -132,8 +132,9 @@ class SmtpTransport:
             text = f"{text.rstrip()}\n\n{message.link}"
         if not message.to.isascii():
             return self._build_international(message, text)
-        msg = MIMEText(text + "\n", "plain", _UTF8_QP)
-        msg["Subject"] = Header(message.title, "utf-8")
+        # A Charset is accepted at runtime (MIMEText passes it to set_payload); typeshed says str.
+        msg = MIMEText(text + "\n", "plain", _UTF8_QP)  # type: ignore[arg-type]
+        msg["Subject"] = Header(message.title, "utf-8").encode()
         msg["From"] = self._from_header
         msg["To"] = message.to
         msg["Date"] = formatdate(usegmt=True)
