@@ -132,9 +132,10 @@ class SmtpTransport:
             text = f"{text.rstrip()}\n\n{message.link}"
         if not message.to.isascii():
             return self._build_international(message, text)
-        # A Charset is accepted at runtime (MIMEText passes it to set_payload); typeshed says str.
+        # compat32 takes a Charset here and Header objects as values (folded when the message
+        # is flattened); typeshed only says str.
         msg = MIMEText(text + "\n", "plain", _UTF8_QP)  # type: ignore[arg-type]
-        msg["Subject"] = Header(message.title, "utf-8").encode()
+        msg["Subject"] = Header(message.title, "utf-8")  # type: ignore[assignment]
         msg["From"] = self._from_header
         msg["To"] = message.to
         msg["Date"] = formatdate(usegmt=True)
