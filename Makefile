@@ -44,8 +44,11 @@ run: $(VENV)/.runtime $(CATALOGUES) ## Install, migrate the SQLite database, see
 	trap 'kill -TERM $$scheduler 2>/dev/null; wait $$scheduler' EXIT; \
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
+# One pytest worker per core (pytest-xdist); a test file stays on one worker, so its module
+# fixtures (a served app, a browser) are built once. PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev $(CATALOGUES) ## Install test dependencies and run the suite (SQLite and PostgreSQL)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The fuzzing stage runs in `make test` with a few examples per operation (about two minutes);
 # before a release, many more examples per operation and persona (FUZZ_EXAMPLES=... to choose).
