@@ -24,7 +24,7 @@ from markupsafe import Markup
 from backend.auth.models import Site
 from backend.auth.principal import current_principal
 from backend.extensions import db
-from backend.locales import LOCALES, site_locale, staff_locale
+from backend.locales import FALLBACK_LOCALE, LOCALES, site_locale, staff_locale
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ def select_timezone() -> str | None:
 
 
 def current_locale() -> str:
-    return str(get_locale() or "en")
+    return str(get_locale() or FALLBACK_LOCALE)
 
 
 def site_zone() -> Any:
