@@ -186,6 +186,7 @@ def main() -> None:
             "SMTP_PORT": str(smtp.port),
             "SMTP_STARTTLS": "false",
             "MAIL_FROM": "rappels@bench.example",
+            "ANSWER_LINK_BASE_URL": "https://suivi.bench.example/a",
             "SCHEDULER_INTERVAL_SECONDS": "1",
             "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         }

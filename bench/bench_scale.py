@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -280,13 +282,23 @@ def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[str]:
         env={**os.environ, **env},
     )
     try:
-        for _ in range(100):
+        # Ready when a worker answers, not when the master has bound the port: a worker that
+        # cannot boot (a configuration refused in production) must stop the run, not let wrk
+        # measure 0 requests per second.
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn {app_spec} exited ({proc.returncode}) at start")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                urllib.request.urlopen(f"{base}/api/v1/health", timeout=1).close()  # noqa: S310 (our own http://127.0.0.1)
                 break
+            except urllib.error.HTTPError:
+                break  # a worker answered (the baseline has no health route)
             except OSError:
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        else:
+            raise RuntimeError(f"gunicorn {app_spec} did not answer within 30 s")
+        yield base
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -346,6 +358,7 @@ def ingest(db_url: str) -> dict[str, Any]:
         "DATABASE_URL": db_url,
         "SECRET_KEY": SECRET,
         "LOG_LEVEL": "WARNING",
+        "ANSWER_LINK_BASE_URL": "https://suivi.bench.example/a",
         "BENCH_TOKENS": str(work / "tokens.txt"),
         "BENCH_ANSWERED_AT": (Clock().now() - timedelta(minutes=1)).isoformat(),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
