@@ -3,9 +3,11 @@
 Registered by the scheduler after the other jobs of every round, so what they enqueued leaves
 in the same round. One batch is ``SCHEDULER_BATCH_SIZE`` deliveries: claimed together (their
 attempts written before any send), sent over one provider session per route (one SMTP
-connection for the batch's e-mails), and recorded together in one transaction. A worker that
-dies mid-batch leaves in-flight attempts whose leases run out: the next claim marks them
-``interrupted`` and sends them again (at-least-once; at most one batch is sent twice).
+connection for the batch's e-mails), and recorded every ``RECORD_EVERY`` sends, each time in a
+transaction of its own. A worker that dies mid-batch leaves in-flight attempts whose leases run
+out: the next claim marks them ``interrupted`` and sends them again (at-least-once: at most the
+``RECORD_EVERY`` messages sent since the last record go twice; the rest of the batch was never
+handed to a provider).
 """
 
 from __future__ import annotations
@@ -42,72 +44,97 @@ def worker_id() -> str:
 # rest of it: during an outage a batch costs a few timeouts, not one per message, and the
 # other channels' deliveries in it go out on time. The skipped ones are retried as usual.
 CIRCUIT_BREAKER_FAILURES = 3
+# Outcomes are recorded (and committed) after every this many sends: what a crash or a database
+# outage can send twice. One commit per send was the old cost (a reminder batch spent most of
+# its time committing); one per batch of 100 let an outage send 100 messages twice. Ten keeps
+# the commits a tenth of the sends and a duplicate to a handful of patients at worst.
+RECORD_EVERY = 10
 # A send starts only with this many provider timeouts left on its lease (an SMTP exchange is
 # several socket operations, each with its own timeout).
 LEASE_MARGIN_TIMEOUTS = 3
 
 
 def send_due_deliveries(now: datetime) -> int:
-    """One batch: claim (commit), send outside any transaction, record (commit)."""
+    """One batch: claim (commit), send outside any transaction, record every ``RECORD_EVERY``
+    sends (commit)."""
     settings = outbox_settings()
     channels = get_channels()
     claim = claim_due_deliveries(now, worker=worker_id(), settings=settings, channels=channels)
     db.session.commit()
     if not claim.jobs:
         return claim.handled
-    outcomes = _send_all(claim.jobs, channels, settings)
-    try:
-        record_outcomes(outcomes, now=get_clock().now(), settings=settings)
-        db.session.commit()
-    except Exception as exc:  # noqa: BLE001 - the batch's leases will bring it back
-        # The database is likely down: the batch's leases run out and the next worker takes it
-        # up, sending again what this one sent (at-least-once; at most one batch twice).
-        db.session.rollback()
-        log.error(
-            "could not record a batch of delivery outcomes; it is left to its leases",
-            extra={"error_type": type(exc).__name__, "left": len(outcomes)},
-        )
+    with Sender(channels, settings) as sender:
+        for start in range(0, len(claim.jobs), RECORD_EVERY):
+            outcomes = sender.send(claim.jobs[start : start + RECORD_EVERY])
+            try:
+                record_outcomes(outcomes, now=get_clock().now(), settings=settings)
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - the batch's leases will bring it back
+                # The database is likely down: stop sending. The leases run out and the next
+                # worker takes the rest up, sending again only what this chunk sent.
+                db.session.rollback()
+                log.error(
+                    "could not record delivery outcomes; the rest of the batch is left to its "
+                    "leases",
+                    extra={
+                        "error_type": type(exc).__name__,
+                        "left": len(claim.jobs) - start,
+                    },
+                )
+                break
     return claim.handled
 
 
-def _send_all(jobs: list[SendJob], channels: Channels, settings: OutboxSettings) -> list[Outcome]:
-    if db.session().in_transaction():
-        raise RuntimeError("a provider call must never happen inside a database transaction")
-    clock = get_clock()
-    margin = timedelta(seconds=LEASE_MARGIN_TIMEOUTS * settings.timeout_seconds)
-    failures: Counter[str] = Counter()  # consecutive transient failures per route
-    sessions: dict[str, Session] = {}
-    outcomes: list[Outcome] = []
-    try:
+class Sender:
+    """Sends jobs over one provider session per route, kept open across the chunks of a batch;
+    counts consecutive failures per route (the circuit breaker)."""
+
+    def __init__(self, channels: Channels, settings: OutboxSettings) -> None:
+        self.channels = channels
+        self.clock = get_clock()
+        self.margin = timedelta(seconds=LEASE_MARGIN_TIMEOUTS * settings.timeout_seconds)
+        self.failures: Counter[str] = Counter()  # consecutive transient failures per route
+        self.sessions: dict[str, Session] = {}
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for session in self.sessions.values():
+            try:
+                session.close()
+            except Exception as exc:  # noqa: BLE001 - what was sent is sent
+                log.warning("could not close a provider session (%s)", type(exc).__name__)
+        self.sessions.clear()
+
+    def send(self, jobs: list[SendJob]) -> list[Outcome]:
+        if db.session().in_transaction():
+            raise RuntimeError("a provider call must never happen inside a database transaction")
+        outcomes: list[Outcome] = []
         for job in jobs:
-            if clock.now() + margin >= job.lease_until:
+            if self.clock.now() + self.margin >= job.lease_until:
                 # Too slow: another worker may hold this delivery by now. Leave it to the next.
                 outcomes.append(Outcome(job, abandoned=True))
                 continue
-            if failures[job.route] >= CIRCUIT_BREAKER_FAILURES:
+            if self.failures[job.route] >= CIRCUIT_BREAKER_FAILURES:
                 skipped = TransportError(
                     f"{job.route}: not tried, the provider failed "
-                    f"{failures[job.route]} times in a row",
+                    f"{self.failures[job.route]} times in a row",
                     permanent=False,
                     code="circuit_open",
                 )
                 outcomes.append(Outcome(job, error=skipped))
                 continue
-            session = sessions.get(job.route)
+            session = self.sessions.get(job.route)
             if session is None:
-                transport = channels.transport(job.route)
+                transport = self.channels.transport(job.route)
                 assert transport is not None
-                session = sessions[job.route] = open_session(transport)
+                session = self.sessions[job.route] = open_session(transport)
             error, result = _send(session, job)
-            failures[job.route] = failures[job.route] + 1 if error and not error.permanent else 0
+            failed = error is not None and not error.permanent
+            self.failures[job.route] = self.failures[job.route] + 1 if failed else 0
             outcomes.append(Outcome(job, result=result, error=error))
-    finally:
-        for session in sessions.values():
-            try:
-                session.close()
-            except Exception as exc:  # noqa: BLE001 - what was sent is sent
-                log.warning("could not close a provider session (%s)", type(exc).__name__)
-    return outcomes
+        return outcomes
 
 
 def _send(session: Session, job: SendJob) -> tuple[TransportError | None, SendResult | None]:
