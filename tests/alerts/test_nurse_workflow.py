@@ -31,22 +31,22 @@ def make_alert(
 ) -> Alert:
     """An alert as the engine stores one (the rules are tested elsewhere), of its own patient."""
     patient = patient or make_patient(staff, mrn=f"W-{uuid.uuid4().hex[:10]}")
-    alert = Alert(
-        patient_id=patient.id,
-        site_id=patient.site_id,
-        kind=kind or KINDS[severity],
-        severity=severity,
-        severity_rank=SEVERITY_RANK[severity],
-        status="open",
-        rule_key=kind or KINDS[severity],
-        rule_version=1,
-        summary={"fr": "Résumé", "en": "Summary"},
-        evidence={"signals": []},
-        created_at=created_at,
-        updated_at=created_at,
-        due_at=created_at + timedelta(hours=TARGET_HOURS[severity]),
-        **fields,
-    )
+    values: dict[str, Any] = {
+        "patient_id": patient.id,
+        "site_id": patient.site_id,
+        "kind": kind or KINDS[severity],
+        "severity": severity,
+        "severity_rank": SEVERITY_RANK[severity],
+        "status": "open",
+        "rule_key": kind or KINDS[severity],
+        "rule_version": 1,
+        "summary": {"fr": "Résumé", "en": "Summary"},
+        "evidence": {"signals": []},
+        "created_at": created_at,
+        "updated_at": created_at,
+        "due_at": created_at + timedelta(hours=TARGET_HOURS[severity]),
+    }
+    alert = Alert(**{**values, **fields})
     db.session.add(alert)
     db.session.commit()
     return alert
@@ -325,9 +325,9 @@ def test_a_target_is_renegotiated_only_with_a_reason_and_is_kept_in_the_history(
     assert event["details"]["reason"] == "Agreed with Dr Léon: call on Monday."
     clock.advance(timedelta(hours=30))
     ada_headers = signed_in(client, nurse_ada)
-    assert client.get(f"/api/v1/alerts/{alert.id}", headers=ada_headers).get_json()[
-        "overdue"
-    ] is False
+    assert (
+        client.get(f"/api/v1/alerts/{alert.id}", headers=ada_headers).get_json()["overdue"] is False
+    )
     assert len(audit_actions("alert.target")) == 1
 
 
@@ -337,7 +337,9 @@ def test_a_target_is_renegotiated_only_with_a_reason_and_is_kept_in_the_history(
 def test_bulk_acknowledge_touches_exactly_the_selected_alerts_each_audited_with_the_comment(
     client, nurse_ada, ada_headers, clock
 ):
-    picked = [make_alert(nurse_ada, "routine", clock.now() + timedelta(minutes=n)) for n in range(3)]
+    picked = [
+        make_alert(nurse_ada, "routine", clock.now() + timedelta(minutes=n)) for n in range(3)
+    ]
     left = make_alert(nurse_ada, "routine", clock.now() + timedelta(minutes=9))
     response = client.post(
         "/api/v1/alerts/acknowledgements",
