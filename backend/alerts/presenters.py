@@ -34,6 +34,9 @@ PATIENT_COLUMNS = (
 )
 
 
+OWNER_ACTIONS = ("taken", "assigned", "released")
+
+
 def staff_ref(user_id: uuid.UUID | None) -> User | None:
     """The staff member named by an id, from the session when a page loaded them."""
     return db.session.get(User, user_id) if user_id else None
@@ -70,6 +73,12 @@ def load_named(alerts: Iterable[Alert], detail: bool = False) -> Named:
     if detail:
         user_ids |= {n.author_id for a in alerts for n in a.notes}
         user_ids |= {e.actor_id for a in alerts for e in a.history if e.actor_id}
+        user_ids |= {
+            uuid.UUID(e.details["to"])
+            for a in alerts
+            for e in a.history
+            if e.action in OWNER_ACTIONS and e.details.get("to")
+        }
     patients = (
         {
             p.id: p
@@ -154,6 +163,10 @@ def present(
                 "actor": named.user(e.actor_id),
                 "occurred_at": e.occurred_at,
                 "details": e.details,
+                # The pages name whom an alert was given to (the API gives the id in details).
+                "to_user": named.user(uuid.UUID(e.details["to"]))
+                if e.action in OWNER_ACTIONS and e.details.get("to")
+                else None,
             }
             for e in alert.history
         ]
