@@ -87,9 +87,8 @@ def set_owner(
             raise ValidationProblem(
                 [{"pointer": "/user_id", "detail": "is not an active nurse of your site"}]
             )
-    if user_id == expected_owner_id:
-        if alert.owner_id == user_id:
-            return alert  # already so: nothing happened, nothing to record
+    if user_id == expected_owner_id and alert.owner_id == user_id:
+        return alert  # already so: nothing happened, nothing to record
     db.session.flush()
     same = (
         Alert.owner_id.is_(None)
@@ -107,7 +106,7 @@ def set_owner(
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     db.session.refresh(alert)
     if changed != 1:
         holder = db.session.get(User, alert.owner_id) if alert.owner_id else None
@@ -316,7 +315,7 @@ def last_shift_start(principal: Principal, now: datetime) -> datetime:
 
 def _unresolved(principal: Principal) -> sa.Select[tuple[Alert]]:
     return (
-        db.select(Alert)
+        sa.select(Alert)
         .filter(Alert.site_id == principal.site_id, Alert.status != "resolved")
         .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))
     )
@@ -428,7 +427,7 @@ def confirm_note(principal: Principal, note: HandoverNote, now: datetime) -> Han
             .where(HandoverNote.id == note.id, HandoverNote.read_at.is_(None))
             .values(read_at=now, read_by_id=principal.id)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
         db.session.refresh(note)
         if changed == 1:
             record(

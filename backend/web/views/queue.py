@@ -46,9 +46,7 @@ def _queue(refresh: bool = False) -> dict[str, Any]:
         owner=filters.get("owner"),
     )
     # One "list viewed" audit event per page load or refresh, naming every alert on it.
-    alerts.record_list_read(
-        current_staff(), page, now, via="web-refresh" if refresh else "web"
-    )
+    alerts.record_list_read(current_staff(), page, now, via="web-refresh" if refresh else "web")
     locale = current_locale()
     return {
         "items": present_page(page, now, locale),
@@ -62,9 +60,7 @@ def _queue(refresh: bool = False) -> dict[str, Any]:
 def render_queue(
     errors: dict[str, str] | None = None, form: Any = None, status: int = 200
 ) -> Response:
-    page = render_template(
-        "web/queue.html", **_queue(), errors=errors or {}, form=form or {}
-    )
+    page = render_template("web/queue.html", **_queue(), errors=errors or {}, form=form or {})
     return Response(page, status=status, mimetype="text/html")
 
 

@@ -195,7 +195,7 @@ def alert_target(alert_id: uuid.UUID) -> Response:
 @bp.post("/alerts/<uuid:alert_id>/calls")
 @staff_page
 def alert_call(alert_id: uuid.UUID) -> Response:
-    """"Called, no answer" or "called, spoke": each attempt is kept."""
+    """ "Called, no answer" or "called, spoke": each attempt is kept."""
     from backend.web.views.alerts import _page
 
     principal = current_staff()
