@@ -243,7 +243,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
 
     from backend.alerts.cli import rules_cli
     from backend.alerts.routes import blp as alerts_blp
-    from backend.alerts.routes import reports_blp
+    from backend.alerts.routes import handover_blp, reports_blp
     from backend.auth.cli import users_cli
     from backend.auth.routes import blp as auth_blp
     from backend.auth.routes import users_blp
@@ -273,6 +273,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(instruments_blp)
     api.register_blueprint(alerts_blp)
     api.register_blueprint(reports_blp)
+    api.register_blueprint(handover_blp)
     api.register_blueprint(research_blp)
     app.register_blueprint(fhir_bp)  # /fhir/R4: FHIR clients read its CapabilityStatement
     app.extensions["patient_principal_resolver"] = resolve_patient_session

@@ -79,6 +79,20 @@ def parse_alert_targets(value: str) -> dict[str, int]:
     return targets
 
 
+def parse_snooze_limits(value: str) -> dict[str, int]:
+    """``high=12,routine=72``: the longest snooze per severity, in hours; urgent never."""
+    limits: dict[str, int] = {}
+    for part in value.split(","):
+        severity, _, hours = part.partition("=")
+        severity = severity.strip()
+        if severity not in {"high", "routine"} or not hours.strip().isdigit():
+            raise ValueError("must look like high=12,routine=72 (urgent alerts are never snoozed)")
+        limits[severity] = int(hours)
+    if set(limits) != {"high", "routine"}:
+        raise ValueError("must give high and routine")
+    return limits
+
+
 def parse_environment(value: str) -> str:
     if value not in ENVIRONMENTS:
         raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}")
@@ -267,6 +281,13 @@ SETTINGS: tuple[Setting, ...] = (
         parse_alert_targets,
         "Hours within which an alert of each severity must be acknowledged; after that it is "
         "overdue, rises in the queue and the site's physicians are told once.",
+    ),
+    Setting(
+        "ALERT_SNOOZE_MAX_HOURS",
+        "high=12,routine=72",
+        parse_snooze_limits,
+        "Longest time a nurse may put an alert of each severity aside (snooze), in hours; "
+        "urgent alerts are never snoozed. Overdue and escalation keep counting meanwhile.",
     ),
     Setting(
         "ALERT_DIGEST_LOCAL_TIME",

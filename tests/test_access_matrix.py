@@ -42,6 +42,7 @@ class World:
     device: Any  # Marcel's first phone, whose tokens have expired
     now: Any
     callers: dict[str, dict[str, str]]
+    note: Any  # a handover note of Lyon's night shift
 
 
 Body = Callable[[World], dict[str, Any] | None]
@@ -141,6 +142,31 @@ RULES: dict[tuple[str, str], tuple[str, Body | None]] = {
         STAFF_OF_SITE,
         lambda w: {"outcome": "advice_given"},
     ),
+    # The nurse workflow (docs/nurse-workflow.md). Hand back first (no owner yet: nothing to do),
+    # then take, snooze, renegotiate, call; acknowledge and resolve come last (matrix_order).
+    ("DELETE", "/api/v1/alerts/<uuid:alert_id>/owner"): (STAFF_OF_SITE, None),
+    ("POST", "/api/v1/alerts/<uuid:alert_id>/owner"): (STAFF_OF_SITE, None),
+    ("POST", "/api/v1/alerts/<uuid:alert_id>/snooze"): (
+        STAFF_OF_SITE,
+        lambda w: {"until": (w.now + timedelta(hours=2)).isoformat(), "reason": "matrix"},
+    ),
+    ("POST", "/api/v1/alerts/<uuid:alert_id>/target"): (
+        STAFF_OF_SITE,
+        lambda w: {"due_at": (w.now + timedelta(hours=30)).isoformat(), "reason": "matrix"},
+    ),
+    ("POST", "/api/v1/alerts/<uuid:alert_id>/calls"): (
+        STAFF_OF_SITE,
+        lambda w: {"result": "no_answer"},
+    ),
+    # The ids of the body are the caller's to choose: another site's alert is a 404 naming it.
+    ("POST", "/api/v1/alerts/acknowledgements"): (
+        STAFF_OF_SITE,
+        lambda w: {"alert_ids": [str(w.alert.id)], "comment": "Seen in the matrix."},
+    ),
+    ("GET", "/api/v1/handover"): (ANY_STAFF, None),
+    ("POST", "/api/v1/handover/notes"): (ANY_STAFF, lambda w: {"text": "Quiet night."}),
+    ("POST", "/api/v1/handover/notes/<uuid:note_id>/read"): (STAFF_OF_SITE, None),
+    ("GET", "/api/v1/reports/team"): (ANY_STAFF, None),
     ("GET", "/api/v1/reports/rules"): (ANY_STAFF, None),
     ("GET", "/api/v1/reports/rules/versions"): (ANY_STAFF, None),
     ("PUT", "/api/v1/reports/rules/versions"): (
@@ -185,6 +211,16 @@ def all_rules() -> dict[tuple[str, str], tuple[str, Body | None]]:
     return {**RULES, **EXTRA_RULES}
 
 
+# Changes of an alert's status run last, so that the workflow's actions (take, snooze,
+# renegotiate, call) meet the alert still open, as a nurse would.
+LAST = ("/acknowledge", "/resolve", "/acknowledgements")
+
+
+def matrix_order(item: tuple[tuple[str, str], Any]) -> tuple[bool, str, str]:
+    (method, path), _ = item
+    return (path.endswith(LAST), path, method)
+
+
 def test_every_api_endpoint_has_an_access_rule(app):
     missing = [e for e in api_endpoints(app) if e not in all_rules()]
     assert not missing, f"add these endpoints to the access matrix: {missing}"
@@ -224,7 +260,14 @@ def world(app, client, nurse_ada, nurse_noe, clock) -> World:
         "expired_token": bearer(expired_patient),
         "no_token": {},
     }
-    return World(marcel, procedure, day1, alert, device, clock.now(), callers)
+    from backend.alerts import workflow
+    from tests.conftest import make_staff
+    from tests.factories import principal_of
+
+    night = make_staff("bea@lyon.example", "nurse", "LYON")
+    note = workflow.write_note(principal_of(night), "Marcel asked to be called.", clock.now())
+    db.session.commit()
+    return World(marcel, procedure, day1, alert, device, clock.now(), callers, note)
 
 
 def expected(access: str, caller: str) -> set[int] | str:
@@ -258,13 +301,14 @@ def concrete(path: str, world: World) -> str:
         .replace("<uuid:procedure_id>", str(world.procedure.id))
         .replace("<uuid:alert_id>", str(world.alert.id))
         .replace("<uuid:device_id>", str(world.device.id))
+        .replace("<uuid:note_id>", str(world.note.id))
     )
     return re.sub(r"<[^>]*:version>", "1", re.sub(r"<[^>]*:key>", "checkin", path))
 
 
 @pytest.mark.parametrize("caller", CALLERS)
 def test_patient_data_is_reachable_only_by_the_right_principals(client, world, caller):
-    for (method, path), (access, body) in sorted(all_rules().items()):
+    for (method, path), (access, body) in sorted(all_rules().items(), key=matrix_order):
         if access not in {STAFF_OF_SITE, PATIENT_SELF, ANY_PRINCIPAL, ANY_STAFF}:
             continue
         headers = {**world.callers[caller]}
@@ -294,7 +338,9 @@ def test_patient_data_is_reachable_only_by_the_right_principals(client, world, c
             assert response.status_code in want, (method, path, caller, response.status_code)
             assert str(world.marcel.id) not in text and "Dupont" not in text
         # Another site's nurse sees the same 404 as for an id that does not exist.
-        if caller == "nurse_other_site" and ("<uuid:patient_id>" in path or "alert_id" in path):
+        if caller == "nurse_other_site" and (
+            "<uuid:patient_id>" in path or "alert_id" in path or path.endswith("acknowledgements")
+        ):
             assert response.get_json()["detail"] == "The resource does not exist."
 
 

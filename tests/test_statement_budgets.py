@@ -138,3 +138,61 @@ def test_recording_an_answer_runs_as_many_statements_after_twenty_answers_as_aft
     many = statements_of_an_answer(client, nurse_ada, clock, history=20)
     assert len(many) == len(few), shown(many)
     assert len(many) <= RESPONSE_BUDGET, shown(many)
+
+
+# Signing in (session and principal), the site's alerts of the period in one statement (the
+# columns the figures need), its patients' follow-up periods in one, the audit row.
+METRICS_BUDGET = 5
+
+
+def test_the_team_metrics_run_as_many_statements_for_twelve_alerts_as_for_two(
+    client, nurse_ada, clock
+):
+    red_flags(nurse_ada, clock, 2, acknowledged=1)
+    headers = bearer(login(client, nurse_ada)["access_token"])
+    few_report, few = statements_of(client, "/api/v1/reports/team?weeks=4", headers)
+    red_flags(nurse_ada, clock, 10, acknowledged=5)
+    many_report, many = statements_of(client, "/api/v1/reports/team?weeks=4", headers)
+    assert (few_report["totals"]["alerts"], many_report["totals"]["alerts"]) == (2, 12)
+    assert len(many) == len(few), shown(many)
+    assert len(many) <= METRICS_BUDGET, shown(many)
+
+
+def page_statements(client, path: str) -> list[str]:
+    with counted_statements() as seen:
+        response = client.get(path)
+    assert response.status_code == 200
+    return seen
+
+
+@pytest.mark.parametrize("path", ["/", "/team", "/handover"])
+def test_the_queue_team_and_handover_pages_do_not_grow_with_the_queue(
+    client, nurse_ada, clock, path
+):
+    from tests.web.conftest import Pages
+
+    pages = Pages(client)
+    pages.sign_in(nurse_ada)
+    raised = red_flags(nurse_ada, clock, 2, acknowledged=1)
+    few = page_statements(client, path)
+    more = red_flags(nurse_ada, clock, 10, acknowledged=5)
+    from backend.alerts import workflow
+
+    for alert in (raised + more)[::3]:  # some owned, so the pages name their owners
+        workflow.set_owner(principal_of(nurse_ada), alert, nurse_ada.id, None, clock.now())
+    db.session.commit()
+    many = page_statements(client, path)
+    assert len(many) == len(few), shown(many)
+    assert len(many) <= PAGE_BUDGETS[path], shown(many)
+
+
+# The pages: the signed-in session and user, the site (three), then what each shows.
+PAGE_BUDGETS = {
+    # the queue statement, the patients and staff it names, the audit row
+    "/": 7,
+    # the site's alerts and patients for the figures, the audit row
+    "/team": 6,
+    # this sign-in and the previous one, the counts, four lists, the notes, the patients and
+    # staff they name, the audit row
+    "/handover": 13,
+}

@@ -85,6 +85,17 @@ class Alert(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     resolved_at: Mapped[datetime | None]
     resolved_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     outcome: Mapped[str | None] = mapped_column(sa.String(32))
+    # Ownership (docs/nurse-workflow.md): the nurse of the site who has it in hand, since when;
+    # NULL: the shared queue. Changed only by a conditional UPDATE (``services.set_owner``).
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    owned_since: Mapped[datetime | None]
+    # Put aside until then, with the reason; overdue and escalation keep counting meanwhile.
+    # Once past, the alert is back at the top of its severity until a nurse acts on it.
+    snoozed_until: Mapped[datetime | None]
+    snooze_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # Read state: who of the team opened it first, when (NULL: new).
+    seen_at: Mapped[datetime | None]
+    seen_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
 
     notes: Mapped[list[AlertNote]] = relationship(order_by="AlertNote.created_at", lazy="selectin")
     history: Mapped[list[AlertEvent]] = relationship(
@@ -94,6 +105,26 @@ class Alert(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     def is_overdue(self, now: datetime) -> bool:
         """Not acknowledged within its target time (clinical.md, "Nurse triage")."""
         return self.status == "open" and now >= self.due_at
+
+    def is_snoozed(self, now: datetime) -> bool:
+        return self.snoozed_until is not None and now < self.snoozed_until
+
+    def is_back_from_snooze(self, now: datetime) -> bool:
+        return self.snoozed_until is not None and now >= self.snoozed_until
+
+
+class HandoverNote(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
+    """What a shift leaves the next one at a site; the next shift's first reader confirms it."""
+
+    __tablename__ = "handover_notes"
+    __table_args__ = (sa.Index("ix_handover_notes_site_created", "site_id", "created_at"),)
+
+    site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sites.id"))
+    author_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    read_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    read_at: Mapped[datetime | None]
 
 
 class AlertNote(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]

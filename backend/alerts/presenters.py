@@ -34,6 +34,9 @@ PATIENT_COLUMNS = (
 )
 
 
+OWNER_ACTIONS = ("taken", "assigned", "released")
+
+
 def staff_ref(user_id: uuid.UUID | None) -> User | None:
     """The staff member named by an id, from the session when a page loaded them."""
     return db.session.get(User, user_id) if user_id else None
@@ -61,10 +64,21 @@ def load_named(alerts: Iterable[Alert], detail: bool = False) -> Named:
     an alert shows, without its procedures and schedule (loaded only if something asks)."""
     alerts = list(alerts)
     patient_ids = {a.patient_id for a in alerts}
-    user_ids = {u for a in alerts for u in (a.acknowledged_by_id, a.resolved_by_id) if u}
+    user_ids = {
+        u
+        for a in alerts
+        for u in (a.acknowledged_by_id, a.resolved_by_id, a.owner_id, a.seen_by_id)
+        if u
+    }
     if detail:
         user_ids |= {n.author_id for a in alerts for n in a.notes}
         user_ids |= {e.actor_id for a in alerts for e in a.history if e.actor_id}
+        user_ids |= {
+            uuid.UUID(e.details["to"])
+            for a in alerts
+            for e in a.history
+            if e.action in OWNER_ACTIONS and e.details.get("to")
+        }
     patients = (
         {
             p.id: p
@@ -113,8 +127,27 @@ def present(
         "resolved_by": named.user(alert.resolved_by_id),
         "resolved_at": alert.resolved_at,
         "outcome": alert.outcome,
+        "owner": named.user(alert.owner_id),
+        "owned_since": alert.owned_since,
+        "snoozed": alert.is_snoozed(now),
+        "back_from_snooze": alert.is_back_from_snooze(now),
+        "snoozed_until": alert.snoozed_until,
+        "snooze_reason": alert.snooze_reason,
+        "new": alert.seen_at is None,
+        "seen_at": alert.seen_at,
+        "seen_by": named.user(alert.seen_by_id),
     }
     if detail:
+        view["calls"] = [
+            {
+                "result": e.details.get("result"),
+                "attempt": e.details.get("attempt"),
+                "by": named.user(e.actor_id),
+                "at": e.occurred_at,
+            }
+            for e in alert.history
+            if e.action == "call_attempt"
+        ]
         view["notes"] = [
             {
                 "id": n.id,
@@ -130,6 +163,10 @@ def present(
                 "actor": named.user(e.actor_id),
                 "occurred_at": e.occurred_at,
                 "details": e.details,
+                # The pages name whom an alert was given to (the API gives the id in details).
+                "to_user": named.user(uuid.UUID(e.details["to"]))
+                if e.action in OWNER_ACTIONS and e.details.get("to")
+                else None,
             }
             for e in alert.history
         ]

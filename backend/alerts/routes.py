@@ -9,20 +9,31 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from backend.alerts import services, versions
-from backend.alerts.models import Alert
-from backend.alerts.presenters import present, present_page, staff_ref
+from backend.alerts import metrics, services, versions, workflow
+from backend.alerts.models import Alert, HandoverNote
+from backend.alerts.presenters import load_named, present, present_page, staff_ref
 from backend.alerts.rules import RULESETS
 from backend.alerts.schemas import (
     AlertDetailSchema,
     AlertListSchema,
     AlertQueryArgsSchema,
+    BulkAcknowledgeResultSchema,
+    BulkAcknowledgeSchema,
+    CallCreateSchema,
+    HandoverNoteCreateSchema,
+    HandoverNoteSchema,
+    HandoverSchema,
     NoteCreateSchema,
     NoteSchema,
+    OwnerSchema,
     ResolveSchema,
     RuleReportSchema,
     RuleVersionsSchema,
     RuleVersionsUpdateSchema,
+    SnoozeSchema,
+    TargetSchema,
+    TeamMetricsArgsSchema,
+    TeamMetricsSchema,
 )
 from backend.audit.services import record
 from backend.auth.guards import current_staff, staff_required
@@ -33,6 +44,9 @@ from backend.schemas import EmptySchema
 
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1/alerts", description="Alert triage")
 reports_blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
+handover_blp = Blueprint(
+    "handover", __name__, url_prefix="/api/v1/handover", description="Shift handover"
+)
 
 
 def caller_locale() -> str:
@@ -70,6 +84,8 @@ class Alerts(MethodView):
             patient_id=args.get("patient_id"),
             limit=args["limit"],
             cursor=args.get("cursor"),
+            owner=args.get("owner"),
+            snoozed=args["snoozed"],
         )
         services.record_list_read(principal, page, now)
         return {"items": present_page(page, now, caller_locale()), "next_cursor": next_cursor}
@@ -85,6 +101,7 @@ class AlertById(MethodView):
         now = utcnow()
         alert = services.get_alert(current_staff(), alert_id)
         _read_audit(alert, now)
+        workflow.mark_seen(current_staff(), alert, now)
         return present(alert, now, caller_locale(), detail=True)
 
 
@@ -133,6 +150,179 @@ class Notes(MethodView):
             "text": note.text,
             "created_at": note.created_at,
         }
+
+
+@blp.route("/acknowledgements")
+class BulkAcknowledge(MethodView):
+    @staff_required()
+    @blp.arguments(BulkAcknowledgeSchema)
+    @blp.response(200, BulkAcknowledgeResultSchema)
+    @problems(blp, 401, 404, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Acknowledge exactly the alerts selected, each with the comment as a note (404 naming
+        any id that is not an alert of the site: then nothing changes)"""
+        now = utcnow()
+        result = workflow.acknowledge_selected(
+            current_staff(), body["alert_ids"], body["comment"], now
+        )
+        return {
+            "acknowledged": present_page(result.acknowledged, now, caller_locale()),
+            "unchanged": [{"id": a.id, "status": a.status} for a in result.unchanged],
+        }
+
+
+@blp.route("/<uuid:alert_id>/owner")
+class Owner(MethodView):
+    @staff_required()
+    @blp.arguments(OwnerSchema)
+    @blp.response(200, AlertDetailSchema)
+    @problems(blp, 401, 404, 409, 422)
+    def post(self, body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
+        """Take the alert, or give it to a nurse of the site (409 when its owner is no longer
+        `expected_owner_id`: someone else took it first)"""
+        now = utcnow()
+        principal = current_staff()
+        alert = services.get_alert(principal, alert_id)
+        target = body["user_id"] or principal.id
+        workflow.set_owner(principal, alert, target, body["expected_owner_id"], now)
+        return present(alert, now, caller_locale(), detail=True)
+
+    @staff_required()
+    @blp.response(200, AlertDetailSchema)
+    @problems(blp, 401, 404, 409)
+    def delete(self, alert_id: uuid.UUID) -> dict[str, Any]:
+        """Hand the alert back to the shared queue (nothing to do when it has no owner)"""
+        now = utcnow()
+        principal = current_staff()
+        alert = services.get_alert(principal, alert_id)
+        workflow.set_owner(principal, alert, None, alert.owner_id, now)
+        return present(alert, now, caller_locale(), detail=True)
+
+
+@blp.route("/<uuid:alert_id>/snooze")
+class Snooze(MethodView):
+    @staff_required()
+    @blp.arguments(SnoozeSchema)
+    @blp.response(200, AlertDetailSchema)
+    @problems(blp, 401, 404, 409, 422)
+    def post(self, body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
+        """Put the alert aside until a time, with a reason, within the longest snooze of its
+        severity (409 for an urgent alert); its target does not move"""
+        now = utcnow()
+        alert = services.get_alert(current_staff(), alert_id)
+        workflow.snooze(current_staff(), alert, body["until"], body["reason"], now)
+        return present(alert, now, caller_locale(), detail=True)
+
+
+@blp.route("/<uuid:alert_id>/target")
+class Target(MethodView):
+    @staff_required()
+    @blp.arguments(TargetSchema)
+    @blp.response(200, AlertDetailSchema)
+    @problems(blp, 401, 404, 409, 422)
+    def post(self, body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
+        """Renegotiate the time by which the open alert must be acknowledged, with the reason"""
+        now = utcnow()
+        alert = services.get_alert(current_staff(), alert_id)
+        workflow.renegotiate_target(current_staff(), alert, body["due_at"], body["reason"], now)
+        return present(alert, now, caller_locale(), detail=True)
+
+
+@blp.route("/<uuid:alert_id>/calls")
+class Calls(MethodView):
+    @staff_required()
+    @blp.arguments(CallCreateSchema)
+    @blp.response(201, AlertDetailSchema)
+    @problems(blp, 401, 404, 409, 422)
+    def post(self, body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
+        """Record an attempt to call the patient: `no_answer` or `spoke` (each attempt kept)"""
+        now = utcnow()
+        alert = services.get_alert(current_staff(), alert_id)
+        workflow.record_call(current_staff(), alert, body["result"], body["note"], now)
+        return present(alert, now, caller_locale(), detail=True)
+
+
+def present_note(note: HandoverNote) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "author": staff_ref(note.author_id),
+        "text": note.text,
+        "created_at": note.created_at,
+        "read_by": staff_ref(note.read_by_id),
+        "read_at": note.read_at,
+    }
+
+
+def handover_view(principal: Any, now: datetime, locale: str) -> dict[str, Any]:
+    """The handover, each alert presented once (the staff and patients named in two queries)."""
+    found = workflow.handover(principal, now)
+    lists = ("overdue", "mine", "snoozed", "new")
+    everyone = {a.id: a for name in lists for a in found[name]}
+    named = load_named(everyone.values())
+    views = {i: present(a, now, locale, named) for i, a in everyone.items()}
+    services.record_list_read(principal, list(everyone.values()), now, via="handover")
+    return {
+        **found,
+        **{name: [views[a.id] for a in found[name]] for name in lists},
+        "notes": [present_note(n) for n in found["notes"]],
+    }
+
+
+@handover_blp.route("")
+class Handover(MethodView):
+    @staff_required()
+    @handover_blp.response(200, HandoverSchema)
+    @problems(handover_blp, 401)
+    def get(self) -> dict[str, Any]:
+        """The start of a shift: open counts, overdue, mine, snoozed, new since my last shift,
+        and the notes the previous shift left"""
+        return handover_view(current_staff(), utcnow(), caller_locale())
+
+
+@handover_blp.route("/notes")
+class HandoverNotes(MethodView):
+    @staff_required()
+    @handover_blp.arguments(HandoverNoteCreateSchema)
+    @handover_blp.response(201, HandoverNoteSchema)
+    @problems(handover_blp, 401, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Leave a handover note for the next shift"""
+        return present_note(workflow.write_note(current_staff(), body["text"], utcnow()))
+
+
+@handover_blp.route("/notes/<uuid:note_id>/read")
+class HandoverNoteRead(MethodView):
+    @staff_required()
+    @handover_blp.arguments(EmptySchema, required=False)
+    @handover_blp.response(200, HandoverNoteSchema)
+    @problems(handover_blp, 401, 404, 409)
+    def post(self, _body: dict[str, Any], note_id: uuid.UUID) -> dict[str, Any]:
+        """Confirm having read the note (the next shift; its author cannot, 409)"""
+        principal = current_staff()
+        note = workflow.get_note(principal, note_id)
+        return present_note(workflow.confirm_note(principal, note, utcnow()))
+
+
+@reports_blp.route("/team")
+class TeamMetrics(MethodView):
+    @staff_required()
+    @reports_blp.arguments(TeamMetricsArgsSchema, location="query")
+    @reports_blp.response(200, TeamMetricsSchema)
+    @problems(reports_blp, 401)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """How the team is doing per week: time to acknowledge and to resolve (median, 90th
+        percentile) per severity, overdue share, alerts per 100 patient-weeks, false alarms"""
+        principal = current_staff()
+        now = utcnow()
+        report = metrics.team_metrics(principal, now, args["weeks"])
+        record(
+            "report.team",
+            now=now,
+            actor=principal,
+            resource_type="report",
+            details={"weeks": args["weeks"]},
+        )
+        return report
 
 
 @reports_blp.route("/rules")

@@ -188,6 +188,9 @@ def _follow_missed(alert: Alert, plan: AlertPlan, now: datetime) -> Alert | None
     added = sorted(after[k] for k in after.keys() - before.keys())
     if added:
         _event(alert, "evidence_added", None, now, {"signals": len(added), "days": added})
+        if alert.snoozed_until is not None and alert.snoozed_until > now:
+            alert.snoozed_until = now  # a further miss ends a snooze: back at the top
+            _event(alert, "snooze_ended", None, now, {"reason": "new_evidence"})
     return alert
 
 
@@ -196,6 +199,7 @@ def resolve_by_system(alert: Alert, outcome: str, reason: str, now: datetime) ->
     assert outcome in SYSTEM_OUTCOMES
     alert.status, alert.resolved_at, alert.resolved_by_id = "resolved", now, None
     alert.outcome, alert.updated_at = outcome, now
+    alert.snoozed_until, alert.snooze_reason = None, None
     _event(alert, "resolved", None, now, {"outcome": outcome, "reason": reason, "by": "system"})
     _audit(
         "alert.resolve", alert, None, now, {"outcome": outcome, "reason": reason, "by": "system"}
@@ -258,6 +262,10 @@ def _apply_plan(
     alert.updated_at = now
     if new:
         _event(alert, "evidence_added", None, now, {"signals": len(new)})
+    if alert.snoozed_until is not None and alert.snoozed_until > now:
+        # News ends a snooze at once: back now, at the top of its severity.
+        alert.snoozed_until = now
+        _event(alert, "snooze_ended", None, now, {"reason": "new_evidence"})
     if raised:
         _event(alert, "severity_raised", None, now, {"from": alert.severity, "to": plan.severity})
         alert.severity, alert.severity_rank = plan.severity, SEVERITY_RANK[plan.severity]
@@ -421,24 +429,39 @@ def queue(
     patient_id: uuid.UUID | None,
     limit: int,
     cursor: str | None = None,
+    owner: str | None = None,
+    snoozed: bool = False,
 ) -> tuple[list[Alert], str | None]:
-    """One page of the site's alerts by severity, then overdue first, then age (oldest first),
-    and the cursor of the next page (None: the last page).
+    """One page of the site's alerts by severity, then back from snooze, then overdue, then age
+    (oldest first), and the cursor of the next page (None: the last page).
 
-    Overdue depends on now, so no index can give this order in one scan. The queue is cut into
-    segments that an index does give in order: for each severity, the overdue alerts, then the
-    others, each by age. A page reads, in one statement, at most ``limit + 1`` alerts from each
-    segment from the cursor's on, along ``ix_alerts_unresolved_queue`` (unresolved alerts only,
-    a small index however many alerts were resolved); a deep page costs what the first one does.
+    Overdue and snoozed depend on now, so no index can give this order in one scan. The queue is
+    cut into segments that an index does give in order: for each severity, the alerts back from
+    a snooze, the overdue ones, then the others, each by age. A page reads, in one statement, at
+    most ``limit + 1`` alerts from each segment from the cursor's on, along
+    ``ix_alerts_unresolved_queue`` (unresolved alerts only, a small index however many alerts
+    were resolved); a deep page costs what the first one does.
+
+    Alerts snoozed until later are left out, unless ``snoozed``: then only they are listed.
+    ``owner``: ``"me"`` (the caller's), ``"none"`` (the shared queue's), or None (every one).
     """
     after = _queue_cursor(cursor)
     ranks = [SEVERITY_RANK[severity]] if severity else sorted(SEVERITY_RANK.values())
     overdue = sa.and_(Alert.status == "open", Alert.due_at <= now)
+    back = sa.and_(Alert.snoozed_until.is_not(None), Alert.snoozed_until <= now)
+    asleep = sa.and_(Alert.snoozed_until.is_not(None), Alert.snoozed_until > now)
+    segments = {
+        0: back,
+        1: sa.and_(overdue, Alert.snoozed_until.is_(None)),
+        2: sa.and_(sa.not_(overdue), Alert.snoozed_until.is_(None)),
+    }
+    if snoozed:  # the ones put aside: in one segment per severity, by age
+        segments = {0: asleep}
     parts = []
     for rank in ranks:
-        for late in (True, False):
-            segment = rank * 2 + (0 if late else 1)
-            if (after and segment < after[0]) or (late and "open" not in statuses):
+        for place, condition in segments.items():
+            segment = rank * 3 + place
+            if (after and segment < after[0]) or (place == 1 and "open" not in statuses):
                 continue
             part = db.select(
                 Alert.id, sa.literal(segment).label("segment"), Alert.created_at
@@ -446,7 +469,7 @@ def queue(
                 Alert.site_id == principal.site_id,
                 Alert.severity_rank == rank,
                 Alert.status.in_(statuses),
-                overdue if late else sa.not_(overdue),
+                condition,
             )
             if "resolved" not in statuses:  # lets PostgreSQL choose the partial index
                 part = part.filter(Alert.status != "resolved")
@@ -454,6 +477,10 @@ def queue(
                 part = part.filter(Alert.kind == kind)
             if patient_id:
                 part = part.filter(Alert.patient_id == patient_id)
+            if owner == "me":
+                part = part.filter(Alert.owner_id == principal.id)
+            elif owner == "none":
+                part = part.filter(Alert.owner_id.is_(None))
             if after and segment == after[0]:
                 part = part.filter(
                     sa.tuple_(Alert.created_at, Alert.id)
@@ -505,6 +532,7 @@ def acknowledge(principal: Principal, alert: Alert, now: datetime) -> Alert:
         principal.id,
     )
     alert.updated_at = now
+    alert.snoozed_until, alert.snooze_reason = None, None  # acted on: out of "back from snooze"
     _event(alert, "acknowledged", principal.id, now)
     _audit("alert.acknowledge", alert, principal, now)
     return alert
@@ -522,6 +550,7 @@ def resolve(
         _event(alert, "acknowledged", principal.id, now)
     alert.status, alert.resolved_at, alert.resolved_by_id = "resolved", now, principal.id
     alert.outcome, alert.updated_at = outcome, now
+    alert.snoozed_until, alert.snooze_reason = None, None
     _event(alert, "resolved", principal.id, now, {"outcome": outcome})
     if note:
         add_note(principal, alert, note, now, audit=False)

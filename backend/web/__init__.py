@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
         queue,
         registration,
         research,
+        workflow,
     )
 
     # Only the pages check CSRF tokens (their blueprint opts in); the API uses bearer tokens.

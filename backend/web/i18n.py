@@ -104,7 +104,15 @@ ALERT_EVENT = {
     "escalated": _l("Overdue: physicians told"),
     "resolved": lazy_pgettext("alert", "Resolved"),
     "note": _l("Note added"),
+    "taken": _l("Taken in hand"),
+    "assigned": _l("Assigned"),
+    "released": _l("Handed back to the shared queue"),
+    "snoozed": _l("Put aside"),
+    "snooze_ended": _l("Back from snooze: new evidence"),
+    "target_renegotiated": _l("Target renegotiated"),
+    "call_attempt": _l("Call attempt"),
 }
+CALL_RESULT = {"no_answer": _l("Called, no answer"), "spoke": _l("Called, spoke")}
 ASSIGNMENT_STATUS = {
     "pending": _l("Planned"),
     "open": lazy_pgettext("questionnaire", "Open"),
@@ -229,6 +237,7 @@ LABELS: dict[str, Mapping[str, Any]] = {
     "consent_state": CONSENT_STATE,
     "consent_method": CONSENT_METHOD,
     "alert_event": ALERT_EVENT,
+    "call_result": CALL_RESULT,
     "assignment_status": ASSIGNMENT_STATUS,
     "assignment_reason": ASSIGNMENT_REASON,
     "instrument": INSTRUMENT,

@@ -39,6 +39,14 @@ def test_every_nurse_page_passes_axe_core_wcag_22_aa(page, live_server, demo):
     page.get_by_role("navigation").get_by_role("link", name="Patients").click()
     assert_accessible(page)  # the patients list
 
+    page.get_by_role("navigation").get_by_role("link", name="Handover").click()
+    assert_accessible(page)  # the handover
+    page.get_by_role("button", name="Leave the note").click()
+    assert_accessible(page)  # the handover with its error
+
+    page.get_by_role("navigation").get_by_role("link", name="Team").click()
+    assert_accessible(page)  # the team's figures
+
     page.get_by_role("navigation").get_by_role("link", name="Register a patient").click()
     assert_accessible(page)  # registration
     page.get_by_role("button", name=re.compile("Register")).click()

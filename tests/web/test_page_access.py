@@ -11,6 +11,7 @@ import pytest
 
 from backend.extensions import db
 from backend.questionnaires.models import Response
+from tests.conftest import T0
 from tests.web.conftest import Pages
 
 PUBLIC = "public"
@@ -43,6 +44,16 @@ PAGE_RULES = {
     ("POST", "/patients/<uuid:patient_id>/answers/new"): SITE,
     ("GET", "/patients/<uuid:patient_id>/answers/<uuid:response_id>"): SITE,
     ("GET", "/research"): PHYSICIANS,
+    # The nurse workflow (docs/nurse-workflow.md).
+    ("POST", "/alerts/<uuid:alert_id>/owner"): SITE,
+    ("POST", "/alerts/<uuid:alert_id>/snooze"): SITE,
+    ("POST", "/alerts/<uuid:alert_id>/target"): SITE,
+    ("POST", "/alerts/<uuid:alert_id>/calls"): SITE,
+    ("POST", "/alerts/acknowledgements"): SIGNED_IN,  # the ticked ids: another site's is a 404
+    ("GET", "/handover"): SIGNED_IN,
+    ("POST", "/handover/notes"): SIGNED_IN,
+    ("POST", "/handover/notes/<uuid:note_id>/read"): SITE,
+    ("GET", "/team"): SIGNED_IN,
 }
 
 
@@ -60,7 +71,29 @@ def test_every_page_has_an_access_rule(app):
     assert not missing, f"add these pages to PAGE_RULES: {missing}"
 
 
+def handover_note_of(ward) -> str:
+    """A note Lyon's previous shift left (written once per test)."""
+    from backend.alerts.models import HandoverNote
+    from backend.auth.models import User
+
+    note = db.session.execute(
+        db.select(HandoverNote).filter_by(site_id=ward.marcel.site_id)
+    ).scalar_one_or_none()
+    if note is None:
+        author = db.session.execute(
+            db.select(User).filter_by(site_id=ward.marcel.site_id).limit(1)
+        ).scalar_one()
+        note = HandoverNote(
+            site_id=author.site_id, author_id=author.id, text="Quiet night.", created_at=T0
+        )
+        db.session.add(note)
+        db.session.commit()
+    return str(note.id)
+
+
 def concrete(path: str, ward) -> str:
+    if "<uuid:note_id>" in path:
+        path = path.replace("<uuid:note_id>", handover_note_of(ward))
     answer = db.session.execute(
         db.select(Response.id).filter_by(patient_id=ward.marcel.id).limit(1)
     ).scalar_one()

@@ -23,7 +23,15 @@
         var focused = document.activeElement;
         var focusedId = focused && region.contains(focused) ? focused.id : null;
         var x = window.scrollX, y = window.scrollY;
+        // The ticks of the bulk acknowledge survive the refresh (an alert gone stays unticked).
+        var ticked = Array.prototype.map.call(
+          region.querySelectorAll("input[name=alert_ids]:checked"),
+          function (box) { return box.value; });
         region.innerHTML = html;
+        ticked.forEach(function (value) {
+          var box = region.querySelector("input[name=alert_ids][value='" + value + "']");
+          if (box) box.checked = true;
+        });
         last = html;
         if (focusedId) {
           var again = document.getElementById(focusedId);

@@ -31,7 +31,13 @@ def _page(alert: Alert, errors: dict[str, str] | None = None, status: int = 200)
     view = present(alert, now, current_locale(), detail=True)
     patient = view["patient"]
     findings = describe(alert.evidence)
+    from backend.alerts import workflow
+    from backend.web.views.workflow import TARGET_HOURS, snooze_choices
+
     context: dict[str, Any] = {
+        "nurses": workflow.site_nurses(current_staff()),
+        "snooze_hours": snooze_choices(alert.severity),
+        "target_hours": TARGET_HOURS,
         "alert": view,
         "findings": findings,
         "entered": _attributions(findings),
@@ -69,8 +75,13 @@ def _attributions(findings: list[Any]) -> dict[str, dict[str, Any]]:
 @bp.get("/alerts/<uuid:alert_id>")
 @staff_page
 def alert(alert_id: uuid.UUID) -> Response:
-    """The alert page (404 for another site's alert, as for one that does not exist)."""
-    return _page(alerts.get_alert(current_staff(), alert_id))
+    """The alert page (404 for another site's alert, as for one that does not exist); the
+    first of the team to open it takes its "new" mark off."""
+    from backend.alerts import workflow
+
+    found = alerts.get_alert(current_staff(), alert_id)
+    workflow.mark_seen(current_staff(), found, utcnow())
+    return _page(found)
 
 
 def _back(alert_id: uuid.UUID) -> Response:

@@ -18,7 +18,7 @@ from backend.web.session import current_staff, staff_page
 
 QUEUE_LIMIT = 200  # the API's largest page; a ward's unresolved alerts fit in it
 REFRESH_SECONDS = 60
-FILTERS = ("status", "severity", "kind")
+FILTERS = ("status", "severity", "kind", "owner")
 
 
 def _filters() -> dict[str, Any]:
@@ -31,7 +31,7 @@ def _filters() -> dict[str, Any]:
     return loaded
 
 
-def _queue() -> dict[str, Any]:
+def _queue(refresh: bool = False) -> dict[str, Any]:
     now = utcnow()
     filters = _filters()
     statuses = (filters["status"],) if filters.get("status") else ("open", "acknowledged")
@@ -43,8 +43,10 @@ def _queue() -> dict[str, Any]:
         kind=filters.get("kind"),
         patient_id=None,
         limit=QUEUE_LIMIT,
+        owner=filters.get("owner"),
     )
-    alerts.record_list_read(current_staff(), page, now, via="web")
+    # One "list viewed" audit event per page load or refresh, naming every alert on it.
+    alerts.record_list_read(current_staff(), page, now, via="web-refresh" if refresh else "web")
     locale = current_locale()
     return {
         "items": present_page(page, now, locale),
@@ -55,17 +57,23 @@ def _queue() -> dict[str, Any]:
     }
 
 
+def render_queue(
+    errors: dict[str, str] | None = None, form: Any = None, status: int = 200
+) -> Response:
+    page = render_template("web/queue.html", **_queue(), errors=errors or {}, form=form or {})
+    return Response(page, status=status, mimetype="text/html")
+
+
 @bp.get("/")
 @staff_page
-def queue() -> str:
+def queue() -> Response:
     """The queue page; it refreshes its list in place (``queue_items``)."""
-    page = render_template("web/queue.html", **_queue())
-    return page
+    return render_queue()
 
 
 @bp.get("/queue/items")
 @staff_page
 def queue_items() -> Response:
     """The queue's list alone, for the page's periodic refresh."""
-    page = render_template("web/_queue_items.html", **_queue())
+    page = render_template("web/_queue_items.html", **_queue(refresh=True), form={})
     return Response(page, mimetype="text/html")
