@@ -230,6 +230,13 @@ class ProblemErrorSchema(ma.Schema):
             "(or `parameter`/`header`) and a `detail`"
         },
     )
+    owner = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "409 on an alert's owner only: who holds the alert now (`id`, "
+            "`full_name`), or null when it went back to the shared queue"
+        },
+    )
 
 
 class _FinishedSpec(APISpec):
