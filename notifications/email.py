@@ -130,13 +130,19 @@ class SmtpTransport:
         text = message.body
         if message.link:
             text = f"{text.rstrip()}\n\n{message.link}"
-        if not message.to.isascii():
-            return self._build_international(message, text)
-        # compat32 takes a Charset here and Header objects as values (folded when the message
-        # is flattened); typeshed only says str.
-        msg = MIMEText(text + "\n", "plain", _UTF8_QP)  # type: ignore[arg-type]
-        msg["Subject"] = Header(message.title, "utf-8")  # type: ignore[assignment]
-        msg["From"] = self._from_header
+        msg: EmailMessage | MIMEText
+        subject: str | Header
+        if message.to.isascii():
+            # compat32 takes a Charset here and Header objects as values (folded when the
+            # message is flattened); typeshed only says str.
+            msg = MIMEText(text + "\n", "plain", _UTF8_QP)  # type: ignore[arg-type]
+            subject, sender = Header(message.title, "utf-8"), self._from_header
+        else:  # an address outside ASCII (RFC 6531): raw UTF-8 headers, sent with SMTPUTF8
+            msg = EmailMessage(policy=SMTPUTF8)
+            msg.set_content(text + "\n")
+            subject, sender = message.title, self.from_addr
+        msg["Subject"] = subject  # type: ignore[assignment]
+        msg["From"] = sender
         msg["To"] = message.to
         msg["Date"] = formatdate(usegmt=True)
         message_id = self.message_id(message)
@@ -149,20 +155,6 @@ class SmtpTransport:
             message_id=message_id,
             data=msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
         )
-
-    def _build_international(self, message: Message, text: str) -> Rendered:
-        """An address outside ASCII (RFC 6531): headers in raw UTF-8, sent with SMTPUTF8."""
-        msg = EmailMessage(policy=SMTPUTF8)
-        msg["Subject"] = message.title
-        msg["From"] = self.from_addr
-        msg["To"] = message.to
-        msg["Date"] = formatdate(usegmt=True)
-        message_id = self.message_id(message)
-        msg["Message-ID"] = message_id
-        if message.idempotency_key:
-            msg["X-Delivery-Id"] = message.idempotency_key
-        msg.set_content(text + "\n")
-        return Rendered(self._envelope_from, message.to, message_id, msg.as_bytes())
 
     def send(self, message: Message) -> SendResult:
         with self.session() as session:
