@@ -121,6 +121,26 @@ def _hours(field: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _in_hours_with_reason(
+    schema: Any, field: str, prefix: str, missing: str, now: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The snooze and target forms: a number of hours from now (as ``field``) and a reason,
+    loaded by the API's ``schema``; the data and the page's errors (empty when valid)."""
+    hours = _hours("hours")
+    errors: dict[str, str] = {}
+    if hours is None:
+        errors[f"{prefix}-hours"] = missing
+    body = {
+        field: (now + timedelta(hours=hours or 1)).isoformat(),
+        "reason": request.form.get("reason", "").strip(),
+    }
+    try:
+        return schema.load(body), errors
+    except ValidationError as error:
+        errors.update(_field_errors(error.messages, prefix))
+        return {}, errors
+
+
 @bp.post("/alerts/<uuid:alert_id>/snooze")
 @staff_page
 def alert_snooze(alert_id: uuid.UUID) -> Response:
@@ -129,18 +149,9 @@ def alert_snooze(alert_id: uuid.UUID) -> Response:
     principal = current_staff()
     found = services.get_alert(principal, alert_id)
     now = utcnow()
-    hours = _hours("hours")
-    errors: dict[str, str] = {}
-    if hours is None:
-        errors["snooze-hours"] = _("Choose for how long.")
-    body = {
-        "until": (now + timedelta(hours=hours or 1)).isoformat(),
-        "reason": request.form.get("reason", "").strip(),
-    }
-    try:
-        data = SnoozeSchema().load(body)
-    except ValidationError as error:
-        errors.update(_field_errors(error.messages, "snooze"))
+    data, errors = _in_hours_with_reason(
+        SnoozeSchema(), "until", "snooze", _("Choose for how long."), now
+    )
     if errors:
         return _page(found, errors=errors, status=422)
     try:
@@ -170,18 +181,9 @@ def alert_target(alert_id: uuid.UUID) -> Response:
     principal = current_staff()
     found = services.get_alert(principal, alert_id)
     now = utcnow()
-    hours = _hours("hours")
-    errors: dict[str, str] = {}
-    if hours is None:
-        errors["target-hours"] = _("Choose the new target.")
-    body = {
-        "due_at": (now + timedelta(hours=hours or 1)).isoformat(),
-        "reason": request.form.get("reason", "").strip(),
-    }
-    try:
-        data = TargetSchema().load(body)
-    except ValidationError as error:
-        errors.update(_field_errors(error.messages, "target"))
+    data, errors = _in_hours_with_reason(
+        TargetSchema(), "due_at", "target", _("Choose the new target."), now
+    )
     if errors:
         return _page(found, errors=errors, status=422)
     try:
