@@ -391,9 +391,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "SCHEDULER_BATCH_SIZE",
-        100,
+        500,
         parse_positive_int,
-        "Rows a scheduler claims and commits at a time (questionnaires, reminders, deliveries).",
+        "Rows a scheduler claims and commits at a time (questionnaires, reminders, deliveries). "
+        "The reminder pipeline starts each pass with batches of 25 and doubles them up to this.",
     ),
     Setting(
         "SCHEDULER_LEASE_SECONDS",

@@ -74,10 +74,16 @@ class _Batch:
 
 
 def claim_due_deliveries(
-    now: datetime, *, worker: str, settings: OutboxSettings, channels: Channels
+    now: datetime,
+    *,
+    worker: str,
+    settings: OutboxSettings,
+    channels: Channels,
+    limit: int | None = None,
 ) -> Claim:
-    """Lease up to ``settings.batch_size`` due deliveries to ``worker``; flushes."""
-    rows = _due(now, settings.batch_size)
+    """Lease up to ``limit`` (else ``settings.batch_size``) due deliveries to ``worker``;
+    flushes."""
+    rows = _due(now, limit or settings.batch_size)
     if not rows:
         return Claim(0, [])
     batch = _load_batch(rows, now)

@@ -54,12 +54,14 @@ RECORD_EVERY = 10
 LEASE_MARGIN_TIMEOUTS = 3
 
 
-def send_due_deliveries(now: datetime) -> int:
-    """One batch: claim (commit), send outside any transaction, record every ``RECORD_EVERY``
-    sends (commit)."""
+def send_due_deliveries(now: datetime, limit: int | None = None) -> int:
+    """One batch (``limit``, else ``SCHEDULER_BATCH_SIZE``): claim (commit), send outside any
+    transaction, record every ``RECORD_EVERY`` sends (commit)."""
     settings = outbox_settings()
     channels = get_channels()
-    claim = claim_due_deliveries(now, worker=worker_id(), settings=settings, channels=channels)
+    claim = claim_due_deliveries(
+        now, worker=worker_id(), settings=settings, channels=channels, limit=limit
+    )
     db.session.commit()
     if not claim.jobs:
         return claim.handled

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from flask import current_app
 
@@ -22,6 +23,14 @@ from backend import signals
 from backend.schedule import services
 
 Job = Callable[[datetime], int]
+
+
+class PipelineJob(Protocol):
+    """A job of the reminder pipeline also takes its batch size (None: ``SCHEDULER_BATCH_SIZE``)."""
+
+    __name__: str
+
+    def __call__(self, now: datetime, limit: int | None = None) -> int: ...
 
 
 def jobs() -> list[Job]:
@@ -50,19 +59,22 @@ def close_windows(now: datetime) -> int:
     return services.close_expired_assignments(now, limit=_batch())
 
 
-def open_questionnaires(now: datetime) -> int:
+def open_questionnaires(now: datetime, limit: int | None = None) -> int:
     """Questionnaires whose time has come open, with their reminder ladder."""
-    return services.open_due_assignments(now, limit=_batch())
+    return services.open_due_assignments(now, limit=limit or _batch())
 
 
-def enqueue_reminders(now: datetime) -> int:
+def enqueue_reminders(now: datetime, limit: int | None = None) -> int:
     """Due reminders become notifications in the outbox (or are skipped, with the reason)."""
-    return services.enqueue_due_reminders(now, limit=_batch())
+    return services.enqueue_due_reminders(now, limit=limit or _batch())
 
 
 # In this order: what closed during a pause is cancelled, not missed, once the pause ended.
 OWN: tuple[Job, ...] = (end_pauses, close_windows, open_questionnaires, enqueue_reminders)
 
 # The reminder pipeline: one batch each per round of a pass, interleaved with the delivery job
-# (``backend.schedule.worker.run_pass``), so sending starts with the first opened batch.
-PIPELINE: tuple[Job, ...] = (open_questionnaires, enqueue_reminders)
+# (``backend.schedule.worker.run_pass``), so sending starts with the first opened batch. Its
+# jobs also take ``limit``: the runner starts a pass with small batches (the first reminders
+# leave within seconds) and doubles them each round up to ``SCHEDULER_BATCH_SIZE`` (few, large
+# transactions for the bulk of a busy minute).
+PIPELINE: tuple[PipelineJob, ...] = (open_questionnaires, enqueue_reminders)

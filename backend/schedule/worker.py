@@ -14,25 +14,28 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from flask import Flask
+from flask import Flask, current_app
 
 from backend.clock import get_clock
 from backend.extensions import db
 from backend.notify.channels import get_channels
 from backend.notify.jobs import send_due_deliveries
 from backend.schedule import jobs as registry
-from backend.schedule.jobs import Job
+from backend.schedule.jobs import PipelineJob
 
 log = logging.getLogger(__name__)
 
 # Safety nets against a job that keeps reporting work it does not consume.
 MAX_BATCHES_PER_JOB = 10_000
 MAX_ROUNDS = MAX_BATCHES_PER_JOB
+# The reminder pipeline's first batch in a pass (then doubled each round).
+PIPELINE_FIRST_BATCH = 25
 
 
 def run_pass(stop: threading.Event | None = None) -> dict[str, int]:
@@ -42,23 +45,36 @@ def run_pass(stop: threading.Event | None = None) -> dict[str, int]:
     In a round, most jobs run until nothing is due; the reminder pipeline (opening
     questionnaires, enqueueing their reminders, sending: ``registry.PIPELINE`` and the delivery
     job) runs one batch each, so the first reminders leave after one batch is opened instead of
-    after every questionnaire of the minute. Needs an app context. Returns rows handled per job.
+    after every questionnaire of the minute. Its batches start at ``PIPELINE_FIRST_BATCH`` and
+    double each round up to ``SCHEDULER_BATCH_SIZE``: the first message of a busy minute leaves
+    after a small batch, the rest in large ones. Needs an app context. Returns rows handled per
+    job.
     """
     stop = stop or threading.Event()
     totals: dict[str, int] = {}
+    largest = int(current_app.config["SCHEDULER_BATCH_SIZE"])
+    limit = min(PIPELINE_FIRST_BATCH, largest)
+    pipeline: tuple[PipelineJob, ...] = (*registry.PIPELINE, send_due_deliveries)
+    paced: dict[object, PipelineJob] = {job: job for job in pipeline}
     for _ in range(MAX_ROUNDS):
         found = 0
         for job in [*registry.jobs(), send_due_deliveries]:
-            one_batch = job is send_due_deliveries or job in registry.PIPELINE
-            handled = _drain(job, stop, batches=1 if one_batch else MAX_BATCHES_PER_JOB)
-            totals[job.__name__] = totals.get(job.__name__, 0) + handled
+            name = job.__name__
+            if (pipeline_job := paced.get(job)) is not None:
+                handled = _drain(partial(pipeline_job, limit=limit), name, stop, batches=1)
+            else:
+                handled = _drain(job, name, stop, batches=MAX_BATCHES_PER_JOB)
+            totals[name] = totals.get(name, 0) + handled
             found += handled
         if not found or stop.is_set():
             break
+        limit = min(limit * 2, largest)
     return totals
 
 
-def _drain(job: Job, stop: threading.Event, *, batches: int) -> int:
+def _drain(
+    job: Callable[[datetime], int], name: str, stop: threading.Event, *, batches: int
+) -> int:
     clock = get_clock()
     total = 0
     for _ in range(batches):
@@ -70,7 +86,7 @@ def _drain(job: Job, stop: threading.Event, *, batches: int) -> int:
         except Exception:
             # One failing job (a bug, a lost connection) must not stop the others.
             db.session.rollback()
-            log.exception("scheduler job failed", extra={"job": job.__name__})
+            log.exception("scheduler job failed", extra={"job": name})
             break
         total += handled
         if handled == 0:
