@@ -267,7 +267,11 @@ def main() -> None:
         ("reminders: messages per second", ">= 1667", result.get("per_second")),
         ("reminders: duplicates", "0", result.get("duplicates")),
         ("reminders: scheduler peak RSS (MB)", "<= 150", result.get("scheduler_peak_rss_mb")),
-        ("reminders: scheduler CPU per message (ms)", "-", result.get("scheduler_cpu_ms_per_message")),
+        (
+            "reminders: scheduler CPU per message (ms)",
+            "-",
+            result.get("scheduler_cpu_ms_per_message"),
+        ),
     ]
     print(f"\nReminders, {QUESTIONNAIRES:,} questionnaires, {SCHEDULERS} schedulers")
     print(f"{'measure':<44} {'goal':<10} measured")

@@ -8,7 +8,7 @@ import pytest
 from backend.notify.channels import install_channels
 from backend.schedule import worker
 from backend.schedule.worker import run_pass
-from notifications import Message, MemoryTransport, SendResult
+from notifications import MemoryTransport, Message, SendResult
 from tests.schedule.test_statement_budgets import due_patients
 
 
