@@ -25,12 +25,16 @@ PATIENT_CHANNELS = ("push", "sms", "email")
 
 
 class PatientRecipient(Protocol):
-    """What enqueueing needs of a patient (a ``Patient`` row has it)."""
+    """What enqueueing needs of a patient (a ``Patient`` row has it), read only."""
 
-    id: uuid.UUID
-    site_id: uuid.UUID
-    locale: str
-    contact_channels: list[str]
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def site_id(self) -> uuid.UUID: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def contact_channels(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
