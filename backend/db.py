@@ -7,12 +7,14 @@ or alter them on PostgreSQL and SQLite (batch mode) alike.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.orm.attributes import set_committed_value
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,3 +71,43 @@ class UUIDPrimaryKey:
     """A random UUID primary key: ids are never sequential (the API contract)."""
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+def update_rows(
+    session: Any,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    loaded: Sequence[Any] = (),
+    **same: Any,
+) -> None:
+    """UPDATE ``table`` row by id: ``same`` on every row and each row's own values (``rows``:
+    mappings with ``id`` and the same other keys), in one statement on PostgreSQL
+    (``UPDATE ... FROM (VALUES ...)``: a batch of 500 was 500 executions of one statement) and
+    one executemany elsewhere. ``loaded``, the ORM objects of these rows in the same order (their
+    attributes named as the columns), are told their new values, with nothing left to flush.
+    """
+    if not rows:
+        return
+    keys = [key for key in rows[0] if key != "id"]
+    if session.get_bind().dialect.name == "postgresql":
+        given = sa.values(
+            sa.column("id", table.c.id.type),
+            *(sa.column(key, table.c[key].type) for key in keys),
+            name="given",
+        ).data([(row["id"], *(row[key] for key in keys)) for row in rows])
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == given.c.id)
+            .values(**same, **{key: given.c[key] for key in keys})
+        )
+    else:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("_id"))
+            .values(**same, **{key: sa.bindparam(f"_{key}") for key in keys}),
+            [{"_id": row["id"], **{f"_{key}": row[key] for key in keys}} for row in rows],
+        )
+    for obj, row in zip(loaded, rows, strict=False):
+        for key, value in (*same.items(), *((key, row[key]) for key in keys)):
+            set_committed_value(obj, key, value)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from backend.db import update_rows
 from backend.extensions import db
 from backend.notify import contacts
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
@@ -87,11 +88,12 @@ def _record_sent(sent: Sequence[Outcome], now: datetime) -> None:
             .with_for_update()
         ).scalars()
     )
-    db.session.execute(
-        sa.update(_attempts)
-        .where(_attempts.c.id == sa.bindparam("attempt"))
-        .values(finished_at=now, outcome="sent", provider_id=sa.bindparam("provider")),
-        [{"attempt": o.job.attempt_id, "provider": _provider_id(o)} for o in sent],
+    update_rows(
+        db.session,
+        _attempts,
+        [{"id": o.job.attempt_id, "provider_id": _provider_id(o)} for o in sent],
+        finished_at=now,
+        outcome="sent",
     )
     mine = [o for o in sent if o.job.delivery_id in ours]
     for outcome in sent:
@@ -99,19 +101,16 @@ def _record_sent(sent: Sequence[Outcome], now: datetime) -> None:
             _lost_lease(outcome.job)
     if not mine:
         return
-    db.session.execute(
-        sa.update(_deliveries)
-        .where(d.id == sa.bindparam("delivery"))
-        .values(
-            status="sent",
-            sent_at=now,
-            provider_id=sa.bindparam("provider"),
-            next_attempt_at=None,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=now,
-        ),
-        [{"delivery": o.job.delivery_id, "provider": _provider_id(o)} for o in mine],
+    update_rows(
+        db.session,
+        _deliveries,
+        [{"id": o.job.delivery_id, "provider_id": _provider_id(o)} for o in mine],
+        status="sent",
+        sent_at=now,
+        next_attempt_at=None,
+        claimed_by=None,
+        claimed_until=None,
+        updated_at=now,
     )
     with_fallbacks = [o.job.notification_id for o in mine if o.job.fallbacks]
     if with_fallbacks:

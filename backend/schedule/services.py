@@ -31,6 +31,7 @@ from sqlalchemy.orm import lazyload
 
 from backend import signals
 from backend.batches import POISON_DELAY
+from backend.db import update_rows
 from backend.extensions import db
 from backend.notify.enqueue import PatientMessage, enqueue_patient_notifications
 from backend.notify.quiet_hours import QuietHours, sendable_at
@@ -300,12 +301,22 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
             messages.append((reminder, message))
     # These reminder rows are locked: each is enqueued once (the unique dedupe key stands behind).
     ids = enqueue_patient_notifications([m for _, m in messages], now=now)
+    enqueued: list[tuple[Reminder, uuid.UUID]] = []
     for (reminder, _), notification_id in zip(messages, ids, strict=True):
         if notification_id is None:
             _settle(reminder, "skipped", "no_contact_channel", now)
         else:
-            _settle(reminder, "enqueued", None, now)
-            reminder.notification_id = notification_id
+            enqueued.append((reminder, notification_id))
+    # Nearly every row: one statement for the batch.
+    update_rows(
+        db.session,
+        Reminder.__table__,
+        [{"id": r.id, "notification_id": nid} for r, nid in enqueued],
+        loaded=[r for r, _ in enqueued],
+        status="enqueued",
+        reason=None,
+        updated_at=now,
+    )
     db.session.flush()
     return len(reminders)
 
