@@ -11,7 +11,9 @@ here, from what the operation has, so the document and the service cannot drift 
 - a bearer token: 401, and 404 (a patient's token on a staff operation, or the reverse, answers
   as if nothing were there);
 - every operation: 414 (a request line longer than the HTTP server takes; answered by gunicorn,
-  without a body) and 500 (an unexpected error: a problem with a request id).
+  without a body), 500 (an unexpected error: a problem with a request id) and 503 (each one
+  reads the database; unreachable, it answers a problem with ``Retry-After`` and stores nothing:
+  ``backend.errors.register_outage_handlers``).
 
 There is no catch-all ``default`` response: a client generator then knows each one.
 
@@ -46,7 +48,13 @@ _DESCRIPTIONS = {
     422: "Invalid fields, each named in errors",
     429: "Too many attempts; wait for Retry-After",
     500: "An unexpected error; quote the request id",
-    503: "A dependency is unavailable; retry later",
+    503: "The database is unreachable and nothing was stored; retry later (after Retry-After "
+    "seconds when given)",
+}
+
+RETRY_AFTER = {
+    "description": "Seconds to wait before retrying",
+    "schema": {"type": "integer", "minimum": 0},
 }
 
 
@@ -67,7 +75,7 @@ def statuses_of(
     method: str, operation: dict[str, Any], path: str, path_parameters: list[Any]
 ) -> set[int]:
     """The error statuses the layers around the view can answer for this operation."""
-    statuses = {414, 500}
+    statuses = {414, 500, 503}
     parameters = [*path_parameters, *operation.get("parameters", [])]
     if method in {"post", "put", "patch"}:
         statuses |= {400, 413, 415}  # any body sent is checked before the view (backend/__init__)
@@ -101,6 +109,8 @@ def _complete_responses(spec: dict[str, Any]) -> None:
     for name, response in responses.items():
         if name == _response_name(414):
             response.pop("content", None)
+        if name == _response_name(503):
+            response.setdefault("headers", {"Retry-After": copy.deepcopy(RETRY_AFTER)})
         status = http.HTTPStatus[name].value
         if status in _DESCRIPTIONS:
             response["description"] = _DESCRIPTIONS[status]

@@ -114,7 +114,7 @@ class Acknowledge(MethodView):
     def post(self, _body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
         """Acknowledge an open alert (409 when it is not open)"""
         now = utcnow()
-        alert = services.get_alert(current_staff(), alert_id)
+        alert = services.get_alert(current_staff(), alert_id, for_update=True)
         services.acknowledge(current_staff(), alert, now)
         return present(alert, now, caller_locale(), detail=True)
 
@@ -128,7 +128,7 @@ class Resolve(MethodView):
     def post(self, body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
         """Resolve an alert with an outcome (409 when already resolved)"""
         now = utcnow()
-        alert = services.get_alert(current_staff(), alert_id)
+        alert = services.get_alert(current_staff(), alert_id, for_update=True)
         services.resolve(current_staff(), alert, body["outcome"], body["note"], now)
         return present(alert, now, caller_locale(), detail=True)
 
@@ -209,7 +209,7 @@ class Snooze(MethodView):
         """Put the alert aside until a time, with a reason, within the longest snooze of its
         severity (409 for an urgent alert); its target does not move"""
         now = utcnow()
-        alert = services.get_alert(current_staff(), alert_id)
+        alert = services.get_alert(current_staff(), alert_id, for_update=True)
         workflow.snooze(current_staff(), alert, body["until"], body["reason"], now)
         return present(alert, now, caller_locale(), detail=True)
 
@@ -223,7 +223,7 @@ class Target(MethodView):
     def post(self, body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
         """Renegotiate the time by which the open alert must be acknowledged, with the reason"""
         now = utcnow()
-        alert = services.get_alert(current_staff(), alert_id)
+        alert = services.get_alert(current_staff(), alert_id, for_update=True)
         workflow.renegotiate_target(current_staff(), alert, body["due_at"], body["reason"], now)
         return present(alert, now, caller_locale(), detail=True)
 
@@ -237,7 +237,7 @@ class Calls(MethodView):
     def post(self, body: dict[str, Any], alert_id: uuid.UUID) -> dict[str, Any]:
         """Record an attempt to call the patient: `no_answer` or `spoke` (each attempt kept)"""
         now = utcnow()
-        alert = services.get_alert(current_staff(), alert_id)
+        alert = services.get_alert(current_staff(), alert_id, for_update=True)
         workflow.record_call(current_staff(), alert, body["result"], body["note"], now)
         return present(alert, now, caller_locale(), detail=True)
 

@@ -412,8 +412,19 @@ EMERGENCY_ADVICE = {
 # --- triage -----------------------------------------------------------------------------------
 
 
-def get_alert(principal: Principal, alert_id: uuid.UUID) -> Alert:
-    alert = db.session.get(Alert, alert_id)
+def get_alert(principal: Principal, alert_id: uuid.UUID, *, for_update: bool = False) -> Alert:
+    """The alert of the caller's site (404 otherwise, as for one that does not exist).
+
+    ``for_update``: before a change (acknowledge, resolve, snooze, target, call), the row is read
+    with ``SELECT ... FOR UPDATE``, as the bulk acknowledge reads its alerts. Of two nurses
+    changing the same alert at once, the second waits for the first's commit and then checks
+    the alert as it now stands: a change no longer allowed is a 409, and only the first is in
+    the history and the audit log (PostgreSQL; SQLite has one writer at a time).
+    """
+    if for_update:
+        alert = db.session.get(Alert, alert_id, with_for_update=True, populate_existing=True)
+    else:
+        alert = db.session.get(Alert, alert_id)
     if alert is None or alert.site_id != principal.site_id:
         raise NotFound()
     return alert
@@ -524,6 +535,8 @@ def _queue_cursor(cursor: str | None) -> tuple[int, datetime, uuid.UUID] | None:
 
 
 def acknowledge(principal: Principal, alert: Alert, now: datetime) -> Alert:
+    """Acknowledge an open alert (409 otherwise). The caller has locked it:
+    ``get_alert(..., for_update=True)``, or the bulk acknowledge's ``FOR UPDATE``."""
     if alert.status != "open":
         raise Conflict(f"An alert that is {alert.status} cannot be acknowledged.")
     alert.status, alert.acknowledged_at, alert.acknowledged_by_id = (
@@ -541,6 +554,8 @@ def acknowledge(principal: Principal, alert: Alert, now: datetime) -> Alert:
 def resolve(
     principal: Principal, alert: Alert, outcome: str, note: str | None, now: datetime
 ) -> Alert:
+    """Resolve the alert with an outcome (409 when already resolved); the caller has locked it
+    (``get_alert(..., for_update=True)``)."""
     if alert.status == "resolved":
         raise Conflict("The alert is already resolved.")
     if outcome not in OUTCOMES:  # the schema checks first; this guards other callers

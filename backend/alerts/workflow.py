@@ -5,7 +5,11 @@ Each change is an ``AlertEvent`` of the alert's history (so the history is the r
 history too) and one audit row, by the nurse who made it. Ownership changes are a conditional
 ``UPDATE`` (``WHERE owner_id IS <the owner the nurse saw>``): of two nurses taking the same alert
 at once, the database lets one UPDATE match and the other finds no row, whatever the backend
-(PostgreSQL re-checks the condition after the first commit; SQLite serialises writers).
+(PostgreSQL re-checks the condition after the first commit; SQLite serialises writers). The
+other changes of one alert (snooze, target, call, and acknowledge and resolve in
+``backend.alerts.services``) work on an alert read with ``SELECT ... FOR UPDATE``
+(``get_alert(..., for_update=True)``), as the bulk acknowledge reads its alerts: the second
+nurse waits for the first's commit, then sees the alert as it now stands.
 """
 
 from __future__ import annotations
@@ -148,7 +152,8 @@ def snooze_limit(severity: str) -> timedelta | None:
 def snooze(
     principal: Principal, alert: Alert, until: datetime, reason: str, now: datetime
 ) -> Alert:
-    """Put the alert aside until ``until``; its target (``due_at``) does not move."""
+    """Put the alert aside until ``until``; its target (``due_at``) does not move. The caller
+    has locked the alert (``get_alert(..., for_update=True)``)."""
     if alert.status == "resolved":
         raise Conflict("A resolved alert cannot be snoozed.")
     limit = snooze_limit(alert.severity)
@@ -179,7 +184,8 @@ def snooze(
 def renegotiate_target(
     principal: Principal, alert: Alert, due_at: datetime, reason: str, now: datetime
 ) -> Alert:
-    """Move the time by which the open alert must be acknowledged, with the reason."""
+    """Move the time by which the open alert must be acknowledged, with the reason (the caller
+    has locked the alert)."""
     if alert.status != "open":
         raise Conflict(f"An alert that is {alert.status} has no target to renegotiate.")
     if due_at <= now:
@@ -257,7 +263,8 @@ def acknowledge_selected(
 def record_call(
     principal: Principal, alert: Alert, result: str, note: str | None, now: datetime
 ) -> Alert:
-    """One attempt to call the patient back: no answer, or spoke (several are common)."""
+    """One attempt to call the patient back: no answer, or spoke (several are common). The
+    caller has locked the alert, so two attempts at once are numbered one after the other."""
     if alert.status == "resolved":
         raise Conflict("The alert is resolved; add a note instead.")
     if result not in CALL_RESULTS:

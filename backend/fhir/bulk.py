@@ -3,7 +3,8 @@
 
 1. Kick-off (``routes``): checks the group against the client's registration, ``_type``,
    ``_since``, ``_outputFormat``; writes the row; 202 with ``Content-Location``.
-2. ``run_exports`` (a scheduler job): claims one due export with a conditional UPDATE
+2. ``run_exports`` (a scheduler job): claims one due export (``backend.leases.claim_next``,
+   shared with the research export) with a conditional UPDATE
    (pending, or running with an expired lease -> running with a new lease), committed at once:
    of two schedulers exactly one wins; one killed mid-export leaves a row another takes up
    when the lease has passed (its partial chunks are deleted first).
@@ -33,6 +34,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import lazyload, selectinload
 
+from backend import leases
 from backend.alerts.models import Alert
 from backend.audit.services import record
 from backend.auth.models import Site, User
@@ -345,41 +347,6 @@ def _parse(value: str) -> datetime:
 # --- the scheduler job ---------------------------------------------------------------------------
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=int(current_app.config["SCHEDULER_LEASE_SECONDS"]))
-
-
-def claim_next(now: datetime) -> BulkExport | None:
-    """Claim one due export for this process (committed), or None."""
-    due = sa.or_(
-        BulkExport.status == "pending",
-        sa.and_(BulkExport.status == "running", BulkExport.lease_until < now),
-    )
-    candidates = (
-        db.session.execute(
-            sa.select(BulkExport.id).where(due).order_by(BulkExport.created_at).limit(5)
-        )
-        .scalars()
-        .all()
-    )
-    for export_id in candidates:
-        claimed = db.session.execute(
-            sa.update(BulkExport)
-            .where(BulkExport.id == export_id, due)
-            .values(
-                status="running",
-                started_at=now,
-                lease_until=now + _lease(),
-                attempts=BulkExport.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()  # the claim is ours before the long work starts
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            return db.session.get(BulkExport, export_id, populate_existing=True)
-    return None
-
-
 class Cancelled(Exception):
     pass
 
@@ -389,7 +356,7 @@ def _still_ours(export_id: uuid.UUID, now: datetime, progress: str) -> None:
     updated = db.session.execute(
         sa.update(BulkExport)
         .where(BulkExport.id == export_id, BulkExport.status == "running")
-        .values(lease_until=now + _lease(), progress=progress[:100])
+        .values(lease_until=now + leases.lease(), progress=progress[:100])
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -439,7 +406,7 @@ def _delete_chunks(export_id: uuid.UUID) -> None:
 
 def run_exports(now: datetime) -> int:
     """Build at most one due export; 1 when one was handled (done, failed or cancelled)."""
-    job = claim_next(now)
+    job = leases.claim_next(BulkExport, now)
     if job is None:
         return 0
     export_id = job.id

@@ -1,8 +1,9 @@
 """Research exports as scheduler work: a request writes a ``pending`` row, a scheduler claims
 it and builds the files, never the request (an export may take minutes at scale).
 
-The claim is a conditional UPDATE (pending, or running with an expired lease -> running with a
-new lease), committed at once: of two schedulers exactly one wins, and one killed mid-export
+The claim (``backend.leases.claim_next``, shared with the FHIR Bulk Data export) is a
+conditional UPDATE (pending, or running with an expired lease -> running with a new lease),
+committed at once: of two schedulers exactly one wins, and one killed mid-export
 leaves a row another takes up when the lease has passed. The export itself runs outside any
 long transaction; its result is a second short one. A failure is recorded on the row (its
 partial files removed) and the job moves on.
@@ -14,12 +15,12 @@ import logging
 import shutil
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-import sqlalchemy as sa
 from flask import current_app
 
+from backend import leases
 from backend.audit.services import record
 from backend.extensions import db
 from backend.research import export
@@ -33,41 +34,9 @@ def export_dir(export_id: uuid.UUID) -> Path:
     return Path(current_app.config["RESEARCH_EXPORT_DIR"]) / str(export_id)
 
 
-def claim_next(now: datetime) -> ResearchExport | None:
-    """Claim one due export for this process (committed), or None."""
-    lease = timedelta(seconds=int(current_app.config["SCHEDULER_LEASE_SECONDS"]))
-    due = sa.or_(
-        ResearchExport.status == "pending",
-        sa.and_(ResearchExport.status == "running", ResearchExport.lease_until < now),
-    )
-    candidates = (
-        db.session.execute(
-            sa.select(ResearchExport.id).where(due).order_by(ResearchExport.created_at).limit(5)
-        )
-        .scalars()
-        .all()
-    )
-    for export_id in candidates:
-        claimed = db.session.execute(
-            sa.update(ResearchExport)
-            .where(ResearchExport.id == export_id, due)
-            .values(
-                status="running",
-                started_at=now,
-                lease_until=now + lease,
-                attempts=ResearchExport.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()  # the claim is ours before the long work starts
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            return db.session.get(ResearchExport, export_id, populate_existing=True)
-    return None
-
-
 def run_exports(now: datetime) -> int:
     """Build at most one due export; 1 when one was handled (done or failed)."""
-    job = claim_next(now)
+    job = leases.claim_next(ResearchExport, now)
     if job is None:
         return 0
     out = export_dir(job.id)

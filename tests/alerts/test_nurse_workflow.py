@@ -5,11 +5,14 @@ targets, bulk acknowledge of exactly the selected alerts, call attempts, read st
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import orm
 
 from backend.alerts.models import SEVERITY_RANK, Alert
 from backend.audit.models import AuditEvent
@@ -178,6 +181,153 @@ def test_two_nurses_taking_the_same_alert_at_once_one_wins_the_other_is_told(
     assert stored.owner_id == winner_id
     events = [e.action for e in stored.history]
     assert events == ["taken"]  # one event, one owner
+
+
+# --- two nurses changing one alert at once -------------------------------------------------------
+
+
+class HeldCommit:
+    """Holds the first request's transaction open, its changes flushed, until the second request
+    waits for it, then lets it commit: the two transactions overlap every time, not by luck.
+
+    PostgreSQL: "waits" is seen, a backend blocked by the first one's (``pg_blocking_pids``).
+    SQLite: the second waits at ``BEGIN IMMEDIATE``, which shows nowhere; a pause stands in."""
+
+    def __init__(self) -> None:
+        self.holding = threading.Event()
+        self.second_seen_waiting = False
+        self.done = False
+
+    def __call__(self, session: orm.Session) -> None:
+        if threading.current_thread().name != "first" or self.done:
+            return
+        self.done = True
+        session.flush()
+        connection = session.connection()
+        self.holding.set()
+        if connection.dialect.name != "postgresql":
+            time.sleep(0.3)
+            return
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        blocked = sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+        )
+        deadline = time.monotonic() + 10
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+            while time.monotonic() < deadline:
+                if watcher.execute(blocked, {"pid": pid}).scalar():
+                    self.second_seen_waiting = True
+                    return
+                time.sleep(0.01)
+
+
+def overlapping(app, requests: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[Any]:
+    """The two requests (url, body, headers), each in its own thread and transaction, the second
+    sent while the first's transaction holds its changes uncommitted; their responses."""
+    db.session.commit()
+    db.session.remove()  # the test's own session must not hold SQLite's write lock
+    held = HeldCommit()
+    results: dict[int, Any] = {}
+    errors: list[BaseException] = []
+
+    def send(n: int) -> None:
+        try:
+            with app.app_context():
+                url, body, headers = requests[n]
+                results[n] = app.test_client().post(url, json=body, headers=headers)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    sa.event.listen(orm.Session, "before_commit", held)
+    try:
+        first = threading.Thread(target=send, args=(0,), name="first")
+        first.start()
+        assert held.holding.wait(10), "the first request never reached its commit"
+        second = threading.Thread(target=send, args=(1,), name="second")
+        second.start()
+        first.join()
+        second.join()
+    finally:
+        sa.event.remove(orm.Session, "before_commit", held)
+    assert not errors, errors
+    if db.engine.dialect.name == "postgresql":
+        assert held.second_seen_waiting, "the second request never waited for the first"
+    return [results[0], results[1]]
+
+
+@pytest.fixture
+def two_nurses(committing_app, nurse_ada, nurse_bea) -> list[dict[str, str]]:
+    client = committing_app.test_client()
+    return [signed_in(client, nurse) for nurse in (nurse_ada, nurse_bea)]
+
+
+@pytest.mark.parametrize(
+    ("action", "bodies", "events", "audited"),
+    [
+        ("acknowledge", ({}, {}), ["acknowledged"], "alert.acknowledge"),
+        (
+            "resolve",
+            ({"outcome": "false_alarm"}, {"outcome": "advice_given"}),
+            ["acknowledged", "resolved"],
+            "alert.resolve",
+        ),
+    ],
+)
+def test_two_nurses_making_the_same_change_at_once_one_wins_the_other_gets_a_409(
+    committing_app, nurse_ada, nurse_bea, two_nurses, clock, action, bodies, events, audited
+):
+    alert_id = make_alert(nurse_ada, "high", clock.now()).id
+    url = f"/api/v1/alerts/{alert_id}/{action}"
+    won, lost = overlapping(
+        committing_app, [(url, bodies[0], two_nurses[0]), (url, bodies[1], two_nurses[1])]
+    )
+    assert won.status_code == 200, won.get_json()
+    assert lost.status_code == 409, lost.get_json()
+    assert lost.mimetype == "application/problem+json"
+    problem = lost.get_json()
+    assert problem["status"] == 409 and problem["title"] == "Conflict" and problem["detail"]
+    stored = db.session.get(Alert, alert_id)
+    assert [(e.action, e.actor_id) for e in stored.history] == [(e, nurse_ada.id) for e in events]
+    assert stored.acknowledged_by_id == nurse_ada.id
+    if action == "resolve":
+        assert (stored.outcome, stored.resolved_by_id) == ("false_alarm", nurse_ada.id)
+    rows = audit_actions(audited)
+    assert [(r.actor_id, r.resource_id) for r in rows] == [(nurse_ada.id, str(alert_id))]
+
+
+def test_resolving_while_another_nurse_acknowledges_keeps_who_acknowledged(
+    committing_app, nurse_ada, nurse_bea, two_nurses, clock
+):
+    alert_id = make_alert(nurse_ada, "high", clock.now()).id
+    base = f"/api/v1/alerts/{alert_id}"
+    acknowledged, resolved = overlapping(
+        committing_app,
+        [
+            (f"{base}/acknowledge", {}, two_nurses[0]),
+            (f"{base}/resolve", {"outcome": "advice_given"}, two_nurses[1]),
+        ],
+    )
+    assert (acknowledged.status_code, resolved.status_code) == (200, 200)
+    stored = db.session.get(Alert, alert_id)
+    assert [(e.action, e.actor_id) for e in stored.history] == [
+        ("acknowledged", nurse_ada.id),
+        ("resolved", nurse_bea.id),
+    ]
+    assert (stored.acknowledged_by_id, stored.resolved_by_id) == (nurse_ada.id, nurse_bea.id)
+
+
+def test_two_call_attempts_recorded_at_once_are_numbered_one_and_two(
+    committing_app, nurse_ada, nurse_bea, two_nurses, clock
+):
+    alert_id = make_alert(nurse_ada, "routine", clock.now()).id
+    url = f"/api/v1/alerts/{alert_id}/calls"
+    first, second = overlapping(
+        committing_app,
+        [(url, {"result": "no_answer"}, two_nurses[0]), (url, {"result": "spoke"}, two_nurses[1])],
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    calls = [(c["attempt"], c["result"]) for c in second.get_json()["calls"]]
+    assert calls == [(1, "no_answer"), (2, "spoke")]
 
 
 # --- snooze and target --------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from datetime import timedelta
 
 from backend.audit.models import AuditEvent
 from backend.extensions import db
-from backend.fhir.bulk import claim_next, expire_exports, run_exports
+from backend.fhir.bulk import expire_exports, run_exports
+from backend.fhir.models import BulkExport
+from backend.leases import claim_next
 from tests.conftest import bearer, login
 from tests.factories import checkin_answers, make_patient, make_procedure, record
 from tests.fhir.conftest import FHIR
@@ -91,8 +93,8 @@ def test_two_workers_never_claim_the_same_export_and_files_expire(
     headers = ehr_lyon.headers(client)
     kick = client.get(f"{FHIR}/Group/LYON/$export", headers={**headers, **PREFER})
     status_url = path_of(kick.headers["Content-Location"])
-    first = claim_next(clock.now())
-    assert first is not None and claim_next(clock.now()) is None
+    first = claim_next(BulkExport, clock.now())
+    assert first is not None and claim_next(BulkExport, clock.now()) is None
     clock.advance(timedelta(seconds=301))  # the first worker died: its lease has passed
     assert run_exports(clock.now()) == 1
     headers = ehr_lyon.headers(client)

@@ -215,14 +215,15 @@ def test_exports_are_audited_and_scoped_to_the_site(
 def test_a_second_scheduler_does_not_build_a_claimed_export_until_its_lease_expires(
     client, leon_headers, clock, app
 ):
-    from backend.research.jobs import claim_next
+    from backend.leases import claim_next
+    from backend.research.models import ResearchExport
 
     client.post("/api/v1/research/exports", headers=leon_headers)
-    first = claim_next(clock.now())
+    first = claim_next(ResearchExport, clock.now())
     assert first is not None
-    assert claim_next(clock.now()) is None
+    assert claim_next(ResearchExport, clock.now()) is None
     later = clock.now() + timedelta(seconds=app.config["SCHEDULER_LEASE_SECONDS"] + 1)
-    again = claim_next(later)
+    again = claim_next(ResearchExport, later)
     assert again is not None and again.id == first.id and again.attempts == 2
 
 

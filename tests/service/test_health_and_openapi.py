@@ -40,13 +40,16 @@ def test_the_openapi_document_validates_and_lists_each_problem_response_without_
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     problem = spec["components"]["responses"]["UNAUTHORIZED"]["content"]
     assert list(problem) == ["application/problem+json"]
+    outage = spec["components"]["responses"]["SERVICE_UNAVAILABLE"]
+    assert list(outage["content"]) == ["application/problem+json"]
+    assert outage["headers"]["Retry-After"]["schema"]["type"] == "integer"
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if method == "parameters":
                 continue
             codes = set(operation["responses"])
             assert "default" not in codes, f"{method} {path} hides its problems behind default"
-            assert {"414", "500"} <= codes, (method, path)
+            assert {"414", "500", "503"} <= codes, (method, path)  # 503: the database down
             assert operation.get("summary"), f"{method} {path} has no summary"
             if operation.get("security", spec["security"]):
                 assert "401" in codes, f"{method} {path} does not document its 401"

@@ -100,7 +100,7 @@ def _conflict(error: Conflict, alert_id: uuid.UUID) -> Response:
 def acknowledge(alert_id: uuid.UUID) -> Response:
     """Acknowledge: the nurse has seen it and is on it."""
     principal = current_staff()
-    found = alerts.get_alert(principal, alert_id)
+    found = alerts.get_alert(principal, alert_id, for_update=True)
     try:
         alerts.acknowledge(principal, found, utcnow())
     except Conflict as error:
@@ -114,7 +114,7 @@ def acknowledge(alert_id: uuid.UUID) -> Response:
 def resolve(alert_id: uuid.UUID) -> Response:
     """Resolve with an outcome of the clinical list (and an optional note)."""
     principal = current_staff()
-    found = alerts.get_alert(principal, alert_id)
+    found = alerts.get_alert(principal, alert_id, for_update=True)
     body = {"outcome": request.form.get("outcome", "")}
     if request.form.get("note", "").strip():
         body["note"] = request.form["note"].strip()

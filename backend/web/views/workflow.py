@@ -147,7 +147,7 @@ def alert_snooze(alert_id: uuid.UUID) -> Response:
     from backend.web.views.alerts import _page
 
     principal = current_staff()
-    found = services.get_alert(principal, alert_id)
+    found = services.get_alert(principal, alert_id, for_update=True)
     now = utcnow()
     data, errors = _in_hours_with_reason(
         SnoozeSchema(), "until", "snooze", _("Choose for how long."), now
@@ -179,7 +179,7 @@ def alert_target(alert_id: uuid.UUID) -> Response:
     from backend.web.views.alerts import _page
 
     principal = current_staff()
-    found = services.get_alert(principal, alert_id)
+    found = services.get_alert(principal, alert_id, for_update=True)
     now = utcnow()
     data, errors = _in_hours_with_reason(
         TargetSchema(), "due_at", "target", _("Choose the new target."), now
@@ -201,7 +201,7 @@ def alert_call(alert_id: uuid.UUID) -> Response:
     from backend.web.views.alerts import _page
 
     principal = current_staff()
-    found = services.get_alert(principal, alert_id)
+    found = services.get_alert(principal, alert_id, for_update=True)
     body: dict[str, Any] = {"result": request.form.get("result", "")}
     if request.form.get("note", "").strip():
         body["note"] = request.form["note"].strip()
