@@ -29,16 +29,16 @@ which the server did not accept, and the next message reconnects.
 
 from __future__ import annotations
 
+import binascii
+import functools
 import logging
 import re
 import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.charset import QP, Charset
 from email.header import Header
 from email.message import EmailMessage
-from email.mime.text import MIMEText
 from email.policy import SMTPUTF8
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
@@ -51,10 +51,16 @@ log = logging.getLogger(__name__)
 _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
-# Bodies in UTF-8, quoted-printable: French reads almost as plain text in the source, and no
-# 8BITMIME is needed from the relay.
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
+# A header value never holds a line break or a control character (it would start a header of its
+# own): an address with one is refused, our delivery id has them replaced.
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_subject(title: str) -> str:
+    """The subject RFC 2047 encoded (UTF-8, folded under 78 columns): a batch of reminders has
+    one title per language, so each is encoded once."""
+    return Header(title, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
 @dataclass(frozen=True)
@@ -123,37 +129,54 @@ class SmtpTransport:
     def build(self, message: Message) -> Rendered:
         """The RFC 5322 message that :meth:`send` would transmit.
 
-        Built with the ``compat32`` API (``MIMEText`` and ``Header``), about seven times
-        cheaper than ``EmailMessage``'s header registry, which dominated a batch of reminders;
-        non-ASCII subjects and display names are RFC 2047 encoded, the body quoted-printable.
+        An ASCII address (nearly every one) gets a message written out directly: fixed ASCII
+        headers, the subject RFC 2047 encoded once per distinct title, the body UTF-8
+        quoted-printable (``binascii``), about ten times cheaper than flattening it through
+        ``email``'s generator, which was a sixth of a scheduler's time per reminder. An address
+        outside ASCII (RFC 6531) goes through ``EmailMessage`` with raw UTF-8 headers, sent with
+        SMTPUTF8.
         """
         text = message.body
         if message.link:
             text = f"{text.rstrip()}\n\n{message.link}"
-        msg: EmailMessage | MIMEText
-        subject: str | Header
+        message_id = self.message_id(message)
+        if _HEADER_UNSAFE.search(message.to):
+            raise TransportError(
+                "email: the address holds a line break or a control character",
+                permanent=True,
+                code="invalid_recipient",
+            )
+        delivery_id = _HEADER_UNSAFE.sub("-", message.idempotency_key or "")
         if message.to.isascii():
-            # compat32 takes a Charset here and Header objects as values (folded when the
-            # message is flattened); typeshed only says str.
-            msg = MIMEText(text + "\n", "plain", _UTF8_QP)  # type: ignore[arg-type]
-            subject, sender = Header(message.title, "utf-8"), self._from_header
-        else:  # an address outside ASCII (RFC 6531): raw UTF-8 headers, sent with SMTPUTF8
+            headers = [
+                'Content-Type: text/plain; charset="utf-8"',
+                "MIME-Version: 1.0",
+                "Content-Transfer-Encoding: quoted-printable",
+                f"Subject: {_encoded_subject(message.title)}",
+                f"From: {self._from_header}",
+                f"To: {message.to}",
+                f"Date: {formatdate(usegmt=True)}",
+                f"Message-ID: {message_id}",
+            ]
+            if delivery_id:
+                headers.append(f"X-Delivery-Id: {delivery_id}")
+            lines = text.replace("\r\n", "\n").replace("\r", "\n") + "\n"
+            body = binascii.b2a_qp(lines.encode("utf-8"), istext=True)
+            data = "\r\n".join(headers).encode("ascii") + b"\r\n\r\n"
+            data += body.replace(b"\n", b"\r\n")
+        else:
             msg = EmailMessage(policy=SMTPUTF8)
             msg.set_content(text + "\n")
-            subject, sender = message.title, self.from_addr
-        msg["Subject"] = subject  # type: ignore[assignment]
-        msg["From"] = sender
-        msg["To"] = message.to
-        msg["Date"] = formatdate(usegmt=True)
-        message_id = self.message_id(message)
-        msg["Message-ID"] = message_id
-        if message.idempotency_key:
-            msg["X-Delivery-Id"] = message.idempotency_key
+            msg["Subject"] = message.title
+            msg["From"] = self.from_addr
+            msg["To"] = message.to
+            msg["Date"] = formatdate(usegmt=True)
+            msg["Message-ID"] = message_id
+            if delivery_id:
+                msg["X-Delivery-Id"] = delivery_id
+            data = msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         return Rendered(
-            from_addr=self._envelope_from,
-            to=message.to,
-            message_id=message_id,
-            data=msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
+            from_addr=self._envelope_from, to=message.to, message_id=message_id, data=data
         )
 
     def send(self, message: Message) -> SendResult:

@@ -355,3 +355,33 @@ def test_a_transport_without_sessions_sends_a_batch_one_by_one() -> None:
     session.close()
 
     assert [m.to for m in memory.sent] == [f"patient{i}@example.org" for i in range(3)]
+
+
+def test_an_address_with_a_line_break_is_refused_before_any_header_is_written(
+    smtp_server,
+) -> None:
+    transport = plain_transport(smtp_server)
+    with pytest.raises(TransportError) as refused:
+        transport.build(reminder(to="patient@example.org\r\nBcc: everyone@example.org"))
+    assert refused.value.permanent
+    assert refused.value.code == "invalid_recipient"
+    assert "everyone" not in str(refused.value)
+
+
+def test_a_long_french_body_is_folded_quoted_printable_and_reads_back_intact(smtp_server) -> None:
+    body = ("Bonjour, répondez à votre questionnaire de suivi dès que possible. " * 6).strip()
+    transport = plain_transport(smtp_server)
+    rendered = transport.build(
+        Message(
+            to="patient@example.org",
+            title="Votre questionnaire",
+            body=body,
+            link="https://app.clinic.example/a/xyz",
+        )
+    )
+    assert rendered.data.isascii()
+    assert all(len(line) <= 78 for line in rendered.data.split(b"\r\n"))
+    assert b"\n" not in rendered.data.replace(b"\r\n", b"")
+    mail = message_from_bytes(rendered.data, policy=policy.default)
+    assert mail["Content-Transfer-Encoding"] == "quoted-printable"
+    assert mail.get_content().splitlines() == [body, "", "https://app.clinic.example/a/xyz"]
