@@ -72,18 +72,29 @@ def main() -> None:
     url = sa.make_url(URL).update_query_dict({"options": f"-csearch_path={schema}"})
     db_url = url.render_as_string(hide_password=False)
     results: dict[str, Any] = {"scale": SCALE, "patients": PATIENTS}
+    phases: dict[str, float] = {}
+    results["phase_seconds"] = phases
     try:
+        t0 = time.perf_counter()
         results |= build(db_url)
+        phases["build"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
         results |= read_paths(db_url)
+        phases["reads"] = round(time.perf_counter() - t0, 1)
         if shutil.which("wrk"):
+            t0 = time.perf_counter()
             results |= ingest(db_url)
+            phases["ingest"] = round(time.perf_counter() - t0, 1)
         else:
             print("wrk not found (apt-get install wrk): ingest pairs and memory skipped")
         report(results)
         if shutil.which("wrk") and os.environ.get("BENCH_MEMORY", "1") != "0":
             from bench import bench_memory  # the API workers' memory, on the same database
 
-            bench_memory.report(bench_memory.measure(db_url))
+            t0 = time.perf_counter()
+            memory = bench_memory.measure(db_url)
+            memory["seconds"] = round(time.perf_counter() - t0, 1)
+            bench_memory.report(memory)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
