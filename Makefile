@@ -74,7 +74,7 @@ migrate: $(VENV)/.runtime ## Apply migrations to DATABASE_URL (default: the SQLi
 seed: $(VENV)/.runtime ## Seed the demo cohort into an empty database
 	APP_ENV=development $(FLASK) demo seed
 
-bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: one response's cost, the network-scale table (BENCH_SCALE=0.1 for a quick look), the rules simulation, research and a FHIR Bulk export at 10,000 patients
+bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: one response's cost, the network-scale table with the API's memory (BENCH_SCALE=0.1 for a quick look), reminders, the rules simulation, research, a FHIR Bulk export; then every goal beside its measure
 	$(BIN)/python bench/bench_alerts.py
 	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk missing (apt-get install wrk): the ingest pairs will be skipped")
 	$(BIN)/python bench/bench_scale.py
@@ -82,6 +82,7 @@ bench: $(VENV)/.dev ## Benchmarks on PostgreSQL: one response's cost, the networ
 	APP_ENV=development $(FLASK) rules simulate --seed 20261201 --patients 3000 --rules 1 --rules 2 --rules 2:candidates
 	$(BIN)/python bench/bench_research.py
 	$(BIN)/python bench/bench_fhir.py
+	$(BIN)/python bench/summary.py
 
 %.mo: %.po | $(VENV)/.runtime
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@

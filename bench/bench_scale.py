@@ -7,11 +7,16 @@ measures, prints a table, writes ``bench/results/scale.json`` and drops the sche
 
 - Queue and timeline: in-process requests (Flask's test client: routing, authentication,
   validation, audit, serialisation; no network), p50/p95 over repeated reads, first page and a
-  deep page reached by following ``next_cursor``; SQL statements per request.
+  deep page reached by following ``next_cursor``; the nurses' queue page (HTML, signed in
+  through the sign-in form); SQL statements per request.
 - Ingest: ``POST /me/responses`` under gunicorn (3 sync workers) driven by ``wrk`` at
   saturation, alternated with a baseline gunicorn app doing one INSERT and commit on the same
   stack (Flask, Flask-SQLAlchemy, psycopg, PostgreSQL), pairs in one run; the ratio of their
-  throughputs is the figure, because absolute numbers move with the machine.
+  throughputs is the figure, because absolute numbers move with the machine. Then both at a
+  fixed rate, half the baseline's saturation throughput (wrk paced by its ``delay()`` hook),
+  for their p99 latency; then two API instances at once against one.
+- Memory: the API workers' RSS under a mix of requests, then a soak (``bench/bench_memory.py``,
+  on the same database; ``BENCH_MEMORY=0`` skips it), written to ``bench/results/memory.json``.
 
 Numbers are printed, never asserted.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +39,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -65,18 +72,33 @@ def main() -> None:
     url = sa.make_url(URL).update_query_dict({"options": f"-csearch_path={schema}"})
     db_url = url.render_as_string(hide_password=False)
     results: dict[str, Any] = {"scale": SCALE, "patients": PATIENTS}
+    phases: dict[str, float] = {}
+    results["phase_seconds"] = phases
     try:
+        t0 = time.perf_counter()
         results |= build(db_url)
+        phases["build"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
         results |= read_paths(db_url)
+        phases["reads"] = round(time.perf_counter() - t0, 1)
         if shutil.which("wrk"):
+            t0 = time.perf_counter()
             results |= ingest(db_url)
+            phases["ingest"] = round(time.perf_counter() - t0, 1)
         else:
-            print("wrk not found (apt-get install wrk): ingest pairs skipped")
+            print("wrk not found (apt-get install wrk): ingest pairs and memory skipped")
+        report(results)
+        if shutil.which("wrk") and os.environ.get("BENCH_MEMORY", "1") != "0":
+            from bench import bench_memory  # the API workers' memory, on the same database
+
+            t0 = time.perf_counter()
+            memory = bench_memory.measure(db_url)
+            memory["seconds"] = round(time.perf_counter() - t0, 1)
+            bench_memory.report(memory)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
-    report(results)
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -215,10 +237,37 @@ def read_paths(db_url: str) -> dict[str, Any]:
             get(path)
         out[name] = timed(lambda p=path: get(p), 60) | {"statements": len(statements)}
         print(f"{name}: {out[name]}")
+    out["web_queue_page"] = web_queue_page(app, email, engine)
+    print(f"web_queue_page: {out['web_queue_page']}")
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
     return {"reads": out}
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def web_queue_page(app: Any, email: str, engine: sa.Engine) -> dict[str, Any]:
+    """The nurses' queue page (``GET /``, HTML, up to 200 alerts), signed in through the sign-in
+    form as a browser would (its CSRF token read from the page, as tests/web do)."""
+    browser = app.test_client()
+    match = _CSRF.search(browser.get("/login").get_data(as_text=True))
+    assert match, "no CSRF token on /login"
+    signed_in = browser.post(
+        "/login",
+        data={"csrf_token": match.group(1), "email": email, "password": "a-long-bench-password"},
+    )
+    assert signed_in.status_code == 303, (signed_in.status_code, signed_in.get_data()[:300])
+
+    def page() -> int:
+        response = browser.get("/")
+        assert response.status_code == 200, (response.status_code, response.get_data()[:300])
+        return len(response.get_data())
+
+    with counting(engine) as statements:
+        size = page()
+    return timed(page, 60) | {"statements": len(statements), "bytes": size}
 
 
 # --- ingest, under gunicorn, against the baseline --------------------------------------------
@@ -235,7 +284,7 @@ local counter = 0
 local thread_id = 0
 function setup(thread) thread_id = thread_id + 1; thread:set("tid", thread_id) end
 function init(args) math.randomseed(os.time() + tid * 7919) end
-function request()
+function post_response()
   counter = counter + 1
   local key = string.format("%08x-%04x-4%03x-a%03x-%012x", math.random(0, 0xffffffff),
     math.random(0, 0xffff), math.random(0, 0xfff), math.random(0, 0xfff), counter * 64 + tid)
@@ -246,14 +295,52 @@ function request()
     ["Idempotency-Key"] = key,
   }, body)
 end
+request = post_response
+"""
+BASELINE_SCRIPT = """
+wrk.method = 'POST'
+wrk.headers['Content-Type'] = 'application/json'
+wrk.body = '{"answers": {"pain_rest": 2}}'
+"""
+# A fixed rate (BENCH_RATE requests per second over the BENCH_THREADS threads) instead of as fast
+# as the server answers: each wrk thread hands out send times at a fixed interval and wrk's
+# delay() hook holds a connection's next request until its time (a wall clock through LuaJIT's
+# ffi; wrk's Lua has none). A time already past is not caught up: if every connection is busy,
+# the achieved rate falls below the target, which the results show beside it.
+WRK_PACE = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local pace_ts = ffi.new("bench_timespec")
+local pace_interval = tonumber(os.getenv("BENCH_THREADS")) * 1000 /
+  tonumber(os.getenv("BENCH_RATE"))
+local pace_next = nil
+local function pace_now()
+  ffi.C.clock_gettime(1, pace_ts)  -- CLOCK_MONOTONIC
+  return tonumber(pace_ts.tv_sec) * 1000 + tonumber(pace_ts.tv_nsec) / 1e6
+end
+function delay()
+  local now = pace_now()
+  if pace_next == nil or pace_next < now then pace_next = now end
+  local wait = pace_next - now
+  pace_next = pace_next + pace_interval
+  return math.floor(wait)
+end
 """
 WRK_DONE = """
 done = function(summary, latency, requests)
+  local e = summary.errors
   io.write(string.format("JSON {\\"requests\\": %d, \\"seconds\\": %f, \\"non2xx\\": %d, " ..
-    "\\"p50\\": %f, \\"p99\\": %f}\\n", summary.requests, summary.duration / 1e6,
-    summary.errors.status, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+    "\\"socket_errors\\": %d, \\"p50\\": %f, \\"p90\\": %f, \\"p99\\": %f, \\"max\\": %f}\\n",
+    summary.requests, summary.duration / 1e6, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
 end
 """
+WRK_THREADS = 2
+CONNECTIONS = 16
 
 
 def _free_port() -> int:
@@ -262,8 +349,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Server:
+    base: str  # http://127.0.0.1:port
+    pid: int  # gunicorn's master (its workers are its children)
+
+
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[str]:
+def gunicorn(app_spec: str, env: dict[str, str], workers: int = 3) -> Iterator[Server]:
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -271,7 +364,7 @@ def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[str]:
             "-m",
             "gunicorn",
             "--workers",
-            "3",
+            str(workers),
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -298,31 +391,82 @@ def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"gunicorn {app_spec} did not answer within 30 s")
-        yield base
+        yield Server(base, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
-def wrk(
-    base: str, script: Path, env: dict[str, str], seconds: int, connections: int
-) -> dict[str, Any]:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base],
-        capture_output=True,
+def wrk_start(
+    base: str,
+    script: Path,
+    env: dict[str, str],
+    seconds: float,
+    connections: int = CONNECTIONS,
+    rate: float | None = None,
+) -> subprocess.Popen[str]:
+    """wrk in the background; ``rate`` (requests per second) needs a script with WRK_PACE."""
+    paced = {"BENCH_RATE": f"{rate:.3f}", "BENCH_THREADS": str(WRK_THREADS)} if rate else {}
+    return subprocess.Popen(
+        [
+            "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            base,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **env},
-        check=True,
-    ).stdout
+        env={**os.environ, **env, **paced},
+    )
+
+
+def wrk_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk exited {proc.returncode}: {err.strip()[:500]}")
     line = next(line for line in out.splitlines() if line.startswith("JSON "))
-    stats = json.loads(line[5:])
-    stats["rps"] = stats["requests"] / stats["seconds"]
+    stats: dict[str, Any] = json.loads(line[5:])
+    stats["rps"] = round(stats["requests"] / stats["seconds"], 1)
     return stats
 
 
-def patient_tokens(db_url: str, n: int) -> list[str]:
+def wrk(
+    base: str,
+    script: Path,
+    env: dict[str, str],
+    seconds: float,
+    connections: int = CONNECTIONS,
+    rate: float | None = None,
+) -> dict[str, Any]:
+    proc = wrk_start(base, script, env, seconds, connections, rate)
+    try:
+        return wrk_result(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def patient_tokens(
+    db_url: str,
+    n: int,
+    *,
+    valid_for: timedelta = timedelta(minutes=45),
+    exclude: tuple[uuid.UUID, ...] = (),
+) -> list[str]:
     """Access tokens of ``n`` cloned patients' phones, each spread over many patients so the
-    per-patient check-in limit is not what is measured."""
+    per-patient check-in limit is not what is measured; valid for ``valid_for`` from now (the
+    tokens are issued as if later: their lifetime is at most 15 minutes)."""
     from backend.auth.tokens import issue_access_token
     from backend.clock import Clock
     from backend.patients.models import Device, Patient
@@ -330,70 +474,148 @@ def patient_tokens(db_url: str, n: int) -> list[str]:
 
     app = create_app(_config(db_url))
     with app.app_context():
-        now = Clock().now() + timedelta(minutes=30)  # tokens outlive a run of a few minutes
-        rows = db.session.execute(
-            db.select(Patient, Device.session_id)
-            .join(Device, Device.patient_id == Patient.id)
-            .limit(n)
-        ).all()
+        ttl = timedelta(seconds=int(app.config["ACCESS_TOKEN_TTL_SECONDS"]))
+        now = Clock().now() + max(timedelta(0), valid_for - ttl)
+        query = db.select(Patient, Device.session_id).join(Device, Device.patient_id == Patient.id)
+        if exclude:
+            query = query.where(Patient.id.not_in(exclude))
+        rows = db.session.execute(query.limit(n)).all()
         tokens = [issue_access_token(patient_principal(p, sid), now)[0] for p, sid in rows]
         db.session.remove()
         db.engine.dispose()
     return tokens
 
 
-def ingest(db_url: str) -> dict[str, Any]:
+def ingest_env(db_url: str, tokens_file: Path) -> dict[str, str]:
+    """The environment of the production app under gunicorn (and of the wrk scripts)."""
     from backend.clock import Clock
 
-    tokens = patient_tokens(db_url, 2000)
-    work = Path(tempfile.mkdtemp(prefix="bench-"))
-    (work / "tokens.txt").write_text("\n".join(tokens))
-    (work / "post.lua").write_text(WRK_SCRIPT + WRK_DONE)
-    (work / "baseline.lua").write_text(
-        "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
-        'wrk.body = \'{"answers": {"pain_rest": 2}}\'\n' + WRK_DONE
-    )
-    env = {
+    return {
         "APP_ENV": "production",
         "DATABASE_URL": db_url,
         "SECRET_KEY": SECRET,
         "LOG_LEVEL": "WARNING",
         "ANSWER_LINK_BASE_URL": "https://suivi.bench.example/a",
-        "BENCH_TOKENS": str(work / "tokens.txt"),
+        "BENCH_TOKENS": str(tokens_file),
         "BENCH_ANSWERED_AT": (Clock().now() - timedelta(minutes=1)).isoformat(),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         # wrk sends thousands of check-ins over 2,000 phones in seconds: far past the daily cap
         # per patient, which is not what this measures.
         "CHECKIN_LIMIT_PER_DAY": "1000000",
     }
+
+
+def ingest(db_url: str) -> dict[str, Any]:
+    tokens = patient_tokens(db_url, 2000)
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    (work / "tokens.txt").write_text("\n".join(tokens))
+    # The two-instance run: each instance's phones of its own half.
+    (work / "tokens-a.txt").write_text("\n".join(tokens[0::2]))
+    (work / "tokens-b.txt").write_text("\n".join(tokens[1::2]))
+    (work / "post.lua").write_text(WRK_SCRIPT + WRK_DONE)
+    (work / "baseline.lua").write_text(BASELINE_SCRIPT + WRK_DONE)
+    (work / "post-paced.lua").write_text(WRK_SCRIPT + WRK_PACE + WRK_DONE)
+    (work / "baseline-paced.lua").write_text(BASELINE_SCRIPT + WRK_PACE + WRK_DONE)
+    env = ingest_env(db_url, work / "tokens.txt")
     os.environ["DATABASE_URL"] = db_url
     from bench import baseline
 
     baseline.create_table()
     pairs = []
+    out: dict[str, Any] = {}
     try:
         for _ in range(int(os.environ.get("BENCH_PAIRS", "3"))):
-            with gunicorn("bench.baseline:app", env) as base:
-                wrk(base, work / "baseline.lua", env, 3, 16)  # warm-up
-                baseline = wrk(base, work / "baseline.lua", env, 10, 16)
-            with gunicorn("wsgi:app", env) as base:
-                wrk(base, work / "post.lua", env, 3, 16)
-                service = wrk(base, work / "post.lua", env, 10, 16)
-            pairs.append({"baseline": baseline, "service": service})
+            with gunicorn("bench.baseline:app", env) as server:
+                wrk(server.base, work / "baseline.lua", env, 3)  # warm-up
+                bare = wrk(server.base, work / "baseline.lua", env, 10)
+            with gunicorn("wsgi:app", env) as server:
+                wrk(server.base, work / "post.lua", env, 3)
+                service = wrk(server.base, work / "post.lua", env, 10)
+            pairs.append({"baseline": bare, "service": service})
             print(
-                f"ingest pair: baseline {baseline['rps']:.0f} req/s, service {service['rps']:.0f} "
-                f"req/s ({service['non2xx']} non-2xx), ratio {service['rps'] / baseline['rps']:.3f}"
+                f"ingest pair: baseline {bare['rps']:.0f} req/s, service {service['rps']:.0f} "
+                f"req/s ({service['non2xx']} non-2xx), ratio {service['rps'] / bare['rps']:.3f}"
             )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    ratios = [p["service"]["rps"] / p["baseline"]["rps"] for p in pairs]
-    return {
-        "ingest": {
+        ratios = [p["service"]["rps"] / p["baseline"]["rps"] for p in pairs]
+        out = {
             "pairs": pairs,
             "throughput_ratio_median": round(statistics.median(ratios), 3),
             "throughput_ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
         }
+        half = statistics.median(p["baseline"]["rps"] for p in pairs) / 2
+        out["half_load"] = half_load(work, env, half)
+        one = statistics.median(p["service"]["rps"] for p in pairs)
+        out["instances"] = instances(work, env, one)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"ingest": out}
+
+
+def half_load(work: Path, env: dict[str, str], rate: float) -> dict[str, Any]:
+    """Latency at a fixed rate, half the baseline's saturation throughput, service and baseline
+    alike (the goal: the service's p99 at most twice the baseline's)."""
+    seconds = float(os.environ.get("BENCH_PACED_SECONDS", "15"))
+    runs = {}
+    for name, app_spec, script in (
+        ("baseline", "bench.baseline:app", "baseline"),
+        ("service", "wsgi:app", "post"),
+    ):
+        with gunicorn(app_spec, env) as server:
+            wrk(server.base, work / f"{script}-paced.lua", env, 3, rate=rate)  # warm-up
+            runs[name] = wrk(server.base, work / f"{script}-paced.lua", env, seconds, rate=rate)
+    bare, service = runs["baseline"], runs["service"]
+    result = {
+        "target_rps": round(rate, 1),
+        "seconds": seconds,
+        "baseline": bare,
+        "service": service,
+        "p99_ratio": round(service["p99"] / bare["p99"], 2) if bare["p99"] else None,
     }
+    print(
+        f"half load ({rate:.0f} req/s asked): baseline p99 {bare['p99']:.1f} ms at "
+        f"{bare['rps']:.0f} req/s, service p99 {service['p99']:.1f} ms at {service['rps']:.0f} "
+        f"req/s ({service['non2xx']} non-2xx), ratio {result['p99_ratio']}"
+    )
+    return result
+
+
+def instances(work: Path, env: dict[str, str], one_rps: float) -> dict[str, Any]:
+    """Two API instances (two gunicorns of 3 workers on their own ports, one wrk each, at once)
+    against the one instance of the pairs, on the same machine and database."""
+    seconds = 10
+    envs = [env | {"BENCH_TOKENS": str(work / f"tokens-{x}.txt")} for x in "ab"]
+    with (
+        gunicorn("wsgi:app", envs[0]) as first,
+        gunicorn("wsgi:app", envs[1]) as second,
+    ):
+        servers = (first, second)
+        runs = []
+        for duration in (3, seconds):  # a warm-up, then the measure
+            procs = [
+                wrk_start(s.base, work / "post.lua", e, duration)
+                for s, e in zip(servers, envs, strict=True)
+            ]
+            try:
+                runs = [wrk_result(p) for p in procs]
+            finally:
+                for p in procs:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+    total = sum(r["rps"] for r in runs)
+    result = {
+        "one_instance_rps": round(one_rps, 1),
+        "two_instances_rps": round(total, 1),
+        "two_instances_runs": runs,
+        "speedup": round(total / one_rps, 2) if one_rps else None,
+        "workers_per_instance": 3,
+        "cpus": os.cpu_count(),
+    }
+    each = " + ".join(f"{r['rps']:.0f}" for r in runs)
+    print(
+        f"instances: one {one_rps:.0f} req/s, two {total:.0f} req/s ({each}), x{result['speedup']}"
+    )
+    return result
 
 
 # --- the table -------------------------------------------------------------------------------
@@ -416,9 +638,24 @@ def report(results: dict[str, Any]) -> None:
             reads.get("timeline_year", {}).get("p95_ms"),
         ),
         (
+            "queue page (HTML), p95",
+            "<= 50 ms",
+            reads.get("web_queue_page", {}).get("p95_ms"),
+        ),
+        (
             "POST /me/responses / baseline throughput",
             ">= 0.6x",
             results.get("ingest", {}).get("throughput_ratio_median"),
+        ),
+        (
+            "p99 at half load / baseline's",
+            "<= 2x",
+            results.get("ingest", {}).get("half_load", {}).get("p99_ratio"),
+        ),
+        (
+            "two API instances / one, throughput",
+            "-",
+            results.get("ingest", {}).get("instances", {}).get("speedup"),
         ),
     ]
     print(f"\nScale {SCALE:g}: {results['patients']:,} patients")
