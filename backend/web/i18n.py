@@ -11,13 +11,13 @@ Catalogues live in ``translations/`` (gettext ``.po``, compiled to ``.mo`` by ``
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from babel import dates as babel_dates
-from flask import Flask, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel, get_locale, lazy_gettext, lazy_pgettext
 from markupsafe import Markup
 
@@ -262,11 +262,27 @@ LABELS: dict[str, Mapping[str, Any]] = {
 
 
 def label(value: Any, vocabulary: str) -> str:
-    """The words for a stored value (the value itself when it has none, never an error)."""
+    """The words for a stored value (the value itself when it has none, never an error);
+    looked up once per request and value (a queue page asks for the same few hundreds of times)."""
     if value is None:
         return ""
+    return str(_per_request(("label", vocabulary, value), lambda: _label(value, vocabulary)))
+
+
+def _label(value: Any, vocabulary: str) -> str:
     text = LABELS[vocabulary].get(value)
     return str(text) if text is not None else str(value)
+
+
+def _per_request(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered for the rest of the request (the language and the site do not
+    change within one); computed each time outside a request."""
+    if not has_request_context():
+        return compute()
+    memo: dict[tuple[Any, ...], Any] = g.setdefault("_i18n_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def entered_by(attribution: Mapping[str, Any]) -> str:
@@ -335,7 +351,7 @@ def current_locale() -> str:
 def site_zone() -> Any:
     from zoneinfo import ZoneInfo
 
-    return ZoneInfo(select_timezone() or "Europe/Paris")
+    return _per_request(("zone",), lambda: ZoneInfo(select_timezone() or "Europe/Paris"))
 
 
 # --- formats (Babel, in the site's zone) --------------------------------------------------------
