@@ -79,7 +79,8 @@ def procedure_facts(procedure: Procedure) -> ProcedureFacts:
     )
 
 
-def response_facts(response: Response) -> ResponseFacts:
+def response_facts(response: Any) -> ResponseFacts:
+    """The rules' view of a response (a ``Response`` or a row of its columns)."""
     answers, scores = response.answers, response.scores
     return ResponseFacts(
         id=str(response.id),
@@ -105,16 +106,19 @@ def _target(severity: str) -> timedelta:
 def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> list[Alert]:
     """Re-evaluate the patient's history and bring the alerts up to date (flush only)."""
     db.session.flush()
-    responses = (
-        db.session.execute(db.select(Response).filter_by(procedure_id=procedure.id)).scalars().all()
-    )
-    missed = (
-        db.session.execute(
-            db.select(Assignment).filter_by(procedure_id=procedure.id, status="missed")
+    # The history as the columns the rules read, not as entities: nothing here changes an
+    # answer or a questionnaire, and building the ORM objects of a year of answers at every
+    # new answer was most of recording one.
+    responses = db.session.execute(
+        db.select(
+            Response.id, Response.answered_at, Response.day, Response.answers, Response.scores
+        ).filter_by(procedure_id=procedure.id)
+    ).all()
+    missed = db.session.execute(
+        db.select(Assignment.id, Assignment.day, Assignment.closes_at, Assignment.reason).filter_by(
+            procedure_id=procedure.id, status="missed"
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     facts = procedure_facts(procedure)
     response_list = [response_facts(r) for r in responses]
     missed_list = [
@@ -122,9 +126,13 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
     ]
     rules, candidate = versions.site_rules(patient.site_id)
     evaluation = evaluate(facts, response_list, missed_list, rules)
+    # Their notes and history are not needed to decide (loaded only if an event is added).
     alerts = (
         db.session.execute(
-            db.select(Alert).filter_by(patient_id=patient.id).order_by(Alert.created_at)
+            db.select(Alert)
+            .filter_by(patient_id=patient.id)
+            .order_by(Alert.created_at)
+            .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))
         )
         .scalars()
         .all()
