@@ -150,6 +150,7 @@ def bench_record_response(clock: FrozenClock) -> None:
             fingerprint=request_fingerprint(body),
         )
         db.session.commit()
+
     def one(i: int) -> None:
         when = start + timedelta(days=365, minutes=i)
         body = {
