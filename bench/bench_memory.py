@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend import create_app
 from backend.extensions import db
+from bench import dataset
 from bench.bench_scale import (
     RESULTS,
     SCALE,
@@ -287,20 +287,12 @@ def report(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the schema when stopped
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = sa.make_url(URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    db_url = url.render_as_string(hide_password=False)
+    db_url, drop_schema = dataset.new_schema(URL)
     try:
         build(db_url)
         result = measure(db_url)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+        drop_schema()
     report(result)
 
 

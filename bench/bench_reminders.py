@@ -162,16 +162,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the schema when stopped
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    db_url = (
-        sa.make_url(URL)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
+    db_url, drop_schema = dataset.new_schema(URL)
     sink = Sink()
     smtp = Controller(sink, hostname="127.0.0.1", port=_free_port())
     smtp.start()
@@ -248,9 +239,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
         smtp.stop()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+        drop_schema()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "reminders.json").write_text(json.dumps(result, indent=2))
     line = {"bench": "reminders", "at": datetime.now(ZoneInfo("UTC")).isoformat(), **result}

@@ -38,19 +38,12 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def main() -> None:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = sa.make_url(URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    db_url = url.render_as_string(hide_password=False)
+    db_url, drop_schema = dataset.new_schema(URL)
     results: dict[str, Any] = {"patients": PATIENTS}
     try:
         results |= measure(db_url)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+        drop_schema()
     results["dependencies"] = dependency_costs()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "research.json").write_text(json.dumps(results, indent=2))

@@ -64,13 +64,7 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the schema when stopped
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = sa.make_url(URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    db_url = url.render_as_string(hide_password=False)
+    db_url, drop_schema = dataset.new_schema(URL)
     results: dict[str, Any] = {"scale": SCALE, "patients": PATIENTS}
     phases: dict[str, float] = {}
     results["phase_seconds"] = phases
@@ -96,9 +90,7 @@ def main() -> None:
             memory["seconds"] = round(time.perf_counter() - t0, 1)
             bench_memory.report(memory)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+        drop_schema()
 
 
 # --- the database ----------------------------------------------------------------------------

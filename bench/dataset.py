@@ -16,7 +16,10 @@ Nothing here is asserted: the benchmarks read the result.
 from __future__ import annotations
 
 import random
+import signal
+import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -292,3 +295,22 @@ def cloned_patient_id(template_patient_id: uuid.UUID, g: int) -> uuid.UUID:
 
 def real_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def new_schema(url: str) -> tuple[str, Callable[[], None]]:
+    """A PostgreSQL schema of its own for one benchmark run: the database URL that uses it, and
+    the function that drops it (call it in a ``finally``; SIGTERM becomes an exit, so it runs
+    then too)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    scoped = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+    return scoped.render_as_string(hide_password=False), drop
