@@ -120,6 +120,13 @@ def update_rows(
             .values(**same, **{key: sa.bindparam(f"_{key}") for key in keys}),
             [{"_id": row["id"], **{f"_{key}": row[key] for key in keys}} for row in rows],
         )
-    for obj, row in zip(loaded, rows, strict=False):
-        for key, value in (*same.items(), *((key, row[key]) for key in keys)):
-            set_committed_value(obj, key, value)
+    if loaded:
+        for obj, row in zip(loaded, rows, strict=True):
+            told(obj, {**same, **{key: row[key] for key in keys}})
+
+
+def told(obj: Any, values: Mapping[str, Any]) -> None:
+    """Tell a loaded ORM object the values a set-based statement just wrote to its row
+    (attributes named as the columns): its state matches the database with nothing to flush."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)

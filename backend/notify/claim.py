@@ -23,10 +23,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm.attributes import set_committed_value
 
 from backend import signals
 from backend.batches import POISON_DELAY
+from backend.db import told
 from backend.extensions import db
 from backend.notify import recipients
 from backend.notify.channels import Channels, route_of
@@ -156,14 +156,16 @@ def _lease(
         ],
     )
     for delivery, job in zip(deliveries, jobs, strict=True):
-        for name, value in (
-            ("status", "sending"),
-            ("claimed_by", worker),
-            ("claimed_until", lease_until),
-            ("attempts", job.attempt),
-            ("updated_at", now),
-        ):
-            set_committed_value(delivery, name, value)
+        told(
+            delivery,
+            {
+                "status": "sending",
+                "claimed_by": worker,
+                "claimed_until": lease_until,
+                "attempts": job.attempt,
+                "updated_at": now,
+            },
+        )
 
 
 def _due(now: datetime, limit: int) -> list[Delivery]:
