@@ -188,8 +188,9 @@ def test_the_queue_team_and_handover_pages_do_not_grow_with_the_queue(
 
 # The pages: the signed-in session with its user and site (one), then what each shows.
 PAGE_BUDGETS = {
-    # the queue statement, the patients and staff it names, the audit row
-    "/": 5,
+    # the queue statement, its counts per severity, the patients and staff it names, the
+    # audit row
+    "/": 6,
     # the site's alerts and patients for the figures, the audit row
     "/team": 4,
     # this sign-in and the previous one, the counts, four lists, the notes, the patients and

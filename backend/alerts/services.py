@@ -498,6 +498,47 @@ def queue(
     return found, next_cursor
 
 
+def queue_counts(
+    principal: Principal,
+    now: datetime,
+    *,
+    statuses: tuple[str, ...],
+    severity: str | None,
+    kind: str | None,
+    owner: str | None = None,
+) -> dict[str, dict[str, int]]:
+    """How many alerts the queue with these filters holds, per severity (every severity named,
+    zero included), and how many of them are overdue, in one statement: the page shows a slice
+    of the queue and says what the rest holds. Alerts snoozed until later are not in the queue,
+    so not counted."""
+    overdue = sa.and_(Alert.status == "open", Alert.due_at <= now)
+    counted = db.select(
+        Alert.severity, sa.func.count(), sa.func.sum(sa.case((overdue, 1), else_=0))
+    ).filter(
+        Alert.site_id == principal.site_id,
+        Alert.status.in_(statuses),
+        sa.or_(Alert.snoozed_until.is_(None), Alert.snoozed_until <= now),
+    )
+    if "resolved" not in statuses:  # the partial index of the unresolved alerts
+        counted = counted.filter(Alert.status != "resolved")
+    if severity:
+        counted = counted.filter(Alert.severity_rank == SEVERITY_RANK[severity])
+    if kind:
+        counted = counted.filter(Alert.kind == kind)
+    if owner == "me":
+        counted = counted.filter(Alert.owner_id == principal.id)
+    elif owner == "none":
+        counted = counted.filter(Alert.owner_id.is_(None))
+    found = {
+        name: (int(total), int(late or 0))
+        for name, total, late in db.session.execute(counted.group_by(Alert.severity)).all()
+    }
+    return {
+        name: {"total": found.get(name, (0, 0))[0], "overdue": found.get(name, (0, 0))[1]}
+        for name in sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__)
+    }
+
+
 @functools.lru_cache(maxsize=256)
 def _queue_statement(
     ranks: tuple[int, ...],
