@@ -117,6 +117,12 @@ def build(db_url: str) -> dict[str, Any]:
         )
         db.session.execute(sa.text("ANALYZE"))
         db.session.commit()
+        # The alerts' visibility map, as autovacuum keeps it on a live database: without it the
+        # queue's segments cannot be read from their index alone (a fresh bulk load has none).
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM (ANALYZE) alerts"
+            )
         counts = {
             t: db.session.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar_one()
             for t in ("patients", "responses", "assignments", "alerts")

@@ -512,8 +512,9 @@ def queue_counts(
     of the queue and says what the rest holds. Alerts snoozed until later are not in the queue,
     so not counted."""
     overdue = sa.and_(Alert.status == "open", Alert.due_at <= now)
+    # By rank, not by name: what it reads is then all in ``ix_alerts_unresolved_queue``.
     counted = db.select(
-        Alert.severity, sa.func.count(), sa.func.sum(sa.case((overdue, 1), else_=0))
+        Alert.severity_rank, sa.func.count(), sa.func.sum(sa.case((overdue, 1), else_=0))
     ).filter(
         Alert.site_id == principal.site_id,
         Alert.status.in_(statuses),
@@ -530,12 +531,12 @@ def queue_counts(
     elif owner == "none":
         counted = counted.filter(Alert.owner_id.is_(None))
     found = {
-        name: (int(total), int(late or 0))
-        for name, total, late in db.session.execute(counted.group_by(Alert.severity)).all()
+        rank: (int(total), int(late or 0))
+        for rank, total, late in db.session.execute(counted.group_by(Alert.severity_rank)).all()
     }
     return {
-        name: {"total": found.get(name, (0, 0))[0], "overdue": found.get(name, (0, 0))[1]}
-        for name in sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__)
+        name: {"total": found.get(rank, (0, 0))[0], "overdue": found.get(rank, (0, 0))[1]}
+        for name, rank in sorted(SEVERITY_RANK.items(), key=lambda item: item[1])
     }
 
 
