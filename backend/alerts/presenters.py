@@ -183,10 +183,14 @@ def timeline_alerts(
     _app: Flask, *, patient: Patient, now: datetime, locale: str
 ) -> dict[str, list[dict[str, Any]]]:
     """Receiver of ``signals.patient_timeline``: every alert of the patient, oldest first
-    (resolved ones too), in at most three queries whatever their number."""
+    (resolved ones too), in at most three queries whatever their number (the timeline shows
+    neither their notes nor their history: not loaded)."""
     alerts = list(
         db.session.execute(
-            db.select(Alert).filter_by(patient_id=patient.id).order_by(Alert.created_at, Alert.id)
+            db.select(Alert)
+            .filter_by(patient_id=patient.id)
+            .order_by(Alert.created_at, Alert.id)
+            .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))
         ).scalars()
     )
     return {"alerts": present_page(alerts, now, locale)}
