@@ -163,7 +163,17 @@ def _compiled(schema: ma.Schema) -> Callable[[Any], Any]:
     return dump
 
 
-_PLANS: dict[tuple[Any, ...], Callable[[Any], Any]] = {}
+@functools.lru_cache(maxsize=128)
+def _plan(
+    kind: type[ma.Schema],
+    only: frozenset[str] | None,
+    exclude: frozenset[str],
+    load_only: frozenset[str],
+    dump_only: frozenset[str],
+) -> Callable[[Any], Any]:
+    """The compiled dump of one shape of schema (schemas keep no state between dumps: one plan
+    serves every instance of that shape)."""
+    return _compiled(kind(only=only, exclude=exclude, load_only=load_only, dump_only=dump_only))
 
 
 class CompiledDumpSchema(ma.Schema):
@@ -173,16 +183,13 @@ class CompiledDumpSchema(ma.Schema):
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
         if self._hooks[PRE_DUMP] or self._hooks[POST_DUMP]:
             return super().dump(obj, many=many)
-        shape = (
+        one = _plan(
             type(self),
             None if self.only is None else frozenset(self.only),
             frozenset(self.exclude),
             frozenset(self.load_only),
             frozenset(self.dump_only),
         )
-        one = _PLANS.get(shape)
-        if one is None:  # schemas keep no state between dumps: one plan serves every instance
-            one = _PLANS[shape] = _compiled(self)
         if (many if many is not None else self.many) and obj is not None:
             return [one(item) for item in obj]
         return one(obj)
