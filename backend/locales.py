@@ -55,4 +55,6 @@ def staff_locale(principal: Principal) -> str:
         best = request.accept_languages.best_match(LOCALES)
         if best:
             return str(best)
+    if principal.site_locale is not None:  # read with the session (``load_session``)
+        return known(principal.site_locale)
     return site_locale(db.session.get(Site, principal.site_id))

@@ -42,13 +42,17 @@ class Alert(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
         # A site's alerts of one status by severity, then age (the resolved ones' list).
         sa.Index("ix_alerts_queue", "site_id", "status", "severity_rank", "created_at"),
         # The triage queue: each segment (a severity, overdue or not) read in age order
-        # (backend.alerts.services.queue); only unresolved alerts, so it stays small.
+        # (backend.alerts.services.queue); only unresolved alerts, so it stays small. On
+        # PostgreSQL it also carries what tells the segments apart (status, target, snooze), so
+        # a segment is read from the index alone: finding that a segment of 5,000 alerts is
+        # empty read each alert's row (8 ms each for two segments of the first page).
         sa.Index(
             "ix_alerts_unresolved_queue",
             "site_id",
             "severity_rank",
             "created_at",
             "id",
+            postgresql_include=["status", "due_at", "snoozed_until"],
             postgresql_where=sa.text("status <> 'resolved'"),
             sqlite_where=sa.text("status <> 'resolved'"),
         ),

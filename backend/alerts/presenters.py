@@ -58,12 +58,16 @@ class Named:
         return self.users.get(user_id) if user_id else None
 
 
-def load_named(alerts: Iterable[Alert], detail: bool = False) -> Named:
+def load_named(
+    alerts: Iterable[Alert], detail: bool = False, known: Mapping[uuid.UUID, Patient] | None = None
+) -> Named:
     """The patients and staff named by ``alerts`` (with their notes' and history's authors when
     ``detail``), in at most two queries whatever their number. A patient comes with the columns
-    an alert shows, without its procedures and schedule (loaded only if something asks)."""
+    an alert shows, without its procedures and schedule (loaded only if something asks);
+    ``known``: patients the caller already holds (not read again)."""
     alerts = list(alerts)
-    patient_ids = {a.patient_id for a in alerts}
+    known = known or {}
+    patient_ids = {a.patient_id for a in alerts} - known.keys()
     user_ids = {
         u
         for a in alerts
@@ -90,7 +94,7 @@ def load_named(alerts: Iterable[Alert], detail: bool = False) -> Named:
         }
         if patient_ids
         else {}
-    )
+    ) | dict(known)
     users = (
         {
             u.id: u
@@ -173,9 +177,15 @@ def present(
     return view
 
 
-def present_page(alerts: list[Alert], now: datetime, locale: str) -> list[dict[str, Any]]:
-    """A page of alerts: the patients and staff it names in two queries, not two per alert."""
-    named = load_named(alerts)
+def present_page(
+    alerts: list[Alert],
+    now: datetime,
+    locale: str,
+    known: Mapping[uuid.UUID, Patient] | None = None,
+) -> list[dict[str, Any]]:
+    """A page of alerts: the patients and staff it names in two queries, not two per alert
+    (``known``: patients the caller holds already)."""
+    named = load_named(alerts, known=known)
     return [present(a, now, locale, named) for a in alerts]
 
 
@@ -183,10 +193,14 @@ def timeline_alerts(
     _app: Flask, *, patient: Patient, now: datetime, locale: str
 ) -> dict[str, list[dict[str, Any]]]:
     """Receiver of ``signals.patient_timeline``: every alert of the patient, oldest first
-    (resolved ones too), in at most three queries whatever their number."""
+    (resolved ones too), in at most three queries whatever their number (the timeline shows
+    neither their notes nor their history: not loaded)."""
     alerts = list(
         db.session.execute(
-            db.select(Alert).filter_by(patient_id=patient.id).order_by(Alert.created_at, Alert.id)
+            db.select(Alert)
+            .filter_by(patient_id=patient.id)
+            .order_by(Alert.created_at, Alert.id)
+            .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))
         ).scalars()
     )
-    return {"alerts": present_page(alerts, now, locale)}
+    return {"alerts": present_page(alerts, now, locale, known={patient.id: patient})}

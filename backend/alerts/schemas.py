@@ -8,6 +8,7 @@ from marshmallow import validate
 from backend import fields
 from backend.alerts.models import ALERT_STATUSES, OUTCOMES
 from backend.alerts.rules import ALERT_KINDS, SEVERITIES
+from backend.dumping import CompiledDumpSchema
 
 
 class AlertQueryArgsSchema(ma.Schema):
@@ -115,7 +116,9 @@ class AlertDetailSchema(AlertSchema):
     calls = fields.List(fields.Nested(CallSchema))
 
 
-class AlertListSchema(ma.Schema):
+class AlertListSchema(CompiledDumpSchema):
+    """The queue: 50 to 200 alerts a request, dumped by the compiled plan (``backend.dumping``)."""
+
     items = fields.List(fields.Nested(AlertSchema))
     next_cursor = fields.String(allow_none=True)
 

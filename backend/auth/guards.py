@@ -15,9 +15,8 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from backend.auth.models import AuthSession
 from backend.auth.principal import Principal
-from backend.auth.services import principal_for_session
+from backend.auth.services import load_session, principal_for_session
 from backend.auth.tokens import decode_access_token
 from backend.clock import utcnow
 from backend.errors import Forbidden, NotFound, Unauthorized
@@ -36,10 +35,10 @@ def authenticate_request() -> Principal:
         raise Unauthorized("An access token is required.")
     now = utcnow()
     claimed = decode_access_token(token.strip(), now)
-    session = db.session.get(AuthSession, claimed.session_id)
+    session, user = load_session(claimed.session_id)
     if session is None or session.revoked_at is not None or session.expires_at <= now:
         raise Unauthorized("The session has ended; sign in again.")
-    principal = principal_for_session(session)
+    principal = principal_for_session(session, user)
     if principal is None or principal.id != claimed.id or principal.kind != claimed.kind:
         raise Unauthorized("The session has ended; sign in again.")
     g.principal = principal

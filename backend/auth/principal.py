@@ -18,6 +18,9 @@ class Principal:
     # A staff member's own language when signed in (read with the user, so no request reads
     # the user again to choose the language of its answer).
     locale: str | None = None
+    # The site's language, read with the user and the site in the statement that checks the
+    # session, for the callers whose own language is not known (``backend.locales``).
+    site_locale: str | None = None
 
     @property
     def is_staff(self) -> bool:

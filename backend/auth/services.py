@@ -176,6 +176,7 @@ def staff_principal(user: User, session_id: uuid.UUID) -> Principal:
         session_id=session_id,
         role=user.role,
         locale=user.locale,
+        site_locale=user.site.locale,
     )
 
 
@@ -204,10 +205,24 @@ def start_staff_session(user: User, *, now: datetime) -> IssuedTokens:
     return issue_tokens(session, staff_principal(user, session.id), now)
 
 
-def principal_for_session(session: AuthSession) -> Principal | None:
-    """The principal a session stands for, if it may still act (active user)."""
+def load_session(session_id: uuid.UUID) -> tuple[AuthSession | None, User | None]:
+    """A session and, for a staff session, its user with the site, in one statement (every
+    request checks its session: two statements and a third for the site's language were a
+    sixth of a queue page's)."""
+    row = db.session.execute(
+        db.select(AuthSession, User)
+        .outerjoin(User, User.id == AuthSession.user_id)
+        .where(AuthSession.id == session_id)
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def principal_for_session(session: AuthSession, user: User | None = None) -> Principal | None:
+    """The principal a session stands for, if it may still act (active user). ``user``: the
+    session's user when the caller loaded it with the session (``load_session``)."""
     if session.user_id is not None:
-        user = db.session.get(User, session.user_id)
+        if user is None or user.id != session.user_id:
+            user = db.session.get(User, session.user_id)
         if user is None or not user.is_active:
             return None
         return staff_principal(user, session.id)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import marshmallow as ma
 from flask import current_app
 
 from backend import fields, signals
+from backend.dumping import CompiledDumpSchema
 from backend.extensions import db
 from backend.patients.models import Patient
 from backend.patients.schemas import AssignmentSchema, PatientSchema, ProcedureSchema
@@ -26,7 +26,10 @@ from backend.questionnaires.services import list_responses
 CONTRIBUTED = ("alerts",)
 
 
-class TimelineSchema(ma.Schema):
+class TimelineSchema(CompiledDumpSchema):
+    """A year of answers and schedule a request, dumped by the compiled plan
+    (``backend.dumping``)."""
+
     patient = fields.Nested(PatientSchema)
     procedure = fields.Nested(ProcedureSchema, allow_none=True)
     procedures = fields.List(fields.Nested(ProcedureSchema))

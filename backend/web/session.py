@@ -19,9 +19,8 @@ from flask import g, redirect, request, session, url_for
 
 from backend.auth.models import AuthSession, User
 from backend.auth.principal import Principal
-from backend.auth.services import principal_for_session, start_staff_session
+from backend.auth.services import load_session, principal_for_session, start_staff_session
 from backend.clock import utcnow
-from backend.extensions import db
 from backend.web.i18n import SESSION_LOCALE
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,7 +58,7 @@ def load_staff(now: datetime) -> Principal | None:
         session_id = uuid.UUID(session[_SESSION])
     except (KeyError, ValueError, TypeError):
         return None
-    auth_session = db.session.get(AuthSession, session_id)
+    auth_session, user = load_session(session_id)
     if (
         auth_session is None
         or auth_session.user_id != user_id
@@ -67,12 +66,13 @@ def load_staff(now: datetime) -> Principal | None:
         or auth_session.expires_at <= now
     ):
         return None
-    principal = principal_for_session(auth_session)  # None when the account is deactivated
+    # None when the account is deactivated
+    principal = principal_for_session(auth_session, user)
     if principal is None:
         return None
     g.principal = principal  # the audit log reads the actor from here
     g.web_auth_session = auth_session
-    g.web_user = db.session.get(User, principal.id)
+    g.web_user = user
     return principal
 
 

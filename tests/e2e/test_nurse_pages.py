@@ -268,6 +268,33 @@ def test_the_queue_refreshes_itself_without_losing_the_nurses_place(page, live_s
     expect(page.locator("#queue-status")).to_contain_text("Updated at")
 
 
+def test_a_nurse_pages_through_a_long_queue_and_back_to_the_most_urgent(
+    page, live_server, demo, monkeypatch
+):
+    from backend.web.views import queue
+
+    monkeypatch.setattr(queue, "QUEUE_PAGE", 3)  # the demo's four alerts make two pages
+    page.clock.install()
+    sign_in(page, live_server, ADA)
+    rows = page.locator("table.queue tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("Robert")  # the red flag first
+    counts = page.locator("#queue-counts")
+    expect(counts).to_contain_text("4 alerts in this queue")
+    expect(counts).to_contain_text("The 3 most urgent are on this page.")
+    pages = page.get_by_role("navigation", name="Pages of the queue")
+    pages.get_by_role("link", name="Next page").click()
+    expect(rows).to_have_count(1)
+    expect(counts).to_contain_text("Page 2.")
+    assert_accessible(page)  # the second page, with its links
+    page.clock.run_for(61_000)  # the list refreshes itself: still the second page
+    expect(rows).to_have_count(1)
+    expect(pages.get_by_role("link", name="Next page")).to_have_count(0)
+    pages.get_by_role("link", name="First page: the most urgent alerts").click()
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("Robert")
+
+
 @pytest.mark.parametrize(
     ("width", "height", "scale"),
     [(640, 400, 2), (768, 1024, 1)],

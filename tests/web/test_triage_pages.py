@@ -220,7 +220,7 @@ def test_the_queue_page_runs_as_many_statements_for_twelve_alerts_as_for_two(
     ada_pages, nurse_ada, clock
 ):
     from tests.statements import counted_statements
-    from tests.test_statement_budgets import QUEUE_BUDGET, red_flags, shown
+    from tests.test_statement_budgets import PAGE_BUDGETS, red_flags, shown
 
     red_flags(nurse_ada, clock, 2, acknowledged=1)
     with counted_statements() as few:
@@ -229,5 +229,89 @@ def test_the_queue_page_runs_as_many_statements_for_twelve_alerts_as_for_two(
     with counted_statements() as many:
         assert len(queue_ids(ada_pages)) == 12
     assert len(many) == len(few), shown(many)
-    # The page's own session check stands in for the API's bearer token; the same budget.
-    assert len(many) <= QUEUE_BUDGET, shown(many)
+    # The page's own session check stands in for the API's bearer token; the API's budget and
+    # the counts per severity.
+    assert len(many) <= PAGE_BUDGETS["/"], shown(many)
+
+
+NEXT_PAGE = re.compile(r'<a rel="next" href="([^"]+)"')
+FIRST_PAGE = re.compile(r'<nav class="pager"[^>]*>\s*<a href="([^"]+)"')
+
+
+def next_link(html: str) -> str | None:
+    found = NEXT_PAGE.search(html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    """Pages of 3 alerts, so that a few alerts make several pages."""
+    from backend.web.views import queue
+
+    monkeypatch.setattr(queue, "QUEUE_PAGE", 3)
+
+
+@pytest.mark.usefixtures("small_pages")
+def test_the_queue_page_shows_the_most_urgent_first_and_pages_through_all_of_them_in_api_order(
+    ada_pages, ward, client, nurse_ada, clock
+):
+    from tests.test_statement_budgets import red_flags
+
+    red_flags(nurse_ada, clock, 5, acknowledged=2)  # seven alerts: three pages of three
+    api = client.get(
+        "/api/v1/alerts?limit=200", headers=bearer(login(client, nurse_ada)["access_token"])
+    )
+    expected = [item["id"] for item in api.get_json()["items"]]
+    shown, path, pages = [], "/", 0
+    while path:
+        html = Pages.text(ada_pages.get(path))
+        shown += ALERT_LINK.findall(html)
+        pages += 1
+        if pages > 1:  # a way back to the top from every later page
+            assert FIRST_PAGE.search(html).group(1) == "/"
+            assert f"Page {pages}." in html
+        path = next_link(html)
+    assert (pages, shown) == (3, expected)  # each alert once, in the API's order
+    assert shown[0] == str(ward.red_flag.id)
+
+
+@pytest.mark.usefixtures("small_pages")
+def test_the_queue_page_counts_every_alert_of_the_queue_per_severity_with_the_overdue_ones(
+    ada_pages, ward, nurse_ada, clock
+):
+    from tests.test_statement_budgets import red_flags
+
+    red_flags(nurse_ada, clock, 3)
+    html = Pages.text(ada_pages.get("/"))
+    counts = html[html.index('id="queue-counts"') :][:600]
+    # Four red flags (none past its 4 hours yet), the loosening (high, overdue); three shown.
+    assert "5 alerts in this queue" in counts
+    assert "Urgent: 4</span>" in counts and "High: 1 (1 overdue)" in counts
+    assert "Routine" not in counts
+    assert "The 3 most urgent are on this page." in counts
+    assert next_link(html) is not None
+
+
+@pytest.mark.usefixtures("small_pages")
+def test_the_next_page_of_a_filtered_queue_keeps_its_filters(ada_pages, ward, nurse_ada, clock):
+    from tests.test_statement_budgets import red_flags
+
+    red_flags(nurse_ada, clock, 4)
+    html = Pages.text(ada_pages.get("/?severity=urgent"))
+    assert "5 alerts in this queue" in html and "High" not in html[: html.index("<table")][-400:]
+    later = next_link(html)
+    assert "severity=urgent" in later and "cursor=" in later
+    second = Pages.text(ada_pages.get(later))
+    assert len(ALERT_LINK.findall(second)) == 2 and next_link(second) is None
+    assert FIRST_PAGE.search(second).group(1) == "/?severity=urgent"
+
+
+def test_a_broken_link_to_a_page_of_the_queue_is_a_400_page(ada_pages, ward):
+    response = ada_pages.get("/?cursor=not-a-cursor&page=2")
+    assert response.status_code == 400 and response.mimetype == "text/html"
+
+
+def test_a_queue_of_one_page_has_no_page_links(ada_pages, ward):
+    html = Pages.text(ada_pages.get("/"))
+    assert "2 alerts in this queue" in html
+    assert 'class="pager"' not in html and "most urgent are on this page" not in html

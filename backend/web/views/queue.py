@@ -1,4 +1,5 @@
-"""The triage queue: the site's open and acknowledged alerts, in the API's order."""
+"""The triage queue: the site's open and acknowledged alerts, in the API's order, a page of 50
+at a time (the API's keyset cursor), with how many alerts the whole queue holds per severity."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from backend.alerts import services as alerts
 from backend.alerts.presenters import present_page
 from backend.alerts.schemas import AlertQueryArgsSchema
 from backend.clock import utcnow
-from backend.errors import BadRequest
+from backend.errors import BadRequest, ValidationProblem
 from backend.web.blueprint import bp
 from backend.web.i18n import current_locale
 from backend.web.session import current_staff, staff_page
 
-QUEUE_LIMIT = 200  # the API's largest page; a ward's unresolved alerts fit in it
+# The API's default page. The queue is in order of urgency, so the first page holds what must
+# be done first; the counts above it say what the next pages hold (a page of 200 rows took
+# ten times as long to render, and nobody triages the two-hundredth alert before the first).
+QUEUE_PAGE = 50
 REFRESH_SECONDS = 60
 FILTERS = ("status", "severity", "kind", "owner")
+MAX_PAGE_NUMBER = 10_000
 
 
 def _filters() -> dict[str, Any]:
@@ -31,26 +36,48 @@ def _filters() -> dict[str, Any]:
     return loaded
 
 
+def _page_number() -> int:
+    """Which page this is (1: the first), for the heading only: the cursor says where it is."""
+    try:
+        number = int(request.args.get("page", "1"))
+    except ValueError:
+        raise BadRequest("The page number is not a number.") from None
+    return min(max(number, 1), MAX_PAGE_NUMBER) if request.args.get("cursor") else 1
+
+
 def _queue(refresh: bool = False) -> dict[str, Any]:
     now = utcnow()
     filters = _filters()
+    cursor = request.args.get("cursor") or None
     statuses = (filters["status"],) if filters.get("status") else ("open", "acknowledged")
-    page, more = alerts.queue(
-        current_staff(),
-        now,
-        statuses=statuses,
-        severity=filters.get("severity"),
-        kind=filters.get("kind"),
-        patient_id=None,
-        limit=QUEUE_LIMIT,
-        owner=filters.get("owner"),
-    )
+    chosen: dict[str, Any] = {
+        "statuses": statuses,
+        "severity": filters.get("severity"),
+        "kind": filters.get("kind"),
+        "owner": filters.get("owner"),
+    }
+    try:
+        page, next_cursor = alerts.queue(
+            current_staff(), now, patient_id=None, limit=QUEUE_PAGE, cursor=cursor, **chosen
+        )
+    except ValidationProblem:
+        raise BadRequest("This link to a page of the queue is not valid.") from None
+    counts = alerts.queue_counts(current_staff(), now, **chosen)
     # One "list viewed" audit event per page load or refresh, naming every alert on it.
     alerts.record_list_read(current_staff(), page, now, via="web-refresh" if refresh else "web")
     locale = current_locale()
+    number = _page_number()
     return {
         "items": present_page(page, now, locale),
-        "more": more is not None,
+        "counts": counts,
+        "total": sum(c["total"] for c in counts.values()),
+        "page_number": number,
+        "next_page": {**filters, "cursor": next_cursor, "page": number + 1}
+        if next_cursor
+        else None,
+        "first_page": filters if cursor else None,
+        # This page again (the bulk acknowledge's form comes back to it when a field is wrong).
+        "here": {**filters, "cursor": cursor, "page": number} if cursor else filters,
         "filters": filters,
         "now": now,
         "refresh_seconds": REFRESH_SECONDS,

@@ -1,0 +1,232 @@
+"""The compiled dump (``backend.dumping``) gives what marshmallow's own dump gives: on a schema
+with every kind of field, value and absence, and on the alert queue and the timeline as the API
+serves them from a real database."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import marshmallow as ma
+import pytest
+
+from backend import fields
+from backend.alerts import services as alerts
+from backend.alerts import workflow
+from backend.alerts.presenters import present_page
+from backend.alerts.schemas import AlertListSchema
+from backend.dumping import CompiledDumpSchema, reference_dump
+from backend.extensions import db
+from backend.patients.timeline import TimelineSchema, build_timeline
+from tests.conftest import bearer, login
+from tests.factories import checkin_answers, make_patient, make_procedure, principal_of, record
+
+WHEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+
+
+class Leaf(ma.Schema):
+    id = fields.UUID()
+    name = fields.String()
+
+
+class Hooked(ma.Schema):
+    name = fields.String()
+
+    @ma.post_dump
+    def shout(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**data, "name": str(data.get("name")).upper()}
+
+
+class Everything(CompiledDumpSchema):
+    id = fields.UUID()
+    text = fields.String()
+    renamed = fields.String(data_key="outName")
+    other_attribute = fields.String(attribute="source")
+    dotted = fields.String(attribute="leaf.name")
+    count = fields.Integer()
+    ratio = fields.Float()
+    money = ma.fields.Decimal(as_string=True)
+    flag = fields.Boolean()
+    at = fields.DateTime()
+    aware = fields.AwareDateTime()
+    stamped = ma.fields.DateTime(format="%Y/%m/%d")
+    day = fields.Date()
+    blob = fields.Dict()
+    typed = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    raw = ma.fields.Raw()
+    leaf = fields.Nested(Leaf, allow_none=True)
+    leaves = fields.Nested(Leaf, many=True)
+    listed = fields.List(fields.Nested(Leaf))
+    names = fields.List(fields.String())
+    hooked = fields.Nested(Hooked)
+    method = ma.fields.Method("twice")
+    function = ma.fields.Function(lambda obj: "f")
+    secret = fields.String(load_only=True)
+    defaulted = fields.String(dump_default="the default")
+
+    def twice(self, obj: Any) -> Any:
+        return 2 * len(str(obj))
+
+
+def full() -> dict[str, Any]:
+    leaf = {"id": uuid.uuid4(), "name": "leaf"}
+    return {
+        "id": uuid.uuid4(),
+        "text": "texte",
+        "renamed": "r",
+        "source": "s",
+        "count": 3,
+        "ratio": 0.5,
+        "money": Decimal("1.10"),
+        "flag": True,
+        "at": WHEN,
+        "aware": WHEN,
+        "stamped": WHEN,
+        "day": date(2026, 12, 1),
+        "blob": {"signals": [{"a": 1}]},
+        "typed": {"a": 1},
+        "raw": [1, "x"],
+        "leaf": leaf,
+        "leaves": [leaf, leaf],
+        "listed": [leaf],
+        "names": ["a", b"b"],
+        "hooked": {"name": "loud"},
+        "secret": "never shown",
+        "defaulted": "given",
+    }
+
+
+@dataclass
+class Thing:
+    id: uuid.UUID
+    text: str | None
+    leaf: Any = None
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        full(),
+        {key: None for key in full()},  # every value null
+        {},  # every value absent: left out, or the field's default
+        {"id": uuid.uuid4(), "leaf": {"id": uuid.uuid4()}},  # a nested object missing a field
+        Thing(uuid.uuid4(), "an object, read by attribute", {"id": uuid.uuid4(), "name": "n"}),
+    ],
+    ids=["full", "nulls", "absent", "partial", "object"],
+)
+def test_the_compiled_dump_gives_what_marshmallow_gives_for_every_kind_of_field(obj):
+    schema = Everything()
+    assert schema.dump(obj) == reference_dump(schema, obj)
+    assert schema.dump([obj, obj], many=True) == ma.Schema.dump(schema, [obj, obj], many=True)
+
+
+def test_the_compiled_dump_keeps_the_schema_s_only_and_exclude():
+    only, without = Everything(only=("id", "leaf")), Everything(exclude=("text", "leaves"))
+    obj = full()
+    assert only.dump(obj) == reference_dump(only, obj) and set(only.dump(obj)) == {"id", "leaf"}
+    assert without.dump(obj) == reference_dump(without, obj)
+    assert "text" not in without.dump(obj)
+    assert Everything().dump(obj) == reference_dump(Everything(), obj)  # not the other plans'
+
+
+def test_a_schema_with_dump_hooks_is_dumped_by_marshmallow_itself():
+    class Loud(CompiledDumpSchema):
+        name = fields.String()
+
+        @ma.post_dump
+        def shout(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+            return {"name": data["name"].upper()}
+
+    assert Loud().dump({"name": "ada"}) == {"name": "ADA"}
+
+
+def queue_of_every_kind(nurse, clock) -> list[Any]:
+    """Alerts open, acknowledged, owned, snoozed, seen, resolved, of two severities."""
+    principal = principal_of(nurse)
+    raised = []
+    for n, answers in enumerate(
+        [checkin_answers(symptoms=["chest_pain"])] * 3 + [checkin_answers(call_request=True)] * 3
+    ):
+        patient = make_patient(nurse, given_name=f"P{n}", mrn=f"D-{uuid.uuid4().hex[:10]}")
+        make_procedure(nurse, patient)
+        record(patient, clock.now(), answers=answers)
+    raised = list(db.session.execute(db.select(alerts.Alert)).scalars())
+    urgent = [a for a in raised if a.severity == "urgent"]
+    other = [a for a in raised if a.severity != "urgent"]
+    now = clock.now()
+    alerts.acknowledge(principal, urgent[0], now)
+    workflow.set_owner(principal, urgent[1], nurse.id, None, now)
+    workflow.mark_seen(principal, urgent[2], now)
+    workflow.snooze(principal, other[0], now + timedelta(hours=10), "calling back tonight", now)
+    workflow.snooze(principal, other[1], now + timedelta(minutes=1), "in a minute", now)
+    alerts.resolve(principal, other[2], "false_alarm", "a note", now)
+    db.session.commit()
+    clock.set(now + timedelta(hours=5))  # the second snooze is over, the urgent ones overdue
+    return raised
+
+
+def test_the_queue_dumped_as_the_api_serves_it_is_what_marshmallow_gives(nurse_ada, clock):
+    queue_of_every_kind(nurse_ada, clock)
+    principal, now = principal_of(nurse_ada), clock.now()
+    unresolved = ("open", "acknowledged")
+    for statuses, snoozed in [(unresolved, False), (("resolved",), False), (unresolved, True)]:
+        page, cursor = alerts.queue(
+            principal,
+            now,
+            statuses=statuses,
+            severity=None,
+            kind=None,
+            patient_id=None,
+            limit=50,
+            snoozed=snoozed,
+        )
+        body = {"items": present_page(page, now, "fr"), "next_cursor": cursor}
+        assert page, statuses
+        assert AlertListSchema().dump(body) == reference_dump(AlertListSchema(), body)
+
+
+def test_the_queue_served_by_the_api_names_every_field_of_the_contract(client, nurse_ada, clock):
+    queue_of_every_kind(nurse_ada, clock)
+    headers = bearer(login(client, nurse_ada)["access_token"])
+    items = client.get("/api/v1/alerts", headers=headers).get_json()["items"]
+    owned = next(a for a in items if a["owner"])
+    assert owned["owner"]["id"] == str(nurse_ada.id) and owned["owned_since"].endswith("+00:00")
+    assert set(owned["patient"]) == {"id", "mrn", "given_name", "family_name"}
+    assert {a["status"] for a in items} == {"open", "acknowledged"}
+    assert any(a["back_from_snooze"] for a in items) and any(a["overdue"] for a in items)
+    assert all(a["evidence"]["signals"] for a in items)
+
+
+def test_the_timeline_dumped_as_the_api_serves_it_is_what_marshmallow_gives(
+    client, nurse_ada, clock
+):
+    patient = make_patient(nurse_ada)
+    make_procedure(nurse_ada, patient)
+    for day in range(1, 4):
+        record(patient, clock.now() + timedelta(days=day), answers=checkin_answers())
+    red_flag = checkin_answers(symptoms=["chest_pain"])
+    record(patient, clock.now() + timedelta(days=4), answers=red_flag)
+    clock.set(clock.now() + timedelta(days=5))
+    headers = {
+        **bearer(login(client, nurse_ada)["access_token"]),
+        "Idempotency-Key": str(uuid.uuid4()),
+    }
+    entered = client.post(  # an answer a nurse entered: the timeline names who
+        f"/api/v1/patients/{patient.id}/responses",
+        json={
+            "assignment_id": None,
+            "instrument": "checkin",
+            "version": 1,
+            "answered_at": clock.now().isoformat(),
+            "source": "nurse",
+            "answers": checkin_answers(),
+        },
+        headers=headers,
+    )
+    assert entered.status_code == 201, entered.get_json()
+    timeline = build_timeline(db.session.merge(patient), clock.now(), "en")
+    assert len(timeline["responses"]) == 5 and timeline["alerts"]
+    assert TimelineSchema().dump(timeline) == reference_dump(TimelineSchema(), timeline)
