@@ -31,7 +31,7 @@ from sqlalchemy.orm import lazyload
 
 from backend import signals
 from backend.batches import POISON_DELAY
-from backend.db import update_rows
+from backend.db import among, insert_rows, update_rows
 from backend.extensions import db
 from backend.notify.enqueue import PatientMessage, enqueue_patient_notifications
 from backend.notify.quiet_hours import QuietHours, sendable_at
@@ -96,50 +96,53 @@ def _claim_assignments(where: Sequence[object], order: object, limit: int) -> li
 
 def open_due_assignments(now: datetime, *, limit: int) -> int:
     """Open the questionnaires whose time has come and plan their reminders."""
-    assignments = _claim_assignments(
-        [
+    # Columns, not entities, with the patient's zone in the same statement: only the claimed
+    # questionnaires are locked (``OF assignments``), and only followed patients' open (a
+    # suspended one's questionnaire waits: it opens on the resumption if its window is still
+    # open, else it is cancelled).
+    claimed = db.session.execute(
+        db.select(Assignment.id, Assignment.patient_id, Assignment.opens_at, Assignment.closes_at)
+        .add_columns(Patient.timezone)
+        .join(Patient, Patient.id == Assignment.patient_id)
+        .where(
             Assignment.status == "pending",
             Assignment.opens_at <= now,
             Assignment.closes_at > now,
-            # Only followed patients: a suspended one's questionnaire waits (it opens on the
-            # resumption if its window is still open, else it is cancelled).
-            Assignment.patient_id.in_(_followed_patients()),
-        ],
-        Assignment.opens_at,
-        limit,
-    )
-    if not assignments:
+            Patient.status == "active",
+        )
+        .order_by(Assignment.opens_at, Assignment.id)
+        .limit(limit)
+        .with_for_update(of=Assignment, skip_locked=True)  # type: ignore[arg-type]
+    ).all()
+    if not claimed:
         return 0
-    zones = _zones({a.patient_id for a in assignments})
+    table = Assignment.__table__
     db.session.execute(
-        sa.update(Assignment)
-        .where(Assignment.id.in_([a.id for a in assignments]))
+        sa.update(table)
+        .where(among(db.session, table.c.id, [row.id for row in claimed]))
         .values(status="open", status_changed_at=now)
     )
+    zones: dict[str, ZoneInfo] = {}
     reminders = [
         {
             "id": uuid.uuid4(),
-            "assignment_id": assignment.id,
-            "patient_id": assignment.patient_id,
+            "assignment_id": row.id,
+            "patient_id": row.patient_id,
             "rung": rung,
             "due_at": due,
             "status": "pending",
             "created_at": now,
             "updated_at": now,
         }
-        for assignment in assignments
+        for row in claimed
         for rung, due in reminder_times(
-            assignment.opens_at, assignment.closes_at, zones[assignment.patient_id]
+            row.opens_at,
+            row.closes_at,
+            zones.get(row.timezone) or zones.setdefault(row.timezone, ZoneInfo(row.timezone)),
         )
     ]
-    if reminders:
-        db.session.execute(sa.insert(Reminder), reminders)
-    return len(assignments)
-
-
-def _zones(ids: set[uuid.UUID]) -> dict[uuid.UUID, ZoneInfo]:
-    rows = db.session.execute(db.select(Patient.id, Patient.timezone).where(Patient.id.in_(ids)))
-    return {row.id: ZoneInfo(row.timezone) for row in rows}
+    insert_rows(db.session, Reminder.__table__, reminders)
+    return len(claimed)
 
 
 def close_expired_assignments(now: datetime, *, limit: int) -> int:
@@ -195,10 +198,6 @@ def _close(assignment: Assignment, patient: Patient, now: datetime) -> None:
     if followed:
         signals.send(signals.questionnaire_missed, assignment=assignment, patient=patient, now=now)
     db.session.flush()
-
-
-def _followed_patients() -> sa.Select[uuid.UUID]:
-    return sa.select(Patient.id).where(Patient.status == "active")
 
 
 def on_follow_up_stopped(
@@ -260,7 +259,7 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
         row.id: _Questionnaire(row.status, row.closes_at)
         for row in db.session.execute(
             db.select(Assignment.id, Assignment.status, Assignment.closes_at).where(
-                Assignment.id.in_(assignment_ids)
+                among(db.session, Assignment.id, assignment_ids)
             )
         )
     }
@@ -274,14 +273,14 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
                 Patient.contact_channels,
                 Patient.status,
                 Patient.timezone,
-            ).where(Patient.id.in_({r.patient_id for r in reminders}))
+            ).where(among(db.session, Patient.id, {r.patient_id for r in reminders}))
         )
     }
     # Later rungs of the same questionnaires, to let a late reminder give way to the next one.
     later: dict[uuid.UUID, list[_Rung]] = defaultdict(list)
     for row in db.session.execute(
         db.select(Reminder.assignment_id, Reminder.rung, Reminder.due_at).where(
-            Reminder.assignment_id.in_(assignment_ids), Reminder.status == "pending"
+            among(db.session, Reminder.assignment_id, assignment_ids), Reminder.status == "pending"
         )
     ):
         later[row.assignment_id].append(_Rung(row.rung, row.due_at))
@@ -356,7 +355,7 @@ def unwanted_reminders(
     verdicts = {}
     for row in db.session.execute(
         db.select(Assignment.id, Assignment.status, Assignment.closes_at).where(
-            Assignment.id.in_(list(ids))
+            among(db.session, Assignment.id, ids)
         )
     ):
         # questionnaires.planning owns the decision; the outbox's words for it are its statuses.
