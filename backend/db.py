@@ -111,6 +111,46 @@ def update_rows(
             told(obj, {**same, **{key: row[key] for key in keys}})
 
 
+class _BinaryList(list[Any]):
+    """A list psycopg sends as a binary array (registered below): about five times cheaper to
+    build than the text form, which quotes and escapes every element."""
+
+
+def _register_binary_lists() -> None:
+    try:
+        import psycopg
+        from psycopg.types.array import ListBinaryDumper
+    except ImportError:  # pragma: no cover - SQLite only
+        return
+    psycopg.adapters.register_dumper(_BinaryList, ListBinaryDumper)
+
+
+_register_binary_lists()
+
+
+class _Array(sa.types.TypeDecorator[list[Any]]):
+    """PostgreSQL ``ARRAY`` of a column's type, bound as a binary array (see ``_BinaryList``):
+    the batch parameters of ``update_rows``, ``insert_rows`` and ``among``."""
+
+    impl = ARRAY
+    cache_ok = True
+
+    def bind_processor(self, dialect: sa.Dialect) -> Any:
+        inner = super().bind_processor(dialect)
+
+        def process(value: Any) -> Any:
+            if inner is not None:
+                value = inner(value)
+            return None if value is None else _BinaryList(value)
+
+        return process
+
+
+def batch_array(type_: Any) -> Any:
+    """The type of a PostgreSQL array parameter carrying one column of a batch (bound binary)."""
+    return _Array(type_)
+
+
 def _arrays(table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> Any:
     """``rows`` as one array parameter per column, unnested side by side (PostgreSQL): the SQL is
     the same whatever the number of rows, so it is compiled once and stays short (psycopg
@@ -119,7 +159,7 @@ def _arrays(table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str,
         sa.func.unnest(
             *(
                 sa.bindparam(
-                    f"_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type)
+                    f"_{name}", [row[name] for row in rows], type_=_Array(table.c[name].type)
                 )
                 for name in columns
             )
@@ -154,7 +194,7 @@ def among(session: Any, column: Any, values: Iterable[Any]) -> Any:
     driver to parse at every call)."""
     values = list(values)
     if session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, values, type_=ARRAY(column.type)))
+        return column == sa.any_(sa.bindparam(None, values, type_=_Array(column.type)))
     return column.in_(values)
 
 

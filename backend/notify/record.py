@@ -18,9 +18,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 
-from backend.db import update_rows
+from backend.db import batch_array, update_rows
 from backend.extensions import db
 from backend.notify import contacts
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
@@ -82,9 +81,8 @@ def record_outcomes(
 _RECORD_SENT = sa.text(
     """
     WITH given AS (
-        SELECT * FROM unnest(:delivery_ids, :attempt_ids, :notification_ids, :provider_ids,
-                             :fallbacks)
-            AS g(delivery_id, attempt_id, notification_id, provider_id, fallbacks)
+        SELECT * FROM unnest(:delivery_ids, :attempt_ids, :provider_ids, :fallbacks)
+            AS g(delivery_id, attempt_id, provider_id, fallbacks)
     ), attempts AS (
         UPDATE delivery_attempts AS a
         SET finished_at = :now, outcome = 'sent', provider_id = given.provider_id
@@ -108,11 +106,10 @@ _RECORD_SENT = sa.text(
     SELECT id FROM mine
     """
 ).bindparams(
-    sa.bindparam("delivery_ids", type_=ARRAY(sa.Uuid())),
-    sa.bindparam("attempt_ids", type_=ARRAY(sa.Uuid())),
-    sa.bindparam("notification_ids", type_=ARRAY(sa.Uuid())),
-    sa.bindparam("provider_ids", type_=ARRAY(sa.String())),
-    sa.bindparam("fallbacks", type_=ARRAY(sa.Boolean())),
+    sa.bindparam("delivery_ids", type_=batch_array(sa.Uuid())),
+    sa.bindparam("attempt_ids", type_=batch_array(sa.Uuid())),
+    sa.bindparam("provider_ids", type_=batch_array(sa.String())),
+    sa.bindparam("fallbacks", type_=batch_array(sa.Boolean())),
     sa.bindparam("now", type_=sa.DateTime(timezone=True)),
     sa.bindparam("worker", type_=sa.String()),
 )
@@ -126,7 +123,6 @@ def _record_sent(sent: Sequence[Outcome], now: datetime) -> None:
                 {
                     "delivery_ids": [o.job.delivery_id for o in sent],
                     "attempt_ids": [o.job.attempt_id for o in sent],
-                    "notification_ids": [o.job.notification_id for o in sent],
                     "provider_ids": [_provider_id(o) for o in sent],
                     "fallbacks": [o.job.fallbacks for o in sent],
                     "now": now,
