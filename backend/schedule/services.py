@@ -122,7 +122,6 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
         .where(among(db.session, table.c.id, [row.id for row in claimed]))
         .values(status="open", status_changed_at=now)
     )
-    zones: dict[str, ZoneInfo] = {}
     reminders = [
         {
             "id": uuid.uuid4(),
@@ -135,11 +134,8 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
             "updated_at": now,
         }
         for row in claimed
-        for rung, due in reminder_times(
-            row.opens_at,
-            row.closes_at,
-            zones.get(row.timezone) or zones.setdefault(row.timezone, ZoneInfo(row.timezone)),
-        )
+        # ZoneInfo keeps one instance per zone: a batch's few zones are each read once.
+        for rung, due in reminder_times(row.opens_at, row.closes_at, ZoneInfo(row.timezone))
     ]
     insert_rows(db.session, Reminder.__table__, reminders)
     return len(claimed)
