@@ -7,7 +7,7 @@ or alter them on PostgreSQL and SQLite (batch mode) alike.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,21 +93,7 @@ def update_rows(
     if session.get_bind().dialect.name == "postgresql":
         # One array per column, unnested side by side: the SQL is the same whatever the number
         # of rows, so it is compiled once (a VALUES list was compiled again at every call).
-        columns = ["id", *keys]
-        given = (
-            sa.func.unnest(
-                *(
-                    sa.bindparam(
-                        f"_{name}",
-                        [row[name] for row in rows],
-                        type_=ARRAY(table.c[name].type),
-                    )
-                    for name in columns
-                )
-            )
-            .table_valued(*(sa.column(name, table.c[name].type) for name in columns))
-            .render_derived(name="given")
-        )
+        given = _arrays(table, ["id", *keys], rows)
         session.execute(
             sa.update(table)
             .where(table.c.id == given.c.id)
@@ -123,6 +109,93 @@ def update_rows(
     if loaded:
         for obj, row in zip(loaded, rows, strict=True):
             told(obj, {**same, **{key: row[key] for key in keys}})
+
+
+class _BinaryList(list[Any]):
+    """A list psycopg sends as a binary array (registered below): about five times cheaper to
+    build than the text form, which quotes and escapes every element."""
+
+
+def _register_binary_lists() -> None:
+    try:
+        import psycopg
+        from psycopg.types.array import ListBinaryDumper
+    except ImportError:  # pragma: no cover - SQLite only
+        return
+    psycopg.adapters.register_dumper(_BinaryList, ListBinaryDumper)
+
+
+_register_binary_lists()
+
+
+class _Array(sa.types.TypeDecorator[list[Any]]):
+    """PostgreSQL ``ARRAY`` of a column's type, bound as a binary array (see ``_BinaryList``):
+    the batch parameters of ``update_rows``, ``insert_rows`` and ``among``."""
+
+    impl = ARRAY
+    cache_ok = True
+
+    def bind_processor(self, dialect: sa.Dialect) -> Any:
+        inner = super().bind_processor(dialect)
+
+        def process(value: Any) -> Any:
+            if inner is not None:
+                value = inner(value)
+            return None if value is None else _BinaryList(value)
+
+        return process
+
+
+def batch_array(type_: Any) -> Any:
+    """The type of a PostgreSQL array parameter carrying one column of a batch (bound binary)."""
+    return _Array(type_)
+
+
+def _arrays(table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> Any:
+    """``rows`` as one array parameter per column, unnested side by side (PostgreSQL): the SQL is
+    the same whatever the number of rows, so it is compiled once and stays short (psycopg
+    re-parses a statement longer than 4 kB or with more than 50 parameters at every call)."""
+    return (
+        sa.func.unnest(
+            *(
+                sa.bindparam(
+                    f"_{name}", [row[name] for row in rows], type_=_Array(table.c[name].type)
+                )
+                for name in columns
+            )
+        )
+        .table_valued(*(sa.column(name, table.c[name].type) for name in columns))
+        .render_derived(name="given")
+    )
+
+
+def insert_rows(session: Any, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (mappings with the same keys, ``id`` included: no Python-side default is
+    applied) into ``table``: on PostgreSQL one ``INSERT ... SELECT FROM unnest(arrays)`` whatever
+    their number (a multi-row VALUES of 500 rows is thousands of parameters, parsed again by the
+    driver at every call); one executemany elsewhere."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    if session.get_bind().dialect.name == "postgresql":
+        given = _arrays(table, columns, rows)
+        session.execute(
+            sa.insert(table).from_select(
+                columns, sa.select(*(given.c[name] for name in columns)), include_defaults=False
+            )
+        )
+    else:
+        session.execute(sa.insert(table), list(rows))
+
+
+def among(session: Any, column: Any, values: Iterable[Any]) -> Any:
+    """``column IN (values)``, written ``column = ANY(:array)`` on PostgreSQL: one parameter and
+    the same SQL for a batch of any size (an IN list of 500 ids is a new 8 kB statement for the
+    driver to parse at every call)."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, values, type_=_Array(column.type)))
+    return column.in_(values)
 
 
 def told(obj: Any, values: Mapping[str, Any]) -> None:

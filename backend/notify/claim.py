@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from flask import current_app
 
 from backend import signals
 from backend.batches import POISON_DELAY
-from backend.db import told
+from backend.db import among, insert_rows, told
 from backend.extensions import db
 from backend.notify import recipients
 from backend.notify.channels import Channels, route_of
@@ -34,7 +34,14 @@ from backend.notify.models import Delivery, DeliveryAttempt, Notification
 from backend.notify.quiet_hours import sendable_at
 from backend.notify.record import fail_over, finish, set_status
 from backend.notify.settings import OutboxSettings
-from backend.notify.texts import PATIENT_TEXTS, Text, reminder_link, render, staff_texts
+from backend.notify.texts import (
+    PATIENT_TEXTS,
+    Text,
+    reminder_link,
+    render,
+    save_reminder_links,
+    staff_texts,
+)
 from notifications import Message
 
 log = logging.getLogger(__name__)
@@ -76,6 +83,8 @@ class _Batch:
     notifications: dict[uuid.UUID, Notification]
     recipients: recipients.Recipients
     unwanted: dict[str, tuple[str, str]]
+    # The answer links the batch's messages carry, inserted together (``_lease``).
+    links: list[dict[str, Any]] = field(default_factory=list)
 
 
 def claim_due_deliveries(
@@ -112,6 +121,7 @@ def claim_due_deliveries(
             jobs.append(job)
             leased.append(delivery)
     _lease(leased, jobs, now, worker, lease_until)
+    save_reminder_links(batch.links)
     db.session.flush()
     return Claim(len(rows), jobs)
 
@@ -131,7 +141,7 @@ def _lease(
     d = _deliveries.c
     db.session.execute(
         sa.update(_deliveries)
-        .where(d.id.in_([job.delivery_id for job in jobs]))
+        .where(among(db.session, d.id, [job.delivery_id for job in jobs]))
         .values(
             status="sending",
             claimed_by=worker,
@@ -140,8 +150,9 @@ def _lease(
             updated_at=now,
         )
     )
-    db.session.execute(
-        sa.insert(_attempts),
+    insert_rows(
+        db.session,
+        _attempts,
         [
             {
                 "id": job.attempt_id,
@@ -196,7 +207,9 @@ def _load_batch(rows: Sequence[Delivery], now: datetime) -> _Batch:
     notifications = {
         n.id: n
         for n in db.session.execute(
-            db.select(Notification).where(Notification.id.in_({d.notification_id for d in rows}))
+            db.select(Notification).where(
+                among(db.session, Notification.id, {d.notification_id for d in rows})
+            )
         ).scalars()
     }
     found = recipients.load(
@@ -261,7 +274,7 @@ def _decide(
         fail_over(delivery, target, now)
         return None
     route, to, device = target
-    message = _message(notification, delivery, to, now)  # before any change: it may raise
+    message = _message(notification, delivery, to, now, batch.links)  # before any change
     # Leased, with its attempt opened, for the whole batch at once (``_lease``).
     return SendJob(
         delivery_id=delivery.id,
@@ -337,7 +350,13 @@ def _route(
     return route, to, device
 
 
-def _message(notification: Notification, delivery: Delivery, to: str, now: datetime) -> Message:
+def _message(
+    notification: Notification,
+    delivery: Delivery,
+    to: str,
+    now: datetime,
+    links: list[dict[str, Any]],
+) -> Message:
     table = PATIENT_TEXTS if notification.patient_id else staff_texts()
     text: Text = render(table, notification.text_key, notification.locale)
     return Message(
@@ -351,6 +370,7 @@ def _message(notification: Notification, delivery: Delivery, to: str, now: datet
             patient_id=notification.patient_id,
             expires_at=notification.expires_at,
             now=now,
+            links=links,
         ),
         collapse_key=notification.collapse_key,
         # Stable across retries of this delivery: SMTP Message-ID, APNs apns-id.

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
+from backend.db import insert_rows
 from backend.extensions import db
 from backend.notify import recipients
 from backend.notify.models import Delivery, Notification
@@ -129,9 +130,8 @@ def enqueue_patient_notifications(
             }
         )
         deliveries.extend(_delivery_rows(notification_id, channels, now))
-    if notifications:
-        db.session.execute(sa.insert(Notification), notifications)
-        db.session.execute(sa.insert(Delivery), deliveries)
+    insert_rows(db.session, Notification.__table__, notifications)
+    insert_rows(db.session, Delivery.__table__, deliveries)
     return ids
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from backend.auth.models import Site, User
+from backend.db import among
 from backend.extensions import db
 from backend.patients.models import Device, Patient
 
@@ -56,7 +57,7 @@ def load(patient_ids: Iterable[uuid.UUID], user_ids: Iterable[uuid.UUID]) -> Rec
         for row in db.session.execute(
             db.select(Device.id, Device.patient_id, Device.platform, Device.push_token)
             .where(
-                Device.patient_id.in_(patient_ids),
+                among(db.session, Device.patient_id, patient_ids),
                 Device.push_token.is_not(None),
                 Device.push_disabled_at.is_(None),
             )
@@ -72,7 +73,7 @@ def load(patient_ids: Iterable[uuid.UUID], user_ids: Iterable[uuid.UUID]) -> Rec
                 Patient.email_disabled_at,
                 Patient.phone,
                 Patient.phone_disabled_at,
-            ).where(Patient.id.in_(patient_ids))
+            ).where(among(db.session, Patient.id, patient_ids))
         ):
             patients[row.id] = Recipient(
                 stopped=None if row.status == "active" else f"patient_{row.status}",

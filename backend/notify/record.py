@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from backend.db import update_rows
+from backend.db import batch_array, update_rows
 from backend.extensions import db
 from backend.notify import contacts
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
@@ -74,7 +74,66 @@ def record_outcomes(
     db.session.flush()
 
 
+# The success path on PostgreSQL: one statement for the chunk (data-modifying CTEs), so that
+# recording ten sends costs one round trip and the commit instead of four round trips. The
+# deliveries still leased to this worker become sent (the row lock of the UPDATE re-checks the
+# lease, as the SELECT ... FOR UPDATE of the portable path does); the ids returned are those.
+_RECORD_SENT = sa.text(
+    """
+    WITH given AS (
+        SELECT * FROM unnest(:delivery_ids, :attempt_ids, :provider_ids, :fallbacks)
+            AS g(delivery_id, attempt_id, provider_id, fallbacks)
+    ), attempts AS (
+        UPDATE delivery_attempts AS a
+        SET finished_at = :now, outcome = 'sent', provider_id = given.provider_id
+        FROM given WHERE a.id = given.attempt_id
+    ), mine AS (
+        UPDATE deliveries AS d
+        SET status = 'sent', sent_at = :now, next_attempt_at = NULL, claimed_by = NULL,
+            claimed_until = NULL, updated_at = :now, provider_id = given.provider_id
+        FROM given
+        WHERE d.id = given.delivery_id AND d.status = 'sending' AND d.claimed_by = :worker
+        RETURNING d.id, d.notification_id, given.fallbacks
+    ), others AS (
+        UPDATE deliveries AS o
+        SET status = 'cancelled', status_reason = 'delivered_on_other_channel', updated_at = :now
+        WHERE o.notification_id IN (SELECT notification_id FROM mine WHERE fallbacks)
+          AND o.status = 'standby'
+    ), notified AS (
+        UPDATE notifications AS n SET status = 'sent', finished_at = :now
+        FROM mine WHERE n.id = mine.notification_id
+    )
+    SELECT id FROM mine
+    """
+).bindparams(
+    sa.bindparam("delivery_ids", type_=batch_array(sa.Uuid())),
+    sa.bindparam("attempt_ids", type_=batch_array(sa.Uuid())),
+    sa.bindparam("provider_ids", type_=batch_array(sa.String())),
+    sa.bindparam("fallbacks", type_=batch_array(sa.Boolean())),
+    sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+    sa.bindparam("worker", type_=sa.String()),
+)
+
+
 def _record_sent(sent: Sequence[Outcome], now: datetime) -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        ours = set(
+            db.session.execute(
+                _RECORD_SENT,
+                {
+                    "delivery_ids": [o.job.delivery_id for o in sent],
+                    "attempt_ids": [o.job.attempt_id for o in sent],
+                    "provider_ids": [_provider_id(o) for o in sent],
+                    "fallbacks": [o.job.fallbacks for o in sent],
+                    "now": now,
+                    "worker": sent[0].job.worker,
+                },
+            ).scalars()
+        )
+        for outcome in sent:
+            if outcome.job.delivery_id not in ours:
+                _lost_lease(outcome.job)
+        return
     d = _deliveries.c
     worker = sent[0].job.worker
     ours = set(

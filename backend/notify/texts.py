@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 
@@ -78,15 +79,26 @@ def reminder_link(
     patient_id: uuid.UUID | None,
     expires_at: datetime | None,
     now: datetime,
+    links: list[dict[str, Any]] | None = None,
 ) -> str | None:
     """The link a patient's message carries on ``channel``: for a questionnaire sent by SMS or
     e-mail, a new single-use web link to answer it in the browser (the token exists only in
-    this message, its hash in the database); otherwise the notification's own link."""
+    this message, its hash in the database); otherwise the notification's own link. ``links``
+    collects the new link's row for the caller to insert (see ``links.issue_for``)."""
     if wanted_key is None or channel not in WEB_LINK_CHANNELS:
         return link
     from backend.questionnaires.links import link_for_reminder
 
     found = link_for_reminder(
-        wanted_key, channel, patient_id=patient_id, expires_at=expires_at, now=now
+        wanted_key, channel, patient_id=patient_id, expires_at=expires_at, now=now, into=links
     )
     return found or link
+
+
+def save_reminder_links(rows: list[dict[str, Any]]) -> None:
+    """Insert the answer links ``reminder_link`` collected for a batch, in one statement."""
+    if not rows:
+        return
+    from backend.questionnaires.links import insert_issued
+
+    insert_issued(rows)

@@ -38,6 +38,7 @@ from flask import current_app
 
 from backend.audit.services import record
 from backend.auth.principal import Principal
+from backend.db import insert_rows
 from backend.extensions import db
 from backend.patients.models import Patient
 from backend.questionnaires import services
@@ -79,9 +80,12 @@ def issue_for(
     expires_at: datetime,
     channel: str,
     now: datetime,
+    into: list[dict[str, Any]] | None = None,
 ) -> str:
     """A new link to a questionnaire for a reminder sent by ``channel``; it ends when the
-    questionnaire closes (``expires_at``) or is answered.
+    questionnaire closes (``expires_at``) or is answered. With ``into``, the link's row is
+    appended there for the caller to insert with the rest of its batch (the outbox's claim:
+    one statement for a batch's links), else it is added to the session.
 
     Called when the message is rendered for sending, so the token is in the message and never
     in the outbox's rows. Each send gets its own link; all of them end together when the
@@ -91,18 +95,26 @@ def issue_for(
     if channel not in LINK_CHANNELS:
         raise ValueError(f"no answer link for channel {channel!r}")
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    db.session.add(
-        AnswerLink(
-            token_hash=digest(token),
-            patient_id=patient_id,
-            assignment_id=assignment_id,
-            channel=channel,
-            created_at=now,
-            expires_at=expires_at,
-            failed_checks=0,
-        )
-    )
+    row = {
+        "id": uuid.uuid4(),
+        "token_hash": digest(token),
+        "patient_id": patient_id,
+        "assignment_id": assignment_id,
+        "channel": channel,
+        "created_at": now,
+        "expires_at": expires_at,
+        "failed_checks": 0,
+    }
+    if into is None:
+        db.session.add(AnswerLink(**row))
+    else:
+        into.append(row)
     return url_for_token(token)
+
+
+def insert_issued(rows: list[dict[str, Any]]) -> None:
+    """Insert the links ``issue_for`` collected ``into`` a list (flush only)."""
+    insert_rows(db.session, AnswerLink.__table__, rows)
 
 
 def url_for_token(token: str) -> str:
@@ -116,6 +128,7 @@ def link_for_reminder(
     patient_id: uuid.UUID | None,
     expires_at: datetime | None,
     now: datetime,
+    into: list[dict[str, Any]] | None = None,
 ) -> str | None:
     """The web link of a reminder about to be sent by SMS or e-mail (``wanted_key`` names its
     questionnaire, ``expires_at`` is when it closes, as the schedule enqueued it); None when it
@@ -134,6 +147,7 @@ def link_for_reminder(
         expires_at=expires_at,
         channel=channel,
         now=now,
+        into=into,
     )
 
 

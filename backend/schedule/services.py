@@ -22,8 +22,9 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ from sqlalchemy.orm import lazyload
 
 from backend import signals
 from backend.batches import POISON_DELAY
-from backend.db import update_rows
+from backend.db import among, insert_rows, update_rows
 from backend.extensions import db
 from backend.notify.enqueue import PatientMessage, enqueue_patient_notifications
 from backend.notify.quiet_hours import QuietHours, sendable_at
@@ -96,50 +97,49 @@ def _claim_assignments(where: Sequence[object], order: object, limit: int) -> li
 
 def open_due_assignments(now: datetime, *, limit: int) -> int:
     """Open the questionnaires whose time has come and plan their reminders."""
-    assignments = _claim_assignments(
-        [
+    # Columns, not entities, with the patient's zone in the same statement: only the claimed
+    # questionnaires are locked (``OF assignments``), and only followed patients' open (a
+    # suspended one's questionnaire waits: it opens on the resumption if its window is still
+    # open, else it is cancelled).
+    claimed = db.session.execute(
+        db.select(Assignment.id, Assignment.patient_id, Assignment.opens_at, Assignment.closes_at)
+        .add_columns(Patient.timezone)
+        .join(Patient, Patient.id == Assignment.patient_id)
+        .where(
             Assignment.status == "pending",
             Assignment.opens_at <= now,
             Assignment.closes_at > now,
-            # Only followed patients: a suspended one's questionnaire waits (it opens on the
-            # resumption if its window is still open, else it is cancelled).
-            Assignment.patient_id.in_(_followed_patients()),
-        ],
-        Assignment.opens_at,
-        limit,
-    )
-    if not assignments:
+            Patient.status == "active",
+        )
+        .order_by(Assignment.opens_at, Assignment.id)
+        .limit(limit)
+        .with_for_update(of=Assignment, skip_locked=True)  # type: ignore[arg-type]
+    ).all()
+    if not claimed:
         return 0
-    zones = _zones({a.patient_id for a in assignments})
+    table = Assignment.__table__
     db.session.execute(
-        sa.update(Assignment)
-        .where(Assignment.id.in_([a.id for a in assignments]))
+        sa.update(table)
+        .where(among(db.session, table.c.id, [row.id for row in claimed]))
         .values(status="open", status_changed_at=now)
     )
     reminders = [
         {
             "id": uuid.uuid4(),
-            "assignment_id": assignment.id,
-            "patient_id": assignment.patient_id,
+            "assignment_id": row.id,
+            "patient_id": row.patient_id,
             "rung": rung,
             "due_at": due,
             "status": "pending",
             "created_at": now,
             "updated_at": now,
         }
-        for assignment in assignments
-        for rung, due in reminder_times(
-            assignment.opens_at, assignment.closes_at, zones[assignment.patient_id]
-        )
+        for row in claimed
+        # ZoneInfo keeps one instance per zone: a batch's few zones are each read once.
+        for rung, due in reminder_times(row.opens_at, row.closes_at, ZoneInfo(row.timezone))
     ]
-    if reminders:
-        db.session.execute(sa.insert(Reminder), reminders)
-    return len(assignments)
-
-
-def _zones(ids: set[uuid.UUID]) -> dict[uuid.UUID, ZoneInfo]:
-    rows = db.session.execute(db.select(Patient.id, Patient.timezone).where(Patient.id.in_(ids)))
-    return {row.id: ZoneInfo(row.timezone) for row in rows}
+    insert_rows(db.session, Reminder.__table__, reminders)
+    return len(claimed)
 
 
 def close_expired_assignments(now: datetime, *, limit: int) -> int:
@@ -197,10 +197,6 @@ def _close(assignment: Assignment, patient: Patient, now: datetime) -> None:
     db.session.flush()
 
 
-def _followed_patients() -> sa.Select[uuid.UUID]:
-    return sa.select(Patient.id).where(Patient.status == "active")
-
-
 def on_follow_up_stopped(
     _app: object, *, patient: Patient, now: datetime, ended: bool, reason: str
 ) -> None:
@@ -242,25 +238,25 @@ class _Recipient:
 
 def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
     """Turn due reminders into outbox notifications, or say why not (skipped, expired)."""
-    reminders = list(
-        db.session.execute(
-            db.select(Reminder)
-            .where(Reminder.status == "pending", Reminder.due_at <= now)
-            .order_by(Reminder.due_at, Reminder.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
+    # Columns, not entities, here too: what becomes of each claimed reminder is written in a
+    # few set-based statements (``_Outcomes``), never through the unit of work.
+    reminders = db.session.execute(
+        db.select(Reminder.id, Reminder.assignment_id, Reminder.patient_id, Reminder.rung)
+        .where(Reminder.status == "pending", Reminder.due_at <= now)
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
     if not reminders:
         return 0
-    # Columns, not entities: the batch's questionnaires, patients and later rungs are read, never
-    # changed, and building hundreds of ORM objects for them was a third of this job's time.
+    # The batch's questionnaires, patients and later rungs are read, never changed, and building
+    # hundreds of ORM objects for them was a third of this job's time.
     assignment_ids = {r.assignment_id for r in reminders}
     assignments = {
         row.id: _Questionnaire(row.status, row.closes_at)
         for row in db.session.execute(
             db.select(Assignment.id, Assignment.status, Assignment.closes_at).where(
-                Assignment.id.in_(assignment_ids)
+                among(db.session, Assignment.id, assignment_ids)
             )
         )
     }
@@ -274,57 +270,73 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
                 Patient.contact_channels,
                 Patient.status,
                 Patient.timezone,
-            ).where(Patient.id.in_({r.patient_id for r in reminders}))
+            ).where(among(db.session, Patient.id, {r.patient_id for r in reminders}))
         )
     }
     # Later rungs of the same questionnaires, to let a late reminder give way to the next one.
     later: dict[uuid.UUID, list[_Rung]] = defaultdict(list)
     for row in db.session.execute(
         db.select(Reminder.assignment_id, Reminder.rung, Reminder.due_at).where(
-            Reminder.assignment_id.in_(assignment_ids), Reminder.status == "pending"
+            among(db.session, Reminder.assignment_id, assignment_ids), Reminder.status == "pending"
         )
     ):
         later[row.assignment_id].append(_Rung(row.rung, row.due_at))
-    messages: list[tuple[Reminder, PatientMessage]] = []
+    outcomes = _Outcomes()
+    messages: list[tuple[_DueReminder, PatientMessage]] = []
     for reminder in reminders:
         try:
-            message = _decide(reminder, assignments, patients, later, now)
+            message = _decide(reminder, assignments, patients, later, now, outcomes)
         except Exception as exc:  # noqa: BLE001 - one bad row must not block the others
             log.error(
                 "reminder could not be handled (%s); postponed",
                 type(exc).__name__,
                 extra={"id": str(reminder.id)},
             )
-            _postpone(reminder, now)
+            outcomes.postponed.append({"id": reminder.id, "due_at": now + POISON_DELAY})
             continue
         if message is not None:
             messages.append((reminder, message))
     # These reminder rows are locked: each is enqueued once (the unique dedupe key stands behind).
     ids = enqueue_patient_notifications([m for _, m in messages], now=now)
-    enqueued: list[tuple[Reminder, uuid.UUID]] = []
-    for (reminder, _), notification_id in zip(messages, ids, strict=True):
+    enqueued: list[dict[str, object]] = []
+    for (due, _), notification_id in zip(messages, ids, strict=True):
         if notification_id is None:
-            _settle(reminder, "skipped", "no_contact_channel", now)
+            outcomes.settle(due, "skipped", "no_contact_channel")
         else:
-            enqueued.append((reminder, notification_id))
+            enqueued.append({"id": due.id, "notification_id": notification_id})
+    table = Reminder.__table__
     # Nearly every row: one statement for the batch.
-    update_rows(
-        db.session,
-        Reminder.__table__,
-        [{"id": r.id, "notification_id": nid} for r, nid in enqueued],
-        loaded=[r for r, _ in enqueued],
-        status="enqueued",
-        reason=None,
-        updated_at=now,
-    )
-    db.session.flush()
+    update_rows(db.session, table, enqueued, status="enqueued", reason=None, updated_at=now)
+    update_rows(db.session, table, outcomes.settled, updated_at=now)
+    update_rows(db.session, table, outcomes.waiting, updated_at=now)
+    update_rows(db.session, table, outcomes.postponed, reason="internal_error", updated_at=now)
     return len(reminders)
 
 
-def _postpone(reminder: Reminder, now: datetime) -> None:
-    reminder.due_at = now + POISON_DELAY
-    reminder.reason = "internal_error"
-    reminder.updated_at = now
+class _DueReminder(Protocol):
+    """A claimed reminder, as the enqueue reads it (a row of columns)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def assignment_id(self) -> uuid.UUID: ...
+    @property
+    def patient_id(self) -> uuid.UUID: ...
+    @property
+    def rung(self) -> int: ...
+
+
+@dataclass
+class _Outcomes:
+    """What the claimed reminders that are not enqueued become, written per kind in one
+    statement each (rows for ``update_rows``)."""
+
+    settled: list[dict[str, object]] = field(default_factory=list)  # status and reason
+    waiting: list[dict[str, object]] = field(default_factory=list)  # due again after quiet hours
+    postponed: list[dict[str, object]] = field(default_factory=list)  # could not be handled
+
+    def settle(self, reminder: _DueReminder, status: str, reason: str | None) -> None:
+        self.settled.append({"id": reminder.id, "status": status, "reason": reason})
 
 
 WANTED_PREFIX = "questionnaire:"
@@ -356,7 +368,7 @@ def unwanted_reminders(
     verdicts = {}
     for row in db.session.execute(
         db.select(Assignment.id, Assignment.status, Assignment.closes_at).where(
-            Assignment.id.in_(list(ids))
+            among(db.session, Assignment.id, ids)
         )
     ):
         # questionnaires.planning owns the decision; the outbox's words for it are its statuses.
@@ -368,31 +380,31 @@ def unwanted_reminders(
 
 
 def _decide(
-    reminder: Reminder,
+    reminder: _DueReminder,
     assignments: dict[uuid.UUID, _Questionnaire],
     patients: dict[uuid.UUID, _Recipient],
     later: dict[uuid.UUID, list[_Rung]],
     now: datetime,
+    outcomes: _Outcomes,
 ) -> PatientMessage | None:
-    """The notification one due reminder becomes, or None when it is settled with the reason."""
+    """The notification one due reminder becomes, or None when ``outcomes`` says what instead."""
     assignment = assignments[reminder.assignment_id]
     patient = patients[reminder.patient_id]
     unneeded = message_no_longer_needed(assignment.status, assignment.closes_at, now)
     if unneeded is not None:
-        _settle(
-            reminder, "expired" if unneeded == QUESTIONNAIRE_CLOSED else "skipped", unneeded, now
+        outcomes.settle(
+            reminder, "expired" if unneeded == QUESTIONNAIRE_CLOSED else "skipped", unneeded
         )
     elif patient.status != "active":
-        _settle(reminder, "skipped", f"patient_{patient.status}", now)
+        outcomes.settle(reminder, "skipped", f"patient_{patient.status}")
     elif any(
         o.rung > reminder.rung and o.due_at <= now + SUPERSEDE_WITHIN
         for o in later[reminder.assignment_id]
     ):
-        _settle(reminder, "expired", "superseded", now)
+        outcomes.settle(reminder, "expired", "superseded")
     elif (quiet_end := sendable_at(now, patient.timezone)) > now:
         # Late (the scheduler was down or behind) and now inside quiet hours: wait.
-        reminder.due_at = quiet_end
-        reminder.updated_at = now
+        outcomes.waiting.append({"id": reminder.id, "due_at": quiet_end})
     else:
         return PatientMessage(
             patient,

@@ -555,3 +555,63 @@ def test_a_delivery_that_cannot_be_prepared_is_postponed_without_blocking_the_ot
     stuck = the_notification(marcel).deliveries[0]
     assert (stuck.status, stuck.status_reason) == ("pending", "internal_error")
     assert stuck.next_attempt_at == T0 + timedelta(minutes=30)
+
+
+def test_a_message_sent_on_its_first_channel_cancels_the_channels_waiting_behind_it(
+    app, nurse_ada, clock, memory_channels
+):
+    marcel = make_patient(nurse_ada, contact_channels=["sms", "email"], email="marcel@example.org")
+    make_procedure(nurse_ada, marcel)
+
+    run_pass()
+
+    assert len(memory_channels.sms.sent) == 1 and memory_channels.email.sent == []
+    notification = the_notification(marcel)
+    assert notification.status == "sent"
+    sms, email = notification.deliveries
+    assert (sms.channel, sms.status, sms.claimed_by) == ("sms", "sent", None)
+    assert (email.channel, email.status, email.status_reason) == (
+        "email",
+        "cancelled",
+        "delivered_on_other_channel",
+    )
+    assert outcomes(sms) == [("sent", None)]
+
+
+def test_a_send_recorded_after_another_worker_took_the_lease_leaves_the_delivery_to_it(
+    app, nurse_ada, clock, memory_channels
+):
+    from backend.notify.channels import get_channels
+    from backend.notify.jobs import Sender
+    from backend.notify.record import record_outcomes
+    from backend.schedule import jobs
+
+    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    make_procedure(nurse_ada, marcel)
+    for job in jobs.jobs():  # everything but the delivery job
+        job(clock.now())
+    db.session.commit()
+    settings = OutboxSettings.from_config(app.config)
+    claim = claim_due_deliveries(
+        clock.now(), worker="slow-worker", settings=settings, channels=get_channels()
+    )
+    db.session.commit()
+    with Sender(get_channels(), settings) as sender:
+        sent = sender.send(claim.jobs)
+    # Meanwhile its lease ran out and another worker took the delivery over.
+    db.session.execute(
+        db.update(Delivery)
+        .where(Delivery.id == claim.jobs[0].delivery_id)
+        .values(claimed_by="next-worker")
+    )
+    db.session.commit()
+
+    record_outcomes(sent, now=clock.now(), settings=settings)
+    db.session.commit()
+
+    db.session.expire_all()
+    notification = the_notification(marcel)
+    (sms,) = notification.deliveries
+    assert (sms.status, sms.claimed_by) == ("sending", "next-worker")
+    assert notification.status == "pending"
+    assert outcomes(sms) == [("sent", None)]  # the attempt itself is recorded

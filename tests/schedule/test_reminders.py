@@ -395,3 +395,38 @@ def test_run_once_does_everything_due_at_the_current_time(app, nurse_ada, clock,
     assert "open_questionnaires=1" in result.output
     assert "enqueue_reminders=1" in result.output
     assert len(memory_channels.sms.sent) == 1
+
+
+def test_a_reminder_that_cannot_be_handled_is_postponed_without_holding_back_the_others(
+    app, nurse_ada, clock, memory_channels, monkeypatch
+):
+    from backend.batches import POISON_DELAY
+    from backend.schedule import services
+
+    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    josette = make_patient(
+        nurse_ada, given_name="Josette", contact_channels=["sms"], phone="+33611111111"
+    )
+    broken = day_one(make_procedure(nurse_ada, marcel))
+    fine = day_one(make_procedure(nurse_ada, josette))
+    broken_id, opens_at = broken.id, broken.opens_at
+    assert fine.opens_at == opens_at
+    real_link = services.questionnaire_link
+
+    def link(assignment_id):
+        if assignment_id == broken_id:
+            raise RuntimeError("a bug in this one row")
+        return real_link(assignment_id)
+
+    monkeypatch.setattr(services, "questionnaire_link", link)
+    at(clock, opens_at)
+
+    first, *later = reminders_of(broken)
+    assert (first.status, first.reason, first.due_at) == (
+        "pending",
+        "internal_error",
+        opens_at + POISON_DELAY,
+    )
+    assert [r.status for r in later] == ["pending", "pending"]
+    assert reminders_of(fine)[0].status == "enqueued"
+    assert [m.to for m in memory_channels.sms.sent] == ["+33611111111"]
