@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import orm
 
 from backend import signals
@@ -160,6 +160,13 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
         changed.append(stale)
         del unresolved["no_response"]
     _plan_confirmations(patient, procedure, evaluation.confirmation_requests, unresolved, now)
+    red_flags = [a for a in [*alerts, *changed] if a.kind == "red_flag"]
+    # The patient's latest red flag, for the advice the phone shows (``red_flag_for``): only
+    # this engine opens one, so it stays the latest until the next evaluation.
+    g._latest_red_flag = (
+        patient.id,
+        max(red_flags, key=lambda a: (a.created_at, a.id)) if red_flags else None,
+    )
     if candidate is not None:  # shadow evaluation: stored for the report, never shown
         shadow = evaluate(facts, response_list, missed_list, candidate)
         versions.record_shadow(patient, procedure, shadow, candidate.version, now)
@@ -378,15 +385,19 @@ def on_missed(_app: object, *, assignment: Assignment, patient: Patient, now: da
 def red_flag_for(response: Response) -> bool:
     """Whether this response raised (or added to) a red flag: the phone shows the emergency
     advice at once."""
-    alert = (
-        db.session.execute(
-            db.select(Alert)
-            .filter_by(patient_id=response.patient_id, kind="red_flag")
-            .order_by(Alert.created_at.desc())
+    known = g.get("_latest_red_flag")
+    if known is not None and known[0] == response.patient_id:
+        alert = known[1]  # the evaluation that just ran knows it (no query)
+    else:
+        alert = (
+            db.session.execute(
+                db.select(Alert)
+                .filter_by(patient_id=response.patient_id, kind="red_flag")
+                .order_by(Alert.created_at.desc(), Alert.id.desc())
+            )
+            .scalars()
+            .first()
         )
-        .scalars()
-        .first()
-    )
     if alert is None:
         return False
     ids = {s.get("response", {}).get("id") for s in alert.evidence.get("signals", [])}

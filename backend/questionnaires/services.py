@@ -5,6 +5,9 @@ patient's phone, a caregiver on it, a nurse after a phone call). No answer is lo
 silently accepted when wrong:
 
 1. A known ``Idempotency-Key`` replays the first result (same body) or is refused (another body).
+   The database decides it: the key is unique per patient, so it is looked up only when the
+   answer cannot be stored (refused by a check below, or the unique constraint's conflict), not
+   before every answer.
 2. Every rule is checked and every bad field reported at once (422); nothing is stored.
 3. The row is inserted inside a savepoint; the database's unique constraints (one response per
    assignment, one per patient and key) decide a race between two identical requests, and the
@@ -25,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.orm import selectinload
 
 from backend import signals
@@ -34,7 +38,7 @@ from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field
 from backend.extensions import db
 from backend.fields import strip_control_characters
 from backend.locales import FALLBACK_LOCALE, LOCALES
-from backend.patients.models import Patient, Procedure
+from backend.patients.models import CURRENT_PROCEDURE_ORDER, Patient, Procedure
 from backend.questionnaires.models import CHANNELS, Assignment, Instrument, Response
 from backend.questionnaires.planning import day_number
 from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
@@ -55,6 +59,25 @@ def get_instrument(key: str, version: int | None = None) -> Instrument:
     if instrument is None:
         raise NotFound()
     return instrument
+
+
+def instrument_definition(key: str, version: int) -> Mapping[str, Any] | None:
+    """The definition of one version of an instrument (None: no such version), read once per
+    application: a published version never changes (a change is a new version), so every
+    answer need not read it again. Treat it as read-only."""
+    from flask import current_app
+
+    cache: dict[tuple[str, int], Mapping[str, Any]] = current_app.extensions.setdefault(
+        "instrument_definitions", {}
+    )
+    definition = cache.get((key, version))
+    if definition is None:
+        definition = db.session.execute(
+            sa.select(Instrument.definition).filter_by(key=key, version=version)
+        ).scalar_one_or_none()
+        if definition is not None:
+            cache[(key, version)] = definition
+    return definition
 
 
 def localise(definition: Mapping[str, Any], locale: str) -> dict[str, Any]:
@@ -246,21 +269,80 @@ def record_response(
         channel = "phone" if actor.is_staff else "app"
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    if idempotency_key:
-        replay = _replay(patient, idempotency_key, fingerprint)
-        if replay:
-            return replay
+    try:
+        checked = _checked(actor, patient, body, now)
+    except Problem:
+        # A retry of a stored answer may now be refused (its questionnaire is answered, the
+        # day's check-ins are used up): it replays instead. A known key is looked up only on
+        # this path and on the unique constraint's conflict below, not before every answer.
+        if idempotency_key:
+            replay = _replay(patient, idempotency_key, fingerprint)
+            if replay:
+                return replay
+        raise
+    procedure, assignment, answers = checked
+    answered_at: datetime = body["answered_at"]
+    source = body["source"]
+    response = Response(
+        patient_id=patient.id,
+        procedure_id=procedure.id,
+        assignment_id=assignment.id if assignment else None,
+        instrument_key=body["instrument"],
+        instrument_version=body["version"],
+        day=day_number(procedure.discharged_on, answered_at, patient.timezone),
+        answered_at=answered_at,
+        received_at=now,
+        source=source,
+        answers=dict(answers),
+        scores=score(answers),
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        entered_by_id=actor.id if actor.is_staff else None,
+        channel=channel,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(response)
+    except sa.exc.IntegrityError:
+        # A retry, or a concurrent twin that won the race: the savepoint is rolled back, the
+        # transaction lives, and the stored answer replays (or its key with another body is
+        # refused).
+        if idempotency_key:
+            replay = _replay(patient, idempotency_key, fingerprint)
+            if replay:
+                return replay
+        raise Conflict("This questionnaire has already been answered.") from None
 
+    if assignment is not None:
+        assignment.status = "completed"
+        assignment.status_changed_at = now
+    record(
+        "response.create",
+        now=now,
+        actor=actor,
+        resource_type="response",
+        resource_id=response.id,
+        patient_id=patient.id,
+        details={"source": source, "channel": channel},
+    )
+    signals.send(
+        signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
+    )
+    return Recorded(response, replayed=False)
+
+
+def _checked(
+    actor: Principal, patient: Patient, body: Mapping[str, Any], now: datetime
+) -> tuple[Procedure, Assignment | None, Any]:
+    """The procedure, the assignment (locked) and the cleaned answers of a response that may be
+    stored; a ``Problem`` (every bad field at once, 409, 429) otherwise."""
     if body.get("assignment_id") is None and not actor.is_staff:
         _check_checkin_budget(patient, now)
 
     answered_at: datetime = body["answered_at"]
-    source = body["source"]
     errors: list[dict[str, str]] = []
-    instrument = db.session.execute(
-        db.select(Instrument).filter_by(key=body["instrument"], version=body["version"])
-    ).scalar_one_or_none()
-    if instrument is None:
+    definition = instrument_definition(body["instrument"], body["version"])
+    if definition is None:
         errors.append(field_error("/instrument", "no such instrument and version"))
 
     assignment: Assignment | None = None
@@ -295,59 +377,15 @@ def record_response(
     elif assignment is not None and answered_at < assignment.opens_at:
         errors.append(field_error("/answered_at", "is before the questionnaire opened"))
     answers: Any = body["answers"]
-    if instrument is not None:
-        answers = clean_free_text(instrument.definition, answers)
-        errors.extend(validate_answers(instrument.definition, answers))
+    if definition is not None:
+        answers = clean_free_text(definition, answers)
+        errors.extend(validate_answers(definition, answers))
     if errors:
         raise ValidationProblem(errors)
 
     if assignment is not None:
         _check_assignment_accepts(assignment, answered_at, now)
-
-    response = Response(
-        patient_id=patient.id,
-        procedure_id=procedure.id,
-        assignment_id=assignment.id if assignment else None,
-        instrument_key=body["instrument"],
-        instrument_version=body["version"],
-        day=day_number(procedure.discharged_on, answered_at, patient.timezone),
-        answered_at=answered_at,
-        received_at=now,
-        source=source,
-        answers=dict(answers),
-        scores=score(answers),
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        entered_by_id=actor.id if actor.is_staff else None,
-        channel=channel,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(response)
-    except sa.exc.IntegrityError:
-        # A concurrent twin won the race; the savepoint is rolled back, the transaction lives.
-        if idempotency_key:
-            replay = _replay(patient, idempotency_key, fingerprint)
-            if replay:
-                return replay
-        raise Conflict("This questionnaire has already been answered.") from None
-
-    if assignment is not None:
-        assignment.status = "completed"
-        assignment.status_changed_at = now
-    record(
-        "response.create",
-        now=now,
-        actor=actor,
-        resource_type="response",
-        resource_id=response.id,
-        patient_id=patient.id,
-        details={"source": source, "channel": channel},
-    )
-    signals.send(
-        signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
-    )
-    return Recorded(response, replayed=False)
+    return procedure, assignment, answers
 
 
 CHECKIN_WINDOW = timedelta(hours=24)
@@ -397,9 +435,21 @@ def _check_checkin_budget(patient: Patient, now: datetime) -> None:
 
 
 def _procedure_for(patient: Patient, assignment: Assignment | None) -> Procedure | None:
+    """The assignment's procedure, else the patient's current one (``current_procedure``), read
+    without its schedule and protocol: recording an answer needs neither."""
+    lean = (orm.lazyload(Procedure.schedule), orm.lazyload(Procedure.protocol))
     if assignment is not None:
-        return db.session.get(Procedure, assignment.procedure_id)
-    return patient.current_procedure
+        return db.session.get(Procedure, assignment.procedure_id, options=lean)
+    if "procedures" not in sa.inspect(patient).unloaded:
+        return patient.current_procedure
+    procedure: Procedure | None = db.session.execute(
+        sa.select(Procedure)
+        .where(Procedure.patient_id == patient.id)
+        .order_by(*(c.desc() for c in CURRENT_PROCEDURE_ORDER))
+        .limit(1)
+        .options(*lean)
+    ).scalar_one_or_none()
+    return procedure
 
 
 def _check_assignment_accepts(assignment: Assignment, answered_at: datetime, now: datetime) -> None:
