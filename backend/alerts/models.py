@@ -190,3 +190,27 @@ class ShadowSignal(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     reasons: Mapped[list[Any]]
     summary: Mapped[dict[str, Any]]
     recorded_at: Mapped[datetime]
+
+
+class RuleState(db.Model):  # type: ignore[name-defined,misc]
+    """The alert rules' state after a procedure's answers (``backend.alerts.rules.Fold``), kept
+    so that the next answer, when it is the latest, is evaluated alone instead of the whole
+    history again (``backend.alerts.services.evaluate_patient``).
+
+    It is used only when it was computed by the same engine (``engine``: this code and the
+    shipped rule sets), rule version and procedure facts, from every answer but the new one
+    (``responses``); otherwise the history is evaluated whole and the state written again.
+    """
+
+    __tablename__ = "rule_states"
+
+    procedure_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("procedures.id", ondelete="CASCADE"), primary_key=True
+    )
+    engine: Mapped[str] = mapped_column(sa.String(32))
+    rule_version: Mapped[int]
+    facts: Mapped[dict[str, Any]]  # the procedure facts (baseline) it was computed with
+    responses: Mapped[int]  # how many answers it folded
+    # JSON text, not JSONB: written and read whole at each answer, never queried inside.
+    state: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
+    updated_at: Mapped[datetime]

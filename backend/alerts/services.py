@@ -19,10 +19,11 @@ arrived, and a replay changes nothing:
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,14 +40,20 @@ from backend.alerts.models import (
     Alert,
     AlertEvent,
     AlertNote,
+    RuleState,
 )
 from backend.alerts.rules import (
+    ENGINE,
     AlertPlan,
     ConfirmationRequest,
+    Evaluation,
+    Fold,
     MissedFacts,
     ProcedureFacts,
     ResponseFacts,
+    RuleSet,
     evaluate,
+    fold,
     reconcile,
 )
 from backend.audit.services import record
@@ -103,29 +110,43 @@ def _target(severity: str) -> timedelta:
     return timedelta(hours=hours[severity])
 
 
-def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> list[Alert]:
-    """Re-evaluate the patient's history and bring the alerts up to date (flush only)."""
+def evaluate_patient(
+    patient: Patient, procedure: Procedure, now: datetime, response: Response | None = None
+) -> list[Alert]:
+    """Re-evaluate the patient's history and bring the alerts up to date (flush only).
+
+    ``response``: the answer just stored, if that is why. When it is the latest of its
+    procedure, the kept state (``RuleState``) plus this answer gives the evaluation without
+    reading the history (``_incremental``); otherwise the history is evaluated whole.
+    """
     db.session.flush()
-    # The history as the columns the rules read, not as entities: nothing here changes an
-    # answer or a questionnaire, and building the ORM objects of a year of answers at every
-    # new answer was most of recording one.
-    responses = db.session.execute(
-        db.select(
-            Response.id, Response.answered_at, Response.day, Response.answers, Response.scores
-        ).filter_by(procedure_id=procedure.id)
-    ).all()
     missed = db.session.execute(
         db.select(Assignment.id, Assignment.day, Assignment.closes_at, Assignment.reason).filter_by(
             procedure_id=procedure.id, status="missed"
         )
     ).all()
     facts = procedure_facts(procedure)
-    response_list = [response_facts(r) for r in responses]
     missed_list = [
         MissedFacts(str(a.id), a.day, a.closes_at, a.reason) for a in missed if a.closes_at <= now
     ]
     rules, candidate = versions.site_rules(patient.site_id)
-    evaluation = evaluate(facts, response_list, missed_list, rules)
+    evaluation = None
+    if response is not None and candidate is None:
+        evaluation = _incremental(procedure, facts, rules, response, missed_list, now)
+    if evaluation is None:
+        # The history as the columns the rules read, not as entities: nothing here changes an
+        # answer or a questionnaire, and building the ORM objects of a year of answers at every
+        # new answer was most of recording one.
+        responses = db.session.execute(
+            db.select(
+                Response.id, Response.answered_at, Response.day, Response.answers, Response.scores
+            ).filter_by(procedure_id=procedure.id)
+        ).all()
+        response_list = [response_facts(r) for r in responses]
+        folded = fold(facts, response_list, rules)
+        evaluation = folded.finish(missed_list)
+        if response is not None:
+            _keep(procedure, facts, folded, now)
     # Their notes and history are not needed to decide (loaded only if an event is added).
     alerts = (
         db.session.execute(
@@ -168,9 +189,87 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
         max(red_flags, key=lambda a: (a.created_at, a.id)) if red_flags else None,
     )
     if candidate is not None:  # shadow evaluation: stored for the report, never shown
-        shadow = evaluate(facts, response_list, missed_list, candidate)
+        shadow = evaluate(facts, response_list, missed_list, candidate)  # whole (see above)
         versions.record_shadow(patient, procedure, shadow, candidate.version, now)
     return changed
+
+
+def _facts_data(facts: ProcedureFacts) -> dict[str, Any]:
+    return dataclasses.asdict(facts) | {"discharged_on": facts.discharged_on.isoformat()}
+
+
+def _incremental(
+    procedure: Procedure,
+    facts: ProcedureFacts,
+    rules: RuleSet,
+    response: Response,
+    missed: list[MissedFacts],
+    now: datetime,
+) -> Evaluation | None:
+    """The evaluation from the kept state and the new answer, or None when the state cannot
+    give it (none yet; another engine, rule version or baseline; an answer arriving after a
+    later one; an answer it has not folded), and the history must be evaluated whole.
+
+    The state's row is locked first: two answers of one procedure at once are evaluated one
+    after the other, the second from the state the first wrote. ``Fold`` says why the state
+    plus the latest answer equals the whole evaluation; tests/alerts/test_incremental_rules.py
+    and tests/alerts/test_rule_states.py check it.
+    """
+    kept = db.session.execute(
+        db.select(RuleState).filter_by(procedure_id=procedure.id).with_for_update()
+    ).scalar_one_or_none()
+    if (
+        kept is None
+        or kept.engine != ENGINE
+        or kept.rule_version != rules.version
+        or kept.facts != _facts_data(facts)
+    ):
+        return None
+    new = response_facts(response)
+    new = dataclasses.replace(new, answered_at=new.answered_at.astimezone(UTC))  # as read back
+    try:
+        state = Fold.load(kept.state, facts, rules)
+    except (KeyError, TypeError, ValueError):
+        return None  # unreadable: evaluated whole, and written again
+    if not state.follows(new):
+        return None  # an older answer arriving late: the later ones' reference points move
+    stored = db.session.execute(
+        db.select(sa.func.count()).select_from(Response).filter_by(procedure_id=procedure.id)
+    ).scalar_one()
+    if stored != state.count + 1:
+        return None  # an answer the state has not folded (a concurrent first evaluation)
+    state.add(new)
+    kept.state, kept.responses, kept.updated_at = state.dump(), state.count, now
+    return state.finish(missed)
+
+
+def _keep(procedure: Procedure, facts: ProcedureFacts, state: Fold, now: datetime) -> None:
+    """Write the state after a whole evaluation (insert, or replace the stale one)."""
+    values = {
+        "procedure_id": procedure.id,
+        "engine": ENGINE,
+        "rule_version": state.rules.version,
+        "facts": _facts_data(facts),
+        "responses": state.count,
+        "state": state.dump(),
+        "updated_at": now,
+    }
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(RuleState).values(**values)
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[RuleState.procedure_id],
+            set_={k: statement.excluded[k] for k in values if k != "procedure_id"},
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    kept = db.session.identity_map.get(db.session.identity_key(RuleState, procedure.id))
+    if kept is not None:  # a row this session read before: tell it what was written
+        db.session.expire(kept)
 
 
 def _missed_ids(evidence: Mapping[str, Any]) -> dict[str, int]:
@@ -372,7 +471,7 @@ def on_response(
     _app: object, *, response: Response, patient: Patient, procedure: Procedure, now: datetime
 ) -> None:
     """``response_recorded`` receiver."""
-    evaluate_patient(patient, procedure, now)
+    evaluate_patient(patient, procedure, now, response)
 
 
 def on_missed(_app: object, *, assignment: Assignment, patient: Patient, now: datetime) -> None:
