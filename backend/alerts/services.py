@@ -58,6 +58,7 @@ from backend.alerts.rules import (
 )
 from backend.audit.services import record
 from backend.auth.principal import Principal
+from backend.db import upsert_insert
 from backend.errors import Conflict, NotFound, ValidationProblem
 from backend.extensions import db
 from backend.locales import pick
@@ -254,12 +255,7 @@ def _keep(procedure: Procedure, facts: ProcedureFacts, state: Fold, now: datetim
         "state": state.dump(),
         "updated_at": now,
     }
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(RuleState).values(**values)
+    statement = upsert_insert(RuleState).values(**values)
     db.session.execute(
         statement.on_conflict_do_update(
             index_elements=[RuleState.procedure_id],

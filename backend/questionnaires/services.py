@@ -9,9 +9,9 @@ silently accepted when wrong:
    answer cannot be stored (refused by a check below, or the unique constraint's conflict), not
    before every answer.
 2. Every rule is checked and every bad field reported at once (422); nothing is stored.
-3. The row is inserted inside a savepoint; the database's unique constraints (one response per
-   assignment, one per patient and key) decide a race between two identical requests, and the
-   loser replays the winner's result instead of failing.
+3. The row is inserted with ``ON CONFLICT DO NOTHING``; the database's unique constraints (one
+   response per assignment, one per patient and key) decide a race between two identical
+   requests, and the loser replays the winner's result instead of failing.
 4. The assignment is completed and ``response_recorded`` is sent (the alert engine listens) in
    the same transaction, so an answer and the alerts it raises commit together.
 """
@@ -34,6 +34,7 @@ from sqlalchemy.orm import selectinload
 from backend import signals
 from backend.audit.services import record
 from backend.auth.principal import Principal
+from backend.db import upsert_insert
 from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field_error
 from backend.extensions import db
 from backend.fields import strip_control_characters
@@ -283,35 +284,38 @@ def record_response(
     procedure, assignment, answers = checked
     answered_at: datetime = body["answered_at"]
     source = body["source"]
-    response = Response(
-        patient_id=patient.id,
-        procedure_id=procedure.id,
-        assignment_id=assignment.id if assignment else None,
-        instrument_key=body["instrument"],
-        instrument_version=body["version"],
-        day=day_number(procedure.discharged_on, answered_at, patient.timezone),
-        answered_at=answered_at,
-        received_at=now,
-        source=source,
-        answers=dict(answers),
-        scores=score(answers),
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        entered_by_id=actor.id if actor.is_staff else None,
-        channel=channel,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(response)
-    except sa.exc.IntegrityError:
-        # A retry, or a concurrent twin that won the race: the savepoint is rolled back, the
-        # transaction lives, and the stored answer replays (or its key with another body is
-        # refused).
+    values = {
+        "id": uuid.uuid4(),
+        "patient_id": patient.id,
+        "procedure_id": procedure.id,
+        "assignment_id": assignment.id if assignment else None,
+        "instrument_key": body["instrument"],
+        "instrument_version": body["version"],
+        "day": day_number(procedure.discharged_on, answered_at, patient.timezone),
+        "answered_at": answered_at,
+        "received_at": now,
+        "source": source,
+        "answers": dict(answers),
+        "scores": score(answers),
+        "idempotency_key": idempotency_key,
+        "request_hash": fingerprint,
+        "entered_by_id": actor.id if actor.is_staff else None,
+        "channel": channel,
+    }
+    # ``ON CONFLICT DO NOTHING``: a unique constraint (one response per assignment, one per
+    # patient and key) leaves the row out instead of failing, so no savepoint is needed and the
+    # transaction lives on (a twin still in flight is waited for, then decides).
+    response: Response | None = db.session.scalars(
+        upsert_insert(Response).values(**values).on_conflict_do_nothing().returning(Response)
+    ).first()
+    if response is None:
+        # A retry, or a concurrent twin that won the race: the stored answer replays (or its
+        # key with another body is refused).
         if idempotency_key:
             replay = _replay(patient, idempotency_key, fingerprint)
             if replay:
                 return replay
-        raise Conflict("This questionnaire has already been answered.") from None
+        raise Conflict("This questionnaire has already been answered.")
 
     if assignment is not None:
         assignment.status = "completed"
