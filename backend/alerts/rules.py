@@ -961,6 +961,17 @@ class Fold:
         self.answered.append(response.answered_at)
         self.last = _answered_order(response)
 
+    def forget(self, resolutions: Mapping[str, Sequence[datetime]]) -> None:
+        """Drop the signals no later evaluation can use: those answered at or before the latest
+        resolution of their kind. ``reconcile`` leaves them out, and a kind's latest resolution
+        only ever moves later (an alert is never reopened or deleted), so the plans of every
+        later ``reconcile`` are the same with or without them. Keeps the state as small as the
+        open episodes."""
+        latest = {kind: max(times) for kind, times in resolutions.items() if times}
+        self.signals = [
+            s for s in self.signals if s.kind not in latest or s.answered_at > latest[s.kind]
+        ]
+
     def finish(self, missed: Sequence[MissedFacts] = ()) -> Evaluation:
         """The evaluation: the responses' signals and the missed questionnaires', in order."""
         signals = [*self.signals, *_no_response_signals(missed, self.answered, self.rules)]

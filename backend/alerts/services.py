@@ -46,7 +46,6 @@ from backend.alerts.rules import (
     ENGINE,
     AlertPlan,
     ConfirmationRequest,
-    Evaluation,
     Fold,
     MissedFacts,
     ProcedureFacts,
@@ -131,10 +130,13 @@ def evaluate_patient(
         MissedFacts(str(a.id), a.day, a.closes_at, a.reason) for a in missed if a.closes_at <= now
     ]
     rules, candidate = versions.site_rules(patient.site_id)
-    evaluation = None
+    state: Fold | None = None
+    kept: RuleState | None = None
     if response is not None and candidate is None:
-        evaluation = _incremental(procedure, facts, rules, response, missed_list, now)
-    if evaluation is None:
+        kept, state = _incremental(procedure, facts, rules, response)
+    if state is not None:
+        evaluation = state.finish(missed_list)
+    else:
         # The history as the columns the rules read, not as entities: nothing here changes an
         # answer or a questionnaire, and building the ORM objects of a year of answers at every
         # new answer was most of recording one.
@@ -146,8 +148,6 @@ def evaluate_patient(
         response_list = [response_facts(r) for r in responses]
         folded = fold(facts, response_list, rules)
         evaluation = folded.finish(missed_list)
-        if response is not None:
-            _keep(procedure, facts, folded, now)
     # Their notes and history are not needed to decide (loaded only if an event is added).
     alerts = (
         db.session.execute(
@@ -163,6 +163,13 @@ def evaluate_patient(
     for alert in alerts:
         if alert.status == "resolved" and alert.resolved_at is not None:
             resolutions.setdefault(alert.kind, []).append(alert.resolved_at)
+    if response is not None:  # the state for the next answer, without what is settled
+        if state is not None and kept is not None:
+            state.forget(resolutions)
+            kept.state, kept.responses, kept.updated_at = state.dump(), state.count, now
+        else:
+            folded.forget(resolutions)
+            _keep(procedure, facts, folded, now)
     changed = []
     unresolved = {a.kind: a for a in alerts if a.status != "resolved"}
     planned = set()
@@ -200,16 +207,12 @@ def _facts_data(facts: ProcedureFacts) -> dict[str, Any]:
 
 
 def _incremental(
-    procedure: Procedure,
-    facts: ProcedureFacts,
-    rules: RuleSet,
-    response: Response,
-    missed: list[MissedFacts],
-    now: datetime,
-) -> Evaluation | None:
-    """The evaluation from the kept state and the new answer, or None when the state cannot
-    give it (none yet; another engine, rule version or baseline; an answer arriving after a
-    later one; an answer it has not folded), and the history must be evaluated whole.
+    procedure: Procedure, facts: ProcedureFacts, rules: RuleSet, response: Response
+) -> tuple[RuleState | None, Fold | None]:
+    """The kept state's row (locked) and the state with the new answer folded in; no state
+    when it cannot give the evaluation (none yet; another engine, rule version or baseline; an
+    answer arriving after a later one; an answer it has not folded), and the history must be
+    evaluated whole.
 
     The state's row is locked first: two answers of one procedure at once are evaluated one
     after the other, the second from the state the first wrote. ``Fold`` says why the state
@@ -225,23 +228,24 @@ def _incremental(
         or kept.rule_version != rules.version
         or kept.facts != _facts_data(facts)
     ):
-        return None
+        return kept, None
     new = response_facts(response)
     new = dataclasses.replace(new, answered_at=new.answered_at.astimezone(UTC))  # as read back
     try:
         state = Fold.load(kept.state, facts, rules)
     except (KeyError, TypeError, ValueError):
-        return None  # unreadable: evaluated whole, and written again
+        return kept, None  # unreadable: evaluated whole, and written again
     if not state.follows(new):
-        return None  # an older answer arriving late: the later ones' reference points move
+        return kept, None  # an older answer arriving late: the later ones' references move
+    # Counted after the lock: every answer committed before it is counted, and the state
+    # written last holds only committed answers, so equal counts mean the same answers.
     stored = db.session.execute(
         db.select(sa.func.count()).select_from(Response).filter_by(procedure_id=procedure.id)
     ).scalar_one()
     if stored != state.count + 1:
-        return None  # an answer the state has not folded (a concurrent first evaluation)
+        return kept, None  # an answer the state has not folded (a concurrent first evaluation)
     state.add(new)
-    kept.state, kept.responses, kept.updated_at = state.dump(), state.count, now
-    return state.finish(missed)
+    return kept, state
 
 
 def _keep(procedure: Procedure, facts: ProcedureFacts, state: Fold, now: datetime) -> None:

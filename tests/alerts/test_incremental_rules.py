@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from backend.alerts.rules import (
+    ALERT_KINDS,
     CHANGES,
     PROCEDURE_KINDS,
     RULES_V1,
@@ -33,6 +34,7 @@ from backend.alerts.rules import (
     RuleSet,
     evaluate,
     fold,
+    reconcile,
 )
 
 DISCHARGE = date(2026, 1, 5)
@@ -119,16 +121,27 @@ def through_json(state: Fold, procedure: ProcedureFacts, rules: RuleSet) -> Fold
     return Fold.load(json.loads(json.dumps(state.dump())), procedure, rules)
 
 
+def plans(evaluation: Evaluation, resolutions: dict[str, list[datetime]]) -> str:
+    """What the database is told: the open episode per kind, and the confirmation requests."""
+    shown = [dataclasses.asdict(p) for p in reconcile(evaluation.signals, resolutions)]
+    requests = [dataclasses.asdict(r) for r in evaluation.confirmation_requests]
+    return json.dumps([shown, requests], sort_keys=True, default=lambda v: v.isoformat())
+
+
 def replay(
     procedure: ProcedureFacts,
     arrivals: list[ResponseFacts],
     missed: list[MissedFacts],
     rules_at: Any,
+    resolve: random.Random | None = None,
 ) -> tuple[int, int]:
     """Each arrival evaluated as the service does; each result compared with ``evaluate``.
+    With ``resolve``, nurses resolve kinds now and then and the state forgets what they
+    settled (``Fold.forget``): then the plans are compared, as ``reconcile`` makes them.
     Returns how many arrivals took the incremental way and how many the whole one."""
     kept: tuple[int, dict[str, Any]] | None = None  # (rule version, state's JSON)
     received: list[ResponseFacts] = []
+    resolutions: dict[str, list[datetime]] = {}
     quick = whole = 0
     for n, response in enumerate(arrivals):
         received.append(response)
@@ -144,11 +157,20 @@ def replay(
         else:
             state.add(response)
             quick += 1
-        kept = (rules.version, state.dump())
         # Missed questionnaires closed so far: they come and go with time, never folded.
         closed = [m for m in missed if m.closes_at <= response.answered_at + timedelta(days=1)]
         expected = evaluate(procedure, received, closed, rules)
-        assert canonical(state.finish(closed)) == canonical(expected), (n, response)
+        if resolve is None:
+            assert canonical(state.finish(closed)) == canonical(expected), (n, response)
+        else:
+            got = state.finish(closed)
+            assert plans(got, resolutions) == plans(expected, resolutions), (n, response)
+            if resolve.random() < 0.3:  # a nurse resolves a kind, a little after the answer
+                kind = resolve.choice(ALERT_KINDS)
+                at = max(r.answered_at for r in received) + timedelta(hours=resolve.randint(0, 6))
+                resolutions.setdefault(kind, []).append(at)
+            state.forget(resolutions)
+        kept = (rules.version, state.dump())
     return quick, whole
 
 
@@ -161,6 +183,18 @@ def test_the_incremental_evaluation_equals_the_whole_one_for_random_histories(se
     rules = rng.choice([RULES_V1, RULES_V2])
     quick, whole = replay(procedure, arrival_order(rng, history), missed, lambda n: rules)
     assert quick > 0 and whole >= 1
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_forgetting_what_resolutions_settled_changes_no_plan(seed):
+    rng = random.Random(2000 + seed)
+    procedure = random_procedure(rng)
+    history = random_history(rng, rng.randint(10, 45))
+    missed = random_missed(rng, rng.randint(0, 6))
+    rules = rng.choice([RULES_V1, RULES_V2])
+    arrivals = arrival_order(rng, history)
+    quick, _ = replay(procedure, arrivals, missed, lambda n: rules, resolve=rng)
+    assert quick > 0
 
 
 @pytest.mark.parametrize("seed", range(10))

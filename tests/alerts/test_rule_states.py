@@ -159,7 +159,7 @@ def test_the_alerts_are_the_same_whether_the_answers_are_evaluated_one_by_one_or
     # in force: its switch is dated after this one).
     versions.set_versions(nurse_ada.site_id, 1, None, "test", at_day(100))
     db.session.commit()
-    monkeypatch.setattr(alerts, "_incremental", lambda *a: None)
+    monkeypatch.setattr(alerts, "_incremental", lambda *a: (None, None))
     whole = run(nurse_ada, seed, at_day(200))
     assert '"kind": "' in one_by_one  # the answers did raise alerts
     assert one_by_one == whole
