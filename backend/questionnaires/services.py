@@ -340,8 +340,8 @@ def _checked(
 ) -> tuple[Procedure, Assignment | None, Any]:
     """The procedure, the assignment (locked) and the cleaned answers of a response that may be
     stored; a ``Problem`` (every bad field at once, 409, 429) otherwise."""
-    if body.get("assignment_id") is None and not actor.is_staff:
-        _check_checkin_budget(patient, now)
+    counted = body.get("assignment_id") is None and not actor.is_staff
+    current = _check_checkin_budget(patient, now) if counted else None
 
     answered_at: datetime = body["answered_at"]
     errors: list[dict[str, str]] = []
@@ -371,7 +371,7 @@ def _checked(
     elif body["instrument"] != "checkin":
         errors.append(field_error("/instrument", "an unscheduled answer must be a checkin"))
 
-    procedure = _procedure_for(patient, assignment)
+    procedure = current if counted else _procedure_for(patient, assignment)
     if procedure is None:
         raise Conflict("No procedure is recorded for this patient yet.")
     if answered_at > now + FUTURE_TOLERANCE:
@@ -395,8 +395,10 @@ def _checked(
 CHECKIN_WINDOW = timedelta(hours=24)
 
 
-def _check_checkin_budget(patient: Patient, now: datetime) -> None:
-    """429 when the phone has sent ``CHECKIN_LIMIT_PER_DAY`` unscheduled check-ins in 24 hours.
+def _check_checkin_budget(patient: Patient, now: datetime) -> Procedure | None:
+    """429 when the phone has sent ``CHECKIN_LIMIT_PER_DAY`` unscheduled check-ins in 24 hours;
+    else the patient's current procedure, read by the statement that takes the lock (one round
+    trip less than reading it apart).
 
     Counted in the database (every worker sees the same rows), by the server's receipt time (a
     phone's clock can lie), with the patient's row locked so that two workers cannot both
@@ -407,9 +409,19 @@ def _check_checkin_budget(patient: Patient, now: datetime) -> None:
     from flask import current_app
 
     limit = int(current_app.config["CHECKIN_LIMIT_PER_DAY"])
-    db.session.execute(
-        sa.select(Patient.id).where(Patient.id == patient.id).with_for_update()
-    ).first()
+    # The lock first, then the count in a statement of its own: a statement sees the answers
+    # committed before it began, so a count in the locking statement could miss the one a
+    # worker committed while this one waited. (A patient without a procedure locks nothing,
+    # and is refused below whatever the count.)
+    current: Procedure | None = db.session.execute(
+        sa.select(Procedure)
+        .join(Patient, Patient.id == Procedure.patient_id)
+        .where(Patient.id == patient.id)
+        .order_by(*(c.desc() for c in CURRENT_PROCEDURE_ORDER))
+        .limit(1)
+        .options(orm.lazyload(Procedure.schedule), orm.lazyload(Procedure.protocol))
+        .with_for_update(of=Patient)
+    ).scalar_one_or_none()
     since = now - CHECKIN_WINDOW
     recent = list(
         db.session.execute(
@@ -425,7 +437,7 @@ def _check_checkin_budget(patient: Patient, now: datetime) -> None:
         ).scalars()
     )
     if len(recent) < limit:
-        return
+        return current
     frees_at = recent[-1] + CHECKIN_WINDOW  # the oldest of the last ``limit`` leaves the window
     wait = max(1, math.ceil((frees_at - now).total_seconds()))
     raise Problem(
