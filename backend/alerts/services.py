@@ -166,7 +166,8 @@ def evaluate_patient(
     if response is not None:  # the state for the next answer, without what is settled
         if state is not None and kept is not None:
             state.forget(resolutions)
-            kept.state, kept.responses, kept.updated_at = state.dump(), state.count, now
+            kept.write(state.dump())
+            kept.responses, kept.updated_at = state.count, now
         else:
             folded.forget(resolutions)
             _keep(procedure, facts, folded, now)
@@ -232,7 +233,7 @@ def _incremental(
     new = response_facts(response)
     new = dataclasses.replace(new, answered_at=new.answered_at.astimezone(UTC))  # as read back
     try:
-        state = Fold.load(kept.state, facts, rules)
+        state = Fold.load(kept.data(), facts, rules)
     except (KeyError, TypeError, ValueError):
         return kept, None  # unreadable: evaluated whole, and written again
     if not state.follows(new):
@@ -256,7 +257,7 @@ def _keep(procedure: Procedure, facts: ProcedureFacts, state: Fold, now: datetim
         "rule_version": state.rules.version,
         "facts": _facts_data(facts),
         "responses": state.count,
-        "state": state.dump(),
+        **RuleState.columns(state.dump()),
         "updated_at": now,
     }
     statement = upsert_insert(RuleState).values(**values)

@@ -27,7 +27,10 @@ def upgrade():
         sa.Column("rule_version", sa.Integer(), nullable=False),
         sa.Column("facts", json, nullable=False),
         sa.Column("responses", sa.Integer(), nullable=False),
-        sa.Column("state", sa.JSON(), nullable=False),  # text: written and read whole
+        # JSON text: read whole, never queried inside; the parts that change rarely apart.
+        sa.Column("state", sa.JSON(), nullable=False),
+        sa.Column("signals", sa.JSON(), nullable=False),
+        sa.Column("requests", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["procedure_id"],

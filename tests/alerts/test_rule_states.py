@@ -36,7 +36,7 @@ def history_of(procedure: Procedure) -> list:
 def kept_state(procedure: Procedure, rules: RuleSet) -> Fold:
     row = db.session.get(RuleState, procedure.id, populate_existing=True)
     assert row is not None and row.engine == ENGINE and row.rule_version == rules.version
-    return Fold.load(row.state, alerts.procedure_facts(procedure), rules)
+    return Fold.load(row.data(), alerts.procedure_facts(procedure), rules)
 
 
 def answers(rng: random.Random) -> dict:
@@ -180,3 +180,19 @@ def test_a_changed_baseline_is_evaluated_whole(marcel, nurse_ada, monkeypatch):
     state = kept_state(procedure, versions.site_rules(marcel.site_id)[0])
     expected = evaluate(alerts.procedure_facts(procedure), history_of(procedure))
     assert canonical(state.finish()) == canonical(expected)
+
+
+def test_an_answer_that_adds_no_signal_rewrites_only_the_small_part_of_the_state(marcel):
+    from tests.statements import counted_statements
+
+    for day in (1, 2, 3):
+        record(marcel, at_day(day), answers=checkin_answers(pain_walking=3))
+    with counted_statements() as seen:
+        record(marcel, at_day(4), answers=checkin_answers(pain_walking=3))
+    updates = [s for s in seen if s.lstrip().upper().startswith("UPDATE RULE_STATES")]
+    assert len(updates) == 1 and "state=" in updates[0]
+    assert "signals=" not in updates[0] and "requests=" not in updates[0]
+    with counted_statements() as seen:  # a red flag: a signal to keep
+        record(marcel, at_day(5), answers=checkin_answers(symptoms=["numbness"]))
+    updates = [s for s in seen if s.lstrip().upper().startswith("UPDATE RULE_STATES")]
+    assert len(updates) == 1 and "signals=" in updates[0]
