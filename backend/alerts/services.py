@@ -1,12 +1,14 @@
 """The alert engine wired to the database, and the triage workflow.
 
 ``evaluate_patient`` is called in the transaction that stored a response (any source) or marked a
-questionnaire missed. It re-evaluates the patient's whole history with the pure rules
-(``backend.alerts.rules``), so the result is the same whatever the order in which answers
-arrived, and a replay changes nothing:
+questionnaire missed. Its result is that of the patient's whole history under the pure rules
+(``backend.alerts.rules``), so it is the same whatever the order in which answers arrived, and a
+replay changes nothing:
 
 1. Facts: the procedure and baseline, every response in answered order, every missed
-   questionnaire.
+   questionnaire. A new answer that is the latest is folded into the state kept from the
+   earlier ones (``RuleState``, ``_incremental``), which gives the same signals as the whole
+   history (docs/alerts.md, "Incremental evaluation"); otherwise the history is read whole.
 2. ``evaluate`` gives the signals; ``reconcile`` groups them, per kind, into the episode after the
    last resolution of that kind (only answers given after a resolution open a new alert).
 3. Each episode becomes, or updates, the one unresolved alert of its kind: new evidence is added,
