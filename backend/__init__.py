@@ -252,7 +252,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     from backend.fhir.routes import bp as fhir_bp
     from backend.patients.routes import blp as patients_blp
     from backend.patients.routes import enrollment_blp
-    from backend.patients.services import resolve_patient_session
+    from backend.patients.services import patient_session_principal, resolve_patient_session
     from backend.questionnaires.routes import instruments_blp, me_blp
     from backend.research.cli import research_cli
     from backend.research.routes import blp as research_blp
@@ -277,6 +277,7 @@ def _register_domains(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(research_blp)
     app.register_blueprint(fhir_bp)  # /fhir/R4: FHIR clients read its CapabilityStatement
     app.extensions["patient_principal_resolver"] = resolve_patient_session
+    app.extensions["patient_session_principal"] = patient_session_principal
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(seed_on_first_run_command)

@@ -203,3 +203,17 @@ def told(obj: Any, values: Mapping[str, Any]) -> None:
     (attributes named as the columns): its state matches the database with nothing to flush."""
     for key, value in values.items():
         set_committed_value(obj, key, value)
+
+
+def upsert_insert(entity: Any) -> Any:
+    """``INSERT`` of the database in use, with its ``ON CONFLICT`` clauses (PostgreSQL and
+    SQLite share their spelling): ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    from backend.extensions import db
+
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(entity)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(entity)

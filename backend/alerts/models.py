@@ -194,3 +194,50 @@ class ShadowSignal(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     reasons: Mapped[list[Any]]
     summary: Mapped[dict[str, Any]]
     recorded_at: Mapped[datetime]
+
+
+class RuleState(db.Model):  # type: ignore[name-defined,misc]
+    """The alert rules' state after a procedure's answers (``backend.alerts.rules.Fold``), kept
+    so that the next answer, when it is the latest, is evaluated alone instead of the whole
+    history again (``backend.alerts.services.evaluate_patient``).
+
+    It is used only when it was computed by the same engine (``engine``: this code and the
+    shipped rule sets), rule version and procedure facts, from every answer but the new one
+    (``responses``); otherwise the history is evaluated whole and the state written again.
+    """
+
+    __tablename__ = "rule_states"
+
+    procedure_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("procedures.id", ondelete="CASCADE"), primary_key=True
+    )
+    engine: Mapped[str] = mapped_column(sa.String(32))
+    rule_version: Mapped[int]
+    facts: Mapped[dict[str, Any]]  # the procedure facts (baseline) it was computed with
+    responses: Mapped[int]  # how many answers it folded
+    # JSON text, not JSONB: read whole at each answer, never queried inside. The parts that
+    # change rarely are apart (``PARTS``): an answer that adds no signal and no confirmation
+    # request rewrites only ``state``, and PostgreSQL keeps an unchanged TOASTed value as it is.
+    state: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
+    signals: Mapped[list[Any]] = mapped_column(sa.JSON())
+    requests: Mapped[list[Any]] = mapped_column(sa.JSON())
+    updated_at: Mapped[datetime]
+
+    PARTS = ("signals", "requests")
+
+    @classmethod
+    def columns(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``Fold.dump``'s data as the row's columns."""
+        return {"state": {k: v for k, v in data.items() if k not in cls.PARTS}} | {
+            part: data[part] for part in cls.PARTS
+        }
+
+    def data(self) -> dict[str, Any]:
+        """The state as ``Fold.load`` reads it."""
+        return {**self.state, **{part: getattr(self, part) for part in self.PARTS}}
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Store ``Fold.dump``'s data, leaving the parts that did not change untouched."""
+        for name, value in self.columns(data).items():
+            if name == "state" or value != getattr(self, name):
+                setattr(self, name, value)

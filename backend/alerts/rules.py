@@ -39,6 +39,7 @@ Where the specification is silent, this module decides as follows (each decision
     each further miss of a run fires again (the open alert gathers them).
 """
 
+import hashlib
 import json
 import math
 from bisect import bisect_right, insort
@@ -887,35 +888,253 @@ def evaluate(
     rules: RuleSet = RULES_V1,
 ) -> Evaluation:
     """Evaluate every response against the reference points of the responses answered before it."""
-    ordered = sorted(responses, key=lambda r: (r.answered_at, r.id))
+    return fold(procedure, responses, rules).finish(missed)
+
+
+def fold(procedure: ProcedureFacts, responses: Sequence[ResponseFacts], rules: RuleSet) -> "Fold":
+    """The evaluation's state after every response, taken in answered order."""
+    ordered = sorted(responses, key=_answered_order)
     if len({r.id for r in ordered}) != len(ordered):
         raise ValueError("responses: duplicate response ids")
-    relative = Fraction(str(rules.recurrence_min_relative))  # exact: 0.3 -> 3/10
-    tracker = _Tracker(procedure, rules)
-    signals: list[Signal] = []
-    requests: list[ConfirmationRequest] = []
-    previous_met = False
-    no_relief_allowed = rules.no_relief_from_day is not None
+    state = Fold(procedure, rules)
     for response in ordered:
+        state.add(response)
+    return state
+
+
+class Fold:
+    """``evaluate()`` as a left fold over the responses in answered order.
+
+    A response's signals and confirmation request depend only on the responses answered before
+    it (the tracker's reference points, whether the previous one met the recurrence criterion,
+    whether "no relief" was said), never on later ones. So the state after n responses, plus
+    the next response in answered order, gives exactly what a full evaluation of the n + 1
+    responses gives: ``add`` is the loop body of the full evaluation, and ``evaluate`` itself
+    is ``Fold``, ``add`` for each response, ``finish``. The missed questionnaires are not
+    folded: ``finish`` evaluates them whole against every answered time (they are few, and a
+    late answer can break a run of misses anywhere).
+
+    ``dump``/``load`` keep the state between evaluations (``backend.alerts.services``): the
+    common case, a new answer that is the latest of its procedure, then costs one ``add``.
+    """
+
+    def __init__(self, procedure: ProcedureFacts, rules: RuleSet) -> None:
+        self.procedure = procedure
+        self.rules = rules
+        self.relative = Fraction(str(rules.recurrence_min_relative))  # exact: 0.3 -> 3/10
+        self.tracker = _Tracker(procedure, rules)
+        self.previous_met = False
+        self.no_relief_allowed = rules.no_relief_from_day is not None
+        self.signals: list[Signal] = []  # the responses' signals, in answered order
+        self.requests: list[ConfirmationRequest] = []
+        self.answered: list[datetime] = []  # every response's answered_at, in answered order
+        self.last: tuple[datetime, str] | None = None  # the last response's (answered_at, id)
+
+    @property
+    def count(self) -> int:
+        return len(self.answered)
+
+    def follows(self, response: ResponseFacts) -> bool:
+        """Whether ``response`` comes after every response folded so far (answered order)."""
+        return self.last is None or _answered_order(response) > self.last
+
+    def add(self, response: ResponseFacts) -> None:
+        """Fold the next response in answered order (ValueError if it is not the next)."""
+        if not self.follows(response):
+            raise ValueError("responses: not in answered order after the folded ones")
         found, recurrence, request = _assess(
-            procedure,
+            self.procedure,
             response,
-            tracker.reference(),
-            previous_met,
-            rules,
-            relative,
-            no_relief_allowed,
+            self.tracker.reference(),
+            self.previous_met,
+            self.rules,
+            self.relative,
+            self.no_relief_allowed,
         )
         if any(reason.code == "no_relief" for signal in found for reason in signal.reasons):
-            no_relief_allowed = False  # said once: a nurse who knows need not hear it again
-        signals.extend(found)
+            self.no_relief_allowed = False  # said once: a nurse who knows need not hear it again
+        self.signals.extend(found)
         if request is not None:
-            requests.append(request)
-        previous_met = recurrence.met
-        tracker.add(response)
-    signals.extend(_no_response_signals(missed, [r.answered_at for r in ordered], rules))
-    signals.sort(key=_signal_order)
-    return Evaluation(signals=signals, confirmation_requests=requests)
+            self.requests.append(request)
+        self.previous_met = recurrence.met
+        self.tracker.add(response)
+        self.answered.append(response.answered_at)
+        self.last = _answered_order(response)
+
+    def forget(self, resolutions: Mapping[str, Sequence[datetime]]) -> None:
+        """Drop the signals no later evaluation can use: those answered at or before the latest
+        resolution of their kind. ``reconcile`` leaves them out, and a kind's latest resolution
+        only ever moves later (an alert is never reopened or deleted), so the plans of every
+        later ``reconcile`` are the same with or without them. Keeps the state as small as the
+        open episodes."""
+        latest = {kind: max(times) for kind, times in resolutions.items() if times}
+        self.signals = [
+            s for s in self.signals if s.kind not in latest or s.answered_at > latest[s.kind]
+        ]
+
+    def finish(self, missed: Sequence[MissedFacts] = ()) -> Evaluation:
+        """The evaluation: the responses' signals and the missed questionnaires', in order."""
+        signals = [*self.signals, *_no_response_signals(missed, self.answered, self.rules)]
+        signals.sort(key=_signal_order)
+        return Evaluation(signals=signals, confirmation_requests=list(self.requests))
+
+    # --- kept between evaluations (JSON) -----------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        """The state as JSON data (``load`` gives it back)."""
+        tracker = self.tracker
+        facts: dict[str, dict[str, Any]] = {}
+
+        def ref(response: ResponseFacts | None) -> str | None:
+            if response is None:
+                return None
+            facts.setdefault(response.id, _response_data(response))
+            return response.id
+
+        def best(value: _Best | None) -> list[Any] | None:
+            return None if value is None else [value.value, ref(value.response)]
+
+        data = {
+            "format": STATE_FORMAT,
+            "tracker": {
+                "pool": [ref(r) for r in tracker.pool],
+                "previous": ref(tracker.previous),
+                "recent": [ref(r) for r in tracker.recent],
+                "best": None
+                if tracker.best is None
+                else [tracker.best[0], [ref(r) for r in tracker.best[1]]],
+                "mobility": best(tracker.mobility),
+                "analgesic": best(tracker.analgesic),
+                "aid": best(tracker.aid),
+            },
+            "previous_met": self.previous_met,
+            "no_relief_allowed": self.no_relief_allowed,
+            "signals": [_signal_data(s) for s in self.signals],
+            "requests": [_request_data(r) for r in self.requests],
+            "answered": [t.isoformat() for t in self.answered],
+            "last": None if self.last is None else [self.last[0].isoformat(), self.last[1]],
+        }
+        data["responses"] = facts
+        return data
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any], procedure: ProcedureFacts, rules: RuleSet) -> "Fold":
+        """The state ``dump`` wrote, for the same procedure facts and rule set (the caller
+        checks they are the same: see ``backend.alerts.services``)."""
+        if data.get("format") != STATE_FORMAT:
+            raise ValueError("state: unknown format")
+        state = cls(procedure, rules)
+        facts = {key: _response_facts(value) for key, value in data["responses"].items()}
+
+        def ref(key: str | None) -> ResponseFacts | None:
+            return None if key is None else facts[key]
+
+        def best(value: list[Any] | None) -> _Best | None:
+            return None if value is None else _Best(value[0], ref(value[1]))
+
+        tracked = data["tracker"]
+        tracker = state.tracker
+        tracker.pool = [facts[key] for key in tracked["pool"]]
+        tracker.previous = ref(tracked["previous"])
+        tracker.recent.extend(facts[key] for key in tracked["recent"])
+        if tracked["best"] is not None:
+            tracker.best = (tracked["best"][0], tuple(facts[k] for k in tracked["best"][1]))
+        tracker.mobility = best(tracked["mobility"])
+        tracker.analgesic = best(tracked["analgesic"])
+        tracker.aid = best(tracked["aid"])
+        state.previous_met = data["previous_met"]
+        state.no_relief_allowed = data["no_relief_allowed"]
+        state.signals = [_signal_from(item) for item in data["signals"]]
+        state.requests = [_request_from(item) for item in data["requests"]]
+        state.answered = [datetime.fromisoformat(t) for t in data["answered"]]
+        last = data["last"]
+        state.last = None if last is None else (datetime.fromisoformat(last[0]), last[1])
+        return state
+
+
+def _engine_fingerprint() -> str:
+    """What a kept state was computed by: this module, the wording and the shipped rule sets.
+    A change to any of them makes every kept state stale (evaluated whole again, once)."""
+    digest = hashlib.sha256()
+    for path in (
+        Path(__file__),
+        Path(wording.__file__),
+        RULESET_V1_PATH,
+        RULESET_V2_PATH,
+    ):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+STATE_FORMAT = 1
+ENGINE = _engine_fingerprint()
+
+
+def _response_facts(data: Mapping[str, Any]) -> ResponseFacts:
+    return ResponseFacts(
+        id=data["id"],
+        answered_at=datetime.fromisoformat(data["answered_at"]),
+        day=data["day"],
+        pain_walking=data["pain_walking"],
+        pain_rest=data["pain_rest"],
+        analgesic_step=data["analgesic_step"],
+        aid_level=data["aid_level"],
+        fell=data["fell"],
+        symptoms=frozenset(data["symptoms"]),
+        change=data["change"],
+        call_request=data["call_request"],
+        mobility_score=data["mobility_score"],
+    )
+
+
+def _signal_data(signal: Signal) -> dict[str, Any]:
+    return {
+        "kind": signal.kind,
+        "severity": signal.severity,
+        "response_id": signal.response_id,
+        "answered_at": signal.answered_at.isoformat(),
+        "rule_key": signal.rule_key,
+        "rule_version": signal.rule_version,
+        "reasons": [[reason.code, reason.details] for reason in signal.reasons],
+        "evidence": signal.evidence,
+        "summary": signal.summary,
+    }
+
+
+def _signal_from(data: Mapping[str, Any]) -> Signal:
+    return Signal(
+        kind=data["kind"],
+        severity=data["severity"],
+        response_id=data["response_id"],
+        answered_at=datetime.fromisoformat(data["answered_at"]),
+        rule_key=data["rule_key"],
+        rule_version=data["rule_version"],
+        reasons=tuple(Reason(code, details) for code, details in data["reasons"]),
+        evidence=data["evidence"],
+        summary=data["summary"],
+    )
+
+
+def _request_data(request: ConfirmationRequest) -> dict[str, Any]:
+    return {
+        "response_id": request.response_id,
+        "answered_at": request.answered_at.isoformat(),
+        "due": request.due.isoformat(),
+        "due_day": request.due_day,
+        "alert_kind": request.alert_kind,
+        "delay_days": request.delay_days,
+    }
+
+
+def _request_from(data: Mapping[str, Any]) -> ConfirmationRequest:
+    return ConfirmationRequest(
+        response_id=data["response_id"],
+        answered_at=datetime.fromisoformat(data["answered_at"]),
+        due=datetime.fromisoformat(data["due"]),
+        due_day=data["due_day"],
+        alert_kind=data["alert_kind"],
+        delay_days=data["delay_days"],
+    )
 
 
 def reconcile(

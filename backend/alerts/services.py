@@ -1,12 +1,14 @@
 """The alert engine wired to the database, and the triage workflow.
 
 ``evaluate_patient`` is called in the transaction that stored a response (any source) or marked a
-questionnaire missed. It re-evaluates the patient's whole history with the pure rules
-(``backend.alerts.rules``), so the result is the same whatever the order in which answers
-arrived, and a replay changes nothing:
+questionnaire missed. Its result is that of the patient's whole history under the pure rules
+(``backend.alerts.rules``), so it is the same whatever the order in which answers arrived, and a
+replay changes nothing:
 
 1. Facts: the procedure and baseline, every response in answered order, every missed
-   questionnaire.
+   questionnaire. A new answer that is the latest is folded into the state kept from the
+   earlier ones (``RuleState``, ``_incremental``), which gives the same signals as the whole
+   history (docs/alerts.md, "Incremental evaluation"); otherwise the history is read whole.
 2. ``evaluate`` gives the signals; ``reconcile`` groups them, per kind, into the episode after the
    last resolution of that kind (only answers given after a resolution open a new alert).
 3. Each episode becomes, or updates, the one unresolved alert of its kind: new evidence is added,
@@ -19,16 +21,17 @@ arrived, and a replay changes nothing:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import statistics
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import orm
 
 from backend import signals
@@ -40,18 +43,24 @@ from backend.alerts.models import (
     Alert,
     AlertEvent,
     AlertNote,
+    RuleState,
 )
 from backend.alerts.rules import (
+    ENGINE,
     AlertPlan,
     ConfirmationRequest,
+    Fold,
     MissedFacts,
     ProcedureFacts,
     ResponseFacts,
+    RuleSet,
     evaluate,
+    fold,
     reconcile,
 )
 from backend.audit.services import record
 from backend.auth.principal import Principal
+from backend.db import upsert_insert
 from backend.errors import Conflict, NotFound, ValidationProblem
 from backend.extensions import db
 from backend.locales import pick
@@ -104,29 +113,44 @@ def _target(severity: str) -> timedelta:
     return timedelta(hours=hours[severity])
 
 
-def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> list[Alert]:
-    """Re-evaluate the patient's history and bring the alerts up to date (flush only)."""
+def evaluate_patient(
+    patient: Patient, procedure: Procedure, now: datetime, response: Response | None = None
+) -> list[Alert]:
+    """Re-evaluate the patient's history and bring the alerts up to date (flush only).
+
+    ``response``: the answer just stored, if that is why. When it is the latest of its
+    procedure, the kept state (``RuleState``) plus this answer gives the evaluation without
+    reading the history (``_incremental``); otherwise the history is evaluated whole.
+    """
     db.session.flush()
-    # The history as the columns the rules read, not as entities: nothing here changes an
-    # answer or a questionnaire, and building the ORM objects of a year of answers at every
-    # new answer was most of recording one.
-    responses = db.session.execute(
-        db.select(
-            Response.id, Response.answered_at, Response.day, Response.answers, Response.scores
-        ).filter_by(procedure_id=procedure.id)
-    ).all()
     missed = db.session.execute(
         db.select(Assignment.id, Assignment.day, Assignment.closes_at, Assignment.reason).filter_by(
             procedure_id=procedure.id, status="missed"
         )
     ).all()
     facts = procedure_facts(procedure)
-    response_list = [response_facts(r) for r in responses]
     missed_list = [
         MissedFacts(str(a.id), a.day, a.closes_at, a.reason) for a in missed if a.closes_at <= now
     ]
     rules, candidate = versions.site_rules(patient.site_id)
-    evaluation = evaluate(facts, response_list, missed_list, rules)
+    state: Fold | None = None
+    kept: RuleState | None = None
+    if response is not None and candidate is None:
+        kept, state = _incremental(procedure, facts, rules, response)
+    if state is not None:
+        evaluation = state.finish(missed_list)
+    else:
+        # The history as the columns the rules read, not as entities: nothing here changes an
+        # answer or a questionnaire, and building the ORM objects of a year of answers at every
+        # new answer was most of recording one.
+        responses = db.session.execute(
+            db.select(
+                Response.id, Response.answered_at, Response.day, Response.answers, Response.scores
+            ).filter_by(procedure_id=procedure.id)
+        ).all()
+        response_list = [response_facts(r) for r in responses]
+        folded = fold(facts, response_list, rules)
+        evaluation = folded.finish(missed_list)
     # Their notes and history are not needed to decide (loaded only if an event is added).
     alerts = (
         db.session.execute(
@@ -142,6 +166,14 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
     for alert in alerts:
         if alert.status == "resolved" and alert.resolved_at is not None:
             resolutions.setdefault(alert.kind, []).append(alert.resolved_at)
+    if response is not None:  # the state for the next answer, without what is settled
+        if state is not None and kept is not None:
+            state.forget(resolutions)
+            kept.write(state.dump())
+            kept.responses, kept.updated_at = state.count, now
+        else:
+            folded.forget(resolutions)
+            _keep(procedure, facts, folded, now)
     changed = []
     unresolved = {a.kind: a for a in alerts if a.status != "resolved"}
     planned = set()
@@ -161,10 +193,87 @@ def evaluate_patient(patient: Patient, procedure: Procedure, now: datetime) -> l
         changed.append(stale)
         del unresolved["no_response"]
     _plan_confirmations(patient, procedure, evaluation.confirmation_requests, unresolved, now)
+    red_flags = [a for a in [*alerts, *changed] if a.kind == "red_flag"]
+    # The patient's latest red flag, for the advice the phone shows (``red_flag_for``): only
+    # this engine opens one, so it stays the latest until the next evaluation.
+    g._latest_red_flag = (
+        patient.id,
+        max(red_flags, key=lambda a: (a.created_at, a.id)) if red_flags else None,
+    )
     if candidate is not None:  # shadow evaluation: stored for the report, never shown
-        shadow = evaluate(facts, response_list, missed_list, candidate)
+        shadow = evaluate(facts, response_list, missed_list, candidate)  # whole (see above)
         versions.record_shadow(patient, procedure, shadow, candidate.version, now)
     return changed
+
+
+def _facts_data(facts: ProcedureFacts) -> dict[str, Any]:
+    return dataclasses.asdict(facts) | {"discharged_on": facts.discharged_on.isoformat()}
+
+
+def _incremental(
+    procedure: Procedure, facts: ProcedureFacts, rules: RuleSet, response: Response
+) -> tuple[RuleState | None, Fold | None]:
+    """The kept state's row (locked) and the state with the new answer folded in; no state
+    when it cannot give the evaluation (none yet; another engine, rule version or baseline; an
+    answer arriving after a later one; an answer it has not folded), and the history must be
+    evaluated whole.
+
+    The state's row is locked first: two answers of one procedure at once are evaluated one
+    after the other, the second from the state the first wrote. ``Fold`` says why the state
+    plus the latest answer equals the whole evaluation; tests/alerts/test_incremental_rules.py
+    and tests/alerts/test_rule_states.py check it.
+    """
+    kept = db.session.execute(
+        db.select(RuleState).filter_by(procedure_id=procedure.id).with_for_update()
+    ).scalar_one_or_none()
+    if (
+        kept is None
+        or kept.engine != ENGINE
+        or kept.rule_version != rules.version
+        or kept.facts != _facts_data(facts)
+    ):
+        return kept, None
+    new = response_facts(response)
+    new = dataclasses.replace(new, answered_at=new.answered_at.astimezone(UTC))  # as read back
+    try:
+        state = Fold.load(kept.data(), facts, rules)
+    except (KeyError, TypeError, ValueError):
+        return kept, None  # unreadable: evaluated whole, and written again
+    if not state.follows(new):
+        return kept, None  # an older answer arriving late: the later ones' references move
+    # Counted after the lock: every answer committed before it is counted, and the state
+    # written last holds only committed answers, so equal counts mean the same answers.
+    stored = db.session.execute(
+        db.select(sa.func.count()).select_from(Response).filter_by(procedure_id=procedure.id)
+    ).scalar_one()
+    if stored != state.count + 1:
+        return kept, None  # an answer the state has not folded (a concurrent first evaluation)
+    state.add(new)
+    return kept, state
+
+
+def _keep(procedure: Procedure, facts: ProcedureFacts, state: Fold, now: datetime) -> None:
+    """Write the state after a whole evaluation (insert, or replace the stale one)."""
+    values = {
+        "procedure_id": procedure.id,
+        "engine": ENGINE,
+        "rule_version": state.rules.version,
+        "facts": _facts_data(facts),
+        "responses": state.count,
+        **RuleState.columns(state.dump()),
+        "updated_at": now,
+    }
+    statement = upsert_insert(RuleState).values(**values)
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[RuleState.procedure_id],
+            set_={k: statement.excluded[k] for k in values if k != "procedure_id"},
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    kept = db.session.identity_map.get(db.session.identity_key(RuleState, procedure.id))
+    if kept is not None:  # a row this session read before: tell it what was written
+        db.session.expire(kept)
 
 
 def _missed_ids(evidence: Mapping[str, Any]) -> dict[str, int]:
@@ -366,7 +475,7 @@ def on_response(
     _app: object, *, response: Response, patient: Patient, procedure: Procedure, now: datetime
 ) -> None:
     """``response_recorded`` receiver."""
-    evaluate_patient(patient, procedure, now)
+    evaluate_patient(patient, procedure, now, response)
 
 
 def on_missed(_app: object, *, assignment: Assignment, patient: Patient, now: datetime) -> None:
@@ -379,15 +488,19 @@ def on_missed(_app: object, *, assignment: Assignment, patient: Patient, now: da
 def red_flag_for(response: Response) -> bool:
     """Whether this response raised (or added to) a red flag: the phone shows the emergency
     advice at once."""
-    alert = (
-        db.session.execute(
-            db.select(Alert)
-            .filter_by(patient_id=response.patient_id, kind="red_flag")
-            .order_by(Alert.created_at.desc())
+    known = g.get("_latest_red_flag")
+    if known is not None and known[0] == response.patient_id:
+        alert = known[1]  # the evaluation that just ran knows it (no query)
+    else:
+        alert = (
+            db.session.execute(
+                db.select(Alert)
+                .filter_by(patient_id=response.patient_id, kind="red_flag")
+                .order_by(Alert.created_at.desc(), Alert.id.desc())
+            )
+            .scalars()
+            .first()
         )
-        .scalars()
-        .first()
-    )
     if alert is None:
         return False
     ids = {s.get("response", {}).get("id") for s in alert.evidence.get("signals", [])}

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 
 from backend.auth.principal import Principal
 from backend.auth.services import load_session, principal_for_session
@@ -35,6 +35,15 @@ def authenticate_request() -> Principal:
         raise Unauthorized("An access token is required.")
     now = utcnow()
     claimed = decode_access_token(token.strip(), now)
+    load_patient = current_app.extensions.get("patient_session_principal")
+    if claimed.kind == "patient" and load_patient is not None:
+        # A phone: the session's checks and the patient in one statement (the hot path of
+        # every answer sent).
+        principal: Principal | None = load_patient(claimed.session_id, now)
+        if principal is None or principal.id != claimed.id:
+            raise Unauthorized("The session has ended; sign in again.")
+        g.principal = principal
+        return principal
     session, user = load_session(claimed.session_id)
     if session is None or session.revoked_at is not None or session.expires_at <= now:
         raise Unauthorized("The session has ended; sign in again.")

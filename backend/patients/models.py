@@ -100,7 +100,9 @@ class Patient(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime]
 
     procedures: Mapped[list[Procedure]] = relationship(
-        back_populates="patient", order_by="Procedure.discharged_on", lazy="selectin"
+        back_populates="patient",
+        order_by="[Procedure.discharged_on, Procedure.created_at, Procedure.id]",
+        lazy="selectin",
     )
     # In decision order: the last of a purpose is its current state (backend.patients.lifecycle).
     consents: Mapped[list[Consent]] = relationship(
@@ -163,6 +165,11 @@ class Procedure(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     schedule: Mapped[list[Assignment]] = relationship(
         order_by="Assignment.opens_at", viewonly=True, lazy="selectin"
     )
+
+
+# The order of a patient's procedures (``Patient.procedures``): the last is the current one
+# (``current_procedure``; recording an answer reads only it, ``ORDER BY ... DESC LIMIT 1``).
+CURRENT_PROCEDURE_ORDER = (Procedure.discharged_on, Procedure.created_at, Procedure.id)
 
 
 class Device(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]

@@ -12,7 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
+from sqlalchemy import orm
 
 from backend.audit.services import record
 from backend.auth.models import AuthSession, Site
@@ -533,6 +534,31 @@ def resolve_patient_session(session: AuthSession) -> Principal | None:
     if patient is None or patient.status in {"withdrawn", "deceased"}:
         return None
     return patient_principal(patient, session.id)
+
+
+def patient_session_principal(session_id: uuid.UUID, now: datetime) -> Principal | None:
+    """The patient principal of a live device session, in one statement (registered with the
+    auth package for access tokens): the session exists, is neither revoked nor expired, and
+    its patient may still act (``resolve_patient_session``'s rule).
+
+    The patient is loaded without its procedures and consents (loaded when read) and kept in
+    ``g.patient`` for the request (``current_patient``), so the view does not read it again.
+    """
+    patient = db.session.execute(
+        sa.select(Patient)
+        .join(AuthSession, AuthSession.patient_id == Patient.id)
+        .where(
+            AuthSession.id == session_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+            Patient.status.not_in(("withdrawn", "deceased")),
+        )
+        .options(orm.lazyload(Patient.procedures), orm.lazyload(Patient.consents))
+    ).scalar_one_or_none()
+    if patient is None:
+        return None
+    g.patient = patient
+    return patient_principal(patient, session_id)
 
 
 def update_device(principal: Principal, data: Mapping[str, Any], *, now: datetime) -> Device:

@@ -40,8 +40,11 @@ instruments_blp = Blueprint(
 
 
 def current_patient() -> Patient:
+    """The signed-in patient: the row authentication read (``g.patient``), else read now."""
     principal: Principal = g.principal
-    patient = db.session.get(Patient, principal.id)
+    patient: Patient | None = g.get("patient")
+    if patient is None or patient.id != principal.id:
+        patient = db.session.get(Patient, principal.id)
     if patient is None:
         raise NotFound()
     return patient

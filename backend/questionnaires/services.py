@@ -5,10 +5,13 @@ patient's phone, a caregiver on it, a nurse after a phone call). No answer is lo
 silently accepted when wrong:
 
 1. A known ``Idempotency-Key`` replays the first result (same body) or is refused (another body).
+   The database decides it: the key is unique per patient, so it is looked up only when the
+   answer cannot be stored (refused by a check below, or the unique constraint's conflict), not
+   before every answer.
 2. Every rule is checked and every bad field reported at once (422); nothing is stored.
-3. The row is inserted inside a savepoint; the database's unique constraints (one response per
-   assignment, one per patient and key) decide a race between two identical requests, and the
-   loser replays the winner's result instead of failing.
+3. The row is inserted with ``ON CONFLICT DO NOTHING``; the database's unique constraints (one
+   response per assignment, one per patient and key) decide a race between two identical
+   requests, and the loser replays the winner's result instead of failing.
 4. The assignment is completed and ``response_recorded`` is sent (the alert engine listens) in
    the same transaction, so an answer and the alerts it raises commit together.
 """
@@ -25,16 +28,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.orm import selectinload
 
 from backend import signals
 from backend.audit.services import record
 from backend.auth.principal import Principal
+from backend.db import upsert_insert
 from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field_error
 from backend.extensions import db
 from backend.fields import strip_control_characters
 from backend.locales import FALLBACK_LOCALE, LOCALES
-from backend.patients.models import Patient, Procedure
+from backend.patients.models import CURRENT_PROCEDURE_ORDER, Patient, Procedure
 from backend.questionnaires.models import CHANNELS, Assignment, Instrument, Response
 from backend.questionnaires.planning import day_number
 from backend.questionnaires.vocabulary import AID_LEVELS, ANALGESIC_STEPS
@@ -55,6 +60,25 @@ def get_instrument(key: str, version: int | None = None) -> Instrument:
     if instrument is None:
         raise NotFound()
     return instrument
+
+
+def instrument_definition(key: str, version: int) -> Mapping[str, Any] | None:
+    """The definition of one version of an instrument (None: no such version), read once per
+    application: a published version never changes (a change is a new version), so every
+    answer need not read it again. Treat it as read-only."""
+    from flask import current_app
+
+    cache: dict[tuple[str, int], Mapping[str, Any]] = current_app.extensions.setdefault(
+        "instrument_definitions", {}
+    )
+    definition = cache.get((key, version))
+    if definition is None:
+        definition = db.session.execute(
+            sa.select(Instrument.definition).filter_by(key=key, version=version)
+        ).scalar_one_or_none()
+        if definition is not None:
+            cache[(key, version)] = definition
+    return definition
 
 
 def localise(definition: Mapping[str, Any], locale: str) -> dict[str, Any]:
@@ -246,21 +270,83 @@ def record_response(
         channel = "phone" if actor.is_staff else "app"
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    if idempotency_key:
-        replay = _replay(patient, idempotency_key, fingerprint)
-        if replay:
-            return replay
-
-    if body.get("assignment_id") is None and not actor.is_staff:
-        _check_checkin_budget(patient, now)
-
+    try:
+        checked = _checked(actor, patient, body, now)
+    except Problem:
+        # A retry of a stored answer may now be refused (its questionnaire is answered, the
+        # day's check-ins are used up): it replays instead. A known key is looked up only on
+        # this path and on the unique constraint's conflict below, not before every answer.
+        if idempotency_key:
+            replay = _replay(patient, idempotency_key, fingerprint)
+            if replay:
+                return replay
+        raise
+    procedure, assignment, answers = checked
     answered_at: datetime = body["answered_at"]
     source = body["source"]
+    values = {
+        "id": uuid.uuid4(),
+        "patient_id": patient.id,
+        "procedure_id": procedure.id,
+        "assignment_id": assignment.id if assignment else None,
+        "instrument_key": body["instrument"],
+        "instrument_version": body["version"],
+        "day": day_number(procedure.discharged_on, answered_at, patient.timezone),
+        "answered_at": answered_at,
+        "received_at": now,
+        "source": source,
+        "answers": dict(answers),
+        "scores": score(answers),
+        "idempotency_key": idempotency_key,
+        "request_hash": fingerprint,
+        "entered_by_id": actor.id if actor.is_staff else None,
+        "channel": channel,
+    }
+    # ``ON CONFLICT DO NOTHING``: a unique constraint (one response per assignment, one per
+    # patient and key) leaves the row out instead of failing, so no savepoint is needed and the
+    # transaction lives on (a twin still in flight is waited for, then decides).
+    response: Response | None = db.session.scalars(
+        upsert_insert(Response).values(**values).on_conflict_do_nothing().returning(Response)
+    ).first()
+    if response is None:
+        # A retry, or a concurrent twin that won the race: the stored answer replays (or its
+        # key with another body is refused).
+        if idempotency_key:
+            replay = _replay(patient, idempotency_key, fingerprint)
+            if replay:
+                return replay
+        raise Conflict("This questionnaire has already been answered.")
+
+    if assignment is not None:
+        assignment.status = "completed"
+        assignment.status_changed_at = now
+    record(
+        "response.create",
+        now=now,
+        actor=actor,
+        resource_type="response",
+        resource_id=response.id,
+        patient_id=patient.id,
+        details={"source": source, "channel": channel},
+    )
+    signals.send(
+        signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
+    )
+    return Recorded(response, replayed=False)
+
+
+def _checked(
+    actor: Principal, patient: Patient, body: Mapping[str, Any], now: datetime
+) -> tuple[Procedure, Assignment | None, Any]:
+    """The procedure, the assignment (locked) and the cleaned answers of a response that may be
+    stored; a ``Problem`` (every bad field at once, 409, 429) otherwise."""
+    counted = body.get("assignment_id") is None and not actor.is_staff
+    current = _check_checkin_budget(patient, now) if counted else None
+
+    answered_at: datetime = body["answered_at"]
     errors: list[dict[str, str]] = []
-    instrument = db.session.execute(
-        db.select(Instrument).filter_by(key=body["instrument"], version=body["version"])
-    ).scalar_one_or_none()
-    if instrument is None:
+    definition = instrument_definition(body["instrument"], body["version"])
+    if definition is None:
         errors.append(field_error("/instrument", "no such instrument and version"))
 
     assignment: Assignment | None = None
@@ -285,7 +371,7 @@ def record_response(
     elif body["instrument"] != "checkin":
         errors.append(field_error("/instrument", "an unscheduled answer must be a checkin"))
 
-    procedure = _procedure_for(patient, assignment)
+    procedure = current if counted else _procedure_for(patient, assignment)
     if procedure is None:
         raise Conflict("No procedure is recorded for this patient yet.")
     if answered_at > now + FUTURE_TOLERANCE:
@@ -295,66 +381,24 @@ def record_response(
     elif assignment is not None and answered_at < assignment.opens_at:
         errors.append(field_error("/answered_at", "is before the questionnaire opened"))
     answers: Any = body["answers"]
-    if instrument is not None:
-        answers = clean_free_text(instrument.definition, answers)
-        errors.extend(validate_answers(instrument.definition, answers))
+    if definition is not None:
+        answers = clean_free_text(definition, answers)
+        errors.extend(validate_answers(definition, answers))
     if errors:
         raise ValidationProblem(errors)
 
     if assignment is not None:
         _check_assignment_accepts(assignment, answered_at, now)
-
-    response = Response(
-        patient_id=patient.id,
-        procedure_id=procedure.id,
-        assignment_id=assignment.id if assignment else None,
-        instrument_key=body["instrument"],
-        instrument_version=body["version"],
-        day=day_number(procedure.discharged_on, answered_at, patient.timezone),
-        answered_at=answered_at,
-        received_at=now,
-        source=source,
-        answers=dict(answers),
-        scores=score(answers),
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        entered_by_id=actor.id if actor.is_staff else None,
-        channel=channel,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(response)
-    except sa.exc.IntegrityError:
-        # A concurrent twin won the race; the savepoint is rolled back, the transaction lives.
-        if idempotency_key:
-            replay = _replay(patient, idempotency_key, fingerprint)
-            if replay:
-                return replay
-        raise Conflict("This questionnaire has already been answered.") from None
-
-    if assignment is not None:
-        assignment.status = "completed"
-        assignment.status_changed_at = now
-    record(
-        "response.create",
-        now=now,
-        actor=actor,
-        resource_type="response",
-        resource_id=response.id,
-        patient_id=patient.id,
-        details={"source": source, "channel": channel},
-    )
-    signals.send(
-        signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
-    )
-    return Recorded(response, replayed=False)
+    return procedure, assignment, answers
 
 
 CHECKIN_WINDOW = timedelta(hours=24)
 
 
-def _check_checkin_budget(patient: Patient, now: datetime) -> None:
-    """429 when the phone has sent ``CHECKIN_LIMIT_PER_DAY`` unscheduled check-ins in 24 hours.
+def _check_checkin_budget(patient: Patient, now: datetime) -> Procedure | None:
+    """429 when the phone has sent ``CHECKIN_LIMIT_PER_DAY`` unscheduled check-ins in 24 hours;
+    else the patient's current procedure, read by the statement that takes the lock (one round
+    trip less than reading it apart).
 
     Counted in the database (every worker sees the same rows), by the server's receipt time (a
     phone's clock can lie), with the patient's row locked so that two workers cannot both
@@ -365,9 +409,19 @@ def _check_checkin_budget(patient: Patient, now: datetime) -> None:
     from flask import current_app
 
     limit = int(current_app.config["CHECKIN_LIMIT_PER_DAY"])
-    db.session.execute(
-        sa.select(Patient.id).where(Patient.id == patient.id).with_for_update()
-    ).first()
+    # The lock first, then the count in a statement of its own: a statement sees the answers
+    # committed before it began, so a count in the locking statement could miss the one a
+    # worker committed while this one waited. (A patient without a procedure locks nothing,
+    # and is refused below whatever the count.)
+    current: Procedure | None = db.session.execute(
+        sa.select(Procedure)
+        .join(Patient, Patient.id == Procedure.patient_id)
+        .where(Patient.id == patient.id)
+        .order_by(*(c.desc() for c in CURRENT_PROCEDURE_ORDER))
+        .limit(1)
+        .options(orm.lazyload(Procedure.schedule), orm.lazyload(Procedure.protocol))
+        .with_for_update(of=Patient)
+    ).scalar_one_or_none()
     since = now - CHECKIN_WINDOW
     recent = list(
         db.session.execute(
@@ -383,7 +437,7 @@ def _check_checkin_budget(patient: Patient, now: datetime) -> None:
         ).scalars()
     )
     if len(recent) < limit:
-        return
+        return current
     frees_at = recent[-1] + CHECKIN_WINDOW  # the oldest of the last ``limit`` leaves the window
     wait = max(1, math.ceil((frees_at - now).total_seconds()))
     raise Problem(
@@ -397,9 +451,21 @@ def _check_checkin_budget(patient: Patient, now: datetime) -> None:
 
 
 def _procedure_for(patient: Patient, assignment: Assignment | None) -> Procedure | None:
+    """The assignment's procedure, else the patient's current one (``current_procedure``), read
+    without its schedule and protocol: recording an answer needs neither."""
+    lean = (orm.lazyload(Procedure.schedule), orm.lazyload(Procedure.protocol))
     if assignment is not None:
-        return db.session.get(Procedure, assignment.procedure_id)
-    return patient.current_procedure
+        return db.session.get(Procedure, assignment.procedure_id, options=lean)
+    if "procedures" not in sa.inspect(patient).unloaded:
+        return patient.current_procedure
+    procedure: Procedure | None = db.session.execute(
+        sa.select(Procedure)
+        .where(Procedure.patient_id == patient.id)
+        .order_by(*(c.desc() for c in CURRENT_PROCEDURE_ORDER))
+        .limit(1)
+        .options(*lean)
+    ).scalar_one_or_none()
+    return procedure
 
 
 def _check_assignment_accepts(assignment: Assignment, answered_at: datetime, now: datetime) -> None:

@@ -156,6 +156,26 @@ def test_the_same_key_with_another_body_is_a_422(client, phone, day1, clock):
     assert count_responses() == 1
 
 
+def test_a_retried_checkin_replays_through_the_unique_key_without_a_second_row(
+    client, phone, clock
+):
+    # An unscheduled check-in passes every check again on a retry: the unique (patient, key)
+    # constraint finds the first, which replays; another body under the key is still a 422.
+    key = str(uuid.uuid4())
+    body = body_for(None, clock.now())
+    first = send(client, phone, body, key)
+    second = send(client, phone, body, key)
+    assert first.status_code == second.status_code == 201, second.get_json()
+    assert first.get_json() == second.get_json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    other = send(
+        client, phone, body_for(None, clock.now(), answers=checkin_answers(fell=True)), key
+    )
+    assert other.status_code == 422
+    assert other.get_json()["errors"][0]["header"] == "Idempotency-Key"
+    assert count_responses() == 1
+
+
 def test_a_missing_or_malformed_idempotency_key_is_named(client, phone, day1, clock):
     response = client.post(
         "/api/v1/me/responses",

@@ -6,7 +6,7 @@ every unresolved alert of the severity (5,000 at a site of the benchmark: 8 ms a
 the columns that tell the segments apart in the index (``INCLUDE``), it reads the index alone.
 SQLite has no ``INCLUDE``: its index is unchanged.
 
-Revision ID: 0015_perf_queue_covering_index
+Revision ID: 0015_queue_covering_index
 Revises: 0014_nurse_workflow
 Create Date: 2026-12-06 23:30:00
 
@@ -15,7 +15,7 @@ Create Date: 2026-12-06 23:30:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_perf_queue_covering_index"
+revision = "0015_queue_covering_index"
 down_revision = "0014_nurse_workflow"
 branch_labels = None
 depends_on = None
