@@ -66,7 +66,10 @@ def load_named(
     an alert shows, without its procedures and schedule (loaded only if something asks);
     ``known``: patients the caller already holds (not read again)."""
     alerts = list(alerts)
-    known = known or {}
+    known = dict(known or {})
+    for a in alerts:  # read with the alerts (``services.queue``)
+        if "patient" in a.__dict__:
+            known.setdefault(a.patient_id, a.__dict__["patient"])
     patient_ids = {a.patient_id for a in alerts} - known.keys()
     user_ids = {
         u
@@ -94,7 +97,7 @@ def load_named(
         }
         if patient_ids
         else {}
-    ) | dict(known)
+    ) | known
     users = (
         {
             u.id: u
