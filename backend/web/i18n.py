@@ -348,6 +348,12 @@ def current_locale() -> str:
     return str(get_locale() or FALLBACK_LOCALE)
 
 
+def _babel_locale() -> Any:
+    """The request's Babel locale as it is (honouring ``force_locale``), for the formats: given
+    its name instead, Babel parses it again at every call (a queue page formats a hundred)."""
+    return get_locale() or FALLBACK_LOCALE
+
+
 def site_zone() -> Any:
     from zoneinfo import ZoneInfo
 
@@ -361,7 +367,7 @@ def format_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
     pattern = "d MMM y, HH:mm"
-    return babel_dates.format_datetime(value, pattern, tzinfo=site_zone(), locale=current_locale())
+    return babel_dates.format_datetime(value, pattern, tzinfo=site_zone(), locale=_babel_locale())
 
 
 def format_date(value: date | datetime | None) -> str:
@@ -369,13 +375,13 @@ def format_date(value: date | datetime | None) -> str:
         return ""
     if isinstance(value, datetime):
         value = value.astimezone(site_zone()).date()
-    return babel_dates.format_date(value, "d MMM y", locale=current_locale())
+    return babel_dates.format_date(value, "d MMM y", locale=_babel_locale())
 
 
 def format_age(delta: timedelta) -> str:
     """How long ago, in words ("3 hours", "2 days")."""
     return babel_dates.format_timedelta(
-        delta, granularity="minute", threshold=1.0, locale=current_locale()
+        delta, granularity="minute", threshold=1.0, locale=_babel_locale()
     )
 
 
