@@ -90,6 +90,29 @@ def test_a_deep_page_of_the_queue_costs_what_the_first_page_costs(client, nurse_
     assert len(at_first) <= len(at_third) <= QUEUE_BUDGET, shown(at_third)
 
 
+def test_an_alert_read_on_its_own_refuses_to_load_its_patient_by_itself(nurse_ada, clock):
+    """``Alert.patient`` is the queue's (read with its alerts); touched elsewhere it would be a
+    query per alert: it raises instead."""
+    import sqlalchemy as sa
+
+    (raised,) = red_flags(nurse_ada, clock, 1)
+    alert_id, patient_id = raised.id, raised.patient_id
+    db.session.expunge_all()
+    alert = db.session.get(Alert, alert_id)
+    with pytest.raises(sa.exc.InvalidRequestError, match="lazy='raise'"):
+        _ = alert.patient
+    page, _cursor = alerts.queue(
+        principal_of(nurse_ada),
+        clock.now(),
+        statuses=("open",),
+        severity=None,
+        kind=None,
+        patient_id=patient_id,
+        limit=5,
+    )
+    assert [a.patient.id for a in page] == [patient_id]
+
+
 def test_a_cursor_that_is_not_one_is_refused_naming_the_parameter(client, nurse_ada):
     headers = bearer(login(client, nurse_ada)["access_token"])
     response = client.get("/api/v1/alerts?cursor=not-a-cursor", headers=headers)
