@@ -108,8 +108,12 @@ def _reader(name: str) -> Callable[[Any], Any]:
     return read
 
 
-def _field_dumper(name: str, field: mf.Field[Any], schema: ma.Schema) -> Callable[[Any], Any]:
-    """The field's value of ``obj`` as ``field.serialize`` gives it (``missing``: left out)."""
+def _field_dumper(
+    name: str, field: mf.Field[Any], schema: ma.Schema
+) -> tuple[str | None, Format | None, Callable[[Any], Any]]:
+    """The field's value of ``obj`` as ``field.serialize`` gives it (``missing``: left out): the
+    key it reads and its format when the plan may read the value itself (None, None when only
+    the field knows), and a function doing the whole of it."""
     kind = type(field)
     key = field.attribute if field.attribute is not None else name
     format_ = _value_format(field)
@@ -120,7 +124,7 @@ def _field_dumper(name: str, field: mf.Field[Any], schema: ma.Schema) -> Callabl
         and "." not in key
     )
     if format_ is None or not plain:
-        return functools.partial(field.serialize, name, accessor=schema.get_attribute)
+        return None, None, functools.partial(field.serialize, name, accessor=schema.get_attribute)
     read = _reader(key)
     has_default = field.dump_default is not missing
 
@@ -133,7 +137,7 @@ def _field_dumper(name: str, field: mf.Field[Any], schema: ma.Schema) -> Callabl
             )
         return format_(value)
 
-    return dump
+    return key, format_, dump
 
 
 def _compiled(schema: ma.Schema) -> Callable[[Any], Any]:
@@ -148,14 +152,32 @@ def _compiled(schema: ma.Schema) -> Callable[[Any], Any]:
         return functools.partial(ma.Schema.dump, schema, many=False)
     dict_class = schema.dict_class
     plan = [
-        (field.data_key if field.data_key is not None else name, _field_dumper(name, field, schema))
+        (
+            field.data_key if field.data_key is not None else name,
+            *_field_dumper(name, field, schema),
+        )
         for name, field in schema.dump_fields.items()
     ]
 
     def dump(obj: Any) -> Any:
         out = dict_class()
-        for key, dump_field in plan:
-            value = dump_field(obj)
+        if type(obj) is not dict:
+            for key, _, _, dump_field in plan:
+                value = dump_field(obj)
+                if value is not missing:
+                    out[key] = value
+            return out
+        # A dict (what the presenters give): its items read directly, the value formatted here;
+        # an absent key goes the field's way (an attribute of that name, else the default).
+        for key, read_key, format_, dump_field in plan:
+            if format_ is None:
+                value = dump_field(obj)
+            else:
+                value = obj.get(read_key, missing)
+                if value is missing:
+                    value = dump_field(obj)
+                elif not (format_ is _same or (format_ is _text and type(value) is str)):
+                    value = format_(value)
             if value is not missing:
                 out[key] = value
         return out

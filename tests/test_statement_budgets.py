@@ -19,9 +19,9 @@ from tests.conftest import bearer, login
 from tests.factories import checkin_answers, make_patient, make_procedure, principal_of, record
 from tests.statements import counted_statements
 
-# The session with its user and site in one statement, the queue in one, the patients and staff
-# it names in two, the one audit row of the list read.
-QUEUE_BUDGET = 5
+# The session with its user and site in one statement, the queue with its patients in one, the
+# staff it names in one, the one audit row of the list read.
+QUEUE_BUDGET = 4
 # The phone's session with its patient (one statement), the patient's lock with the current
 # procedure, the daily limit, the two inserts (response, audit), what the rules read and write
 # (missed questionnaires, rule version, the kept rule state locked, the count of answers it must
@@ -91,6 +91,29 @@ def test_a_deep_page_of_the_queue_costs_what_the_first_page_costs(client, nurse_
     assert {a["status"] for a in third["items"]} == {"acknowledged"}
     # The same statements, but for the staff the last page names (who acknowledged).
     assert len(at_first) <= len(at_third) <= QUEUE_BUDGET, shown(at_third)
+
+
+def test_an_alert_read_on_its_own_refuses_to_load_its_patient_by_itself(nurse_ada, clock):
+    """``Alert.patient`` is the queue's (read with its alerts); touched elsewhere it would be a
+    query per alert: it raises instead."""
+    import sqlalchemy as sa
+
+    (raised,) = red_flags(nurse_ada, clock, 1)
+    alert_id, patient_id = raised.id, raised.patient_id
+    db.session.expunge_all()
+    alert = db.session.get(Alert, alert_id)
+    with pytest.raises(sa.exc.InvalidRequestError, match="lazy='raise'"):
+        _ = alert.patient
+    page, _cursor = alerts.queue(
+        principal_of(nurse_ada),
+        clock.now(),
+        statuses=("open",),
+        severity=None,
+        kind=None,
+        patient_id=patient_id,
+        limit=5,
+    )
+    assert [a.patient.id for a in page] == [patient_id]
 
 
 def test_a_cursor_that_is_not_one_is_refused_naming_the_parameter(client, nurse_ada):
@@ -191,9 +214,9 @@ def test_the_queue_team_and_handover_pages_do_not_grow_with_the_queue(
 
 # The pages: the signed-in session with its user and site (one), then what each shows.
 PAGE_BUDGETS = {
-    # the queue statement, its counts per severity, the patients and staff it names, the
+    # the queue statement with its patients, its counts per severity, the staff it names, the
     # audit row
-    "/": 6,
+    "/": 5,
     # the site's alerts and patients for the figures, the audit row
     "/team": 4,
     # this sign-in and the previous one, the counts, four lists, the notes, the patients and

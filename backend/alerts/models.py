@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.db import UUIDPrimaryKey
 from backend.extensions import db
+
+if TYPE_CHECKING:
+    from backend.patients.models import Patient
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 SEVERITY_RANK = {"urgent": 0, "high": 1, "routine": 2}
@@ -105,6 +108,9 @@ class Alert(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     history: Mapped[list[AlertEvent]] = relationship(
         order_by="AlertEvent.occurred_at", lazy="selectin"
     )
+    # The patient, read only with the alerts of a queue page (``services.queue``: the columns an
+    # alert shows, in the same statement); never loaded on access (``load_named`` reads it).
+    patient: Mapped[Patient] = relationship(viewonly=True, lazy="raise")
 
     def is_overdue(self, now: datetime) -> bool:
         """Not acknowledged within its target time (clinical.md, "Nurse triage")."""

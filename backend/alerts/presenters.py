@@ -64,9 +64,13 @@ def load_named(
     """The patients and staff named by ``alerts`` (with their notes' and history's authors when
     ``detail``), in at most two queries whatever their number. A patient comes with the columns
     an alert shows, without its procedures and schedule (loaded only if something asks);
-    ``known``: patients the caller already holds (not read again)."""
+    ``known``: patients the caller already holds (not read again), as is an alert's patient
+    that came with it (``Alert.patient``, loaded by ``services.queue``)."""
     alerts = list(alerts)
-    known = known or {}
+    known = dict(known or {})
+    for a in alerts:  # read with the alerts (``services.queue``)
+        if "patient" in a.__dict__:
+            known.setdefault(a.patient_id, a.__dict__["patient"])
     patient_ids = {a.patient_id for a in alerts} - known.keys()
     user_ids = {
         u
@@ -94,7 +98,7 @@ def load_named(
         }
         if patient_ids
         else {}
-    ) | dict(known)
+    ) | known
     users = (
         {
             u.id: u

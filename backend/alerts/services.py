@@ -722,10 +722,21 @@ def _queue_statement(
     if not parts:
         return None
     page = sa.union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    # The patients come in the same statement, with the columns an alert shows of them
+    # (``presenters.load_named`` then reads none).
+    from backend.alerts.presenters import PATIENT_COLUMNS
+
     statement: sa.Select[Any] = (
         sa.select(Alert, page.c.segment)
         .join(page, Alert.id == page.c.id)
-        .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))  # a list shows neither
+        .join(Patient, Patient.id == Alert.patient_id)
+        .options(
+            orm.lazyload(Alert.notes),  # a list shows neither notes nor history
+            orm.lazyload(Alert.history),
+            orm.contains_eager(Alert.patient).options(
+                orm.load_only(*PATIENT_COLUMNS), orm.lazyload("*")
+            ),
+        )
         .order_by(page.c.segment, page.c.created_at, page.c.id)
         .limit(limit)
     )

@@ -15,10 +15,8 @@ from flask import current_app
 
 from backend import fields, signals
 from backend.dumping import CompiledDumpSchema
-from backend.extensions import db
 from backend.patients.models import Patient
 from backend.patients.schemas import AssignmentSchema, PatientSchema, ProcedureSchema
-from backend.questionnaires.models import Assignment
 from backend.questionnaires.schemas import ResponseSchema
 from backend.questionnaires.services import list_responses
 
@@ -50,15 +48,19 @@ class TimelineSchema(CompiledDumpSchema):
 
 def build_timeline(patient: Patient, now: datetime, locale: str) -> dict[str, Any]:
     """The timeline in a bounded number of queries, whatever the length of the history."""
-    schedule = db.session.execute(
-        db.select(Assignment).filter_by(patient_id=patient.id).order_by(Assignment.opens_at)
-    ).scalars()
+    # Every questionnaire belongs to one of the patient's procedures, whose schedules came with
+    # them (``Procedure.schedule``, loaded with the patient): the patient's schedule is theirs
+    # together, not read a second time.
+    schedule = sorted(
+        (a for procedure in patient.procedures for a in procedure.schedule),
+        key=lambda a: a.opens_at,
+    )
     timeline: dict[str, Any] = {
         "patient": patient,
         "procedure": patient.current_procedure,
         "procedures": patient.procedures,
         "responses": list_responses(patient.id),
-        "schedule": list(schedule),
+        "schedule": schedule,
     }
     for _receiver, sections in signals.patient_timeline.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from typing import Any
 
 from babel import dates as babel_dates
 from flask import Flask, g, has_request_context, request, session
-from flask_babel import Babel, get_locale, lazy_gettext, lazy_pgettext
+from flask_babel import Babel, get_locale, get_translations, lazy_gettext, lazy_pgettext
 from markupsafe import Markup
 
 from backend.auth.models import Site
@@ -344,8 +344,27 @@ def select_timezone() -> str | None:
     return site.timezone if site is not None else None
 
 
+def _translations() -> Any:
+    """The catalogue of the locale in force (``force_locale`` included), looked up once per
+    request and locale."""
+    locale = get_locale()
+    if not has_request_context():
+        return get_translations()
+    kept = g.get("_i18n_translations")
+    if kept is None or kept[0] is not locale:
+        kept = (locale, get_translations())
+        g._i18n_translations = kept
+    return kept[1]
+
+
 def current_locale() -> str:
     return str(get_locale() or FALLBACK_LOCALE)
+
+
+def _babel_locale() -> Any:
+    """The request's Babel locale as it is (honouring ``force_locale``), for the formats: given
+    its name instead, Babel parses it again at every call (a queue page formats a hundred)."""
+    return get_locale() or FALLBACK_LOCALE
 
 
 def site_zone() -> Any:
@@ -361,7 +380,7 @@ def format_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
     pattern = "d MMM y, HH:mm"
-    return babel_dates.format_datetime(value, pattern, tzinfo=site_zone(), locale=current_locale())
+    return babel_dates.format_datetime(value, pattern, tzinfo=site_zone(), locale=_babel_locale())
 
 
 def format_date(value: date | datetime | None) -> str:
@@ -369,13 +388,13 @@ def format_date(value: date | datetime | None) -> str:
         return ""
     if isinstance(value, datetime):
         value = value.astimezone(site_zone()).date()
-    return babel_dates.format_date(value, "d MMM y", locale=current_locale())
+    return babel_dates.format_date(value, "d MMM y", locale=_babel_locale())
 
 
 def format_age(delta: timedelta) -> str:
     """How long ago, in words ("3 hours", "2 days")."""
     return babel_dates.format_timedelta(
-        delta, granularity="minute", threshold=1.0, locale=current_locale()
+        delta, granularity="minute", threshold=1.0, locale=_babel_locale()
     )
 
 
@@ -425,6 +444,16 @@ def init_app(app: Flask) -> None:
             "the French catalogue is not compiled: `make run` and `make test` compile it "
             "(pybabel compile -d backend/web/translations)"
         )
+    # The templates' gettext as Flask-Babel installs it, but with the catalogue kept for the
+    # request's locale: Flask-Babel finds its domain, the locale, its name and its cache again at
+    # every call, and a queue page translates about 150 strings.
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.filters.update(
         label=label,
         entered_by=entered_by,
