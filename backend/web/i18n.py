@@ -266,7 +266,10 @@ def label(value: Any, vocabulary: str) -> str:
     looked up once per request and value (a queue page asks for the same few hundreds of times)."""
     if value is None:
         return ""
-    return str(_per_request(("label", vocabulary, value), lambda: _label(value, vocabulary)))
+    # Keyed by the locale in force too: a page may render a part in another language
+    # (``force_locale``: the patient's code sheet inside a nurse's page).
+    key = ("label", vocabulary, value, str(get_locale()))
+    return str(_per_request(key, lambda: _label(value, vocabulary)))
 
 
 def _label(value: Any, vocabulary: str) -> str:

@@ -153,3 +153,20 @@ def test_the_compiled_french_catalogue_is_the_current_one():
 )
 def test_every_stored_value_has_words(vocabulary, values):
     assert set(i18n.LABELS[vocabulary]) == set(values)
+
+
+def test_a_label_inside_a_part_forced_to_another_language_is_in_that_language(any_app):
+    """The labels are remembered per request (a queue page asks for the same ones hundreds of
+    times), but per language too: a part rendered in the patient's language inside a nurse's
+    page (``force_locale``, the code sheet) must not get the nurse's words, nor leave its own."""
+    from flask_babel import force_locale
+
+    with any_app.test_request_context(headers={"Accept-Language": "en"}):
+        with force_locale("en"):
+            english = i18n.label("fever", "symptom")
+        with force_locale("fr"):
+            french = i18n.label("fever", "symptom")
+        with force_locale("en"):
+            again = i18n.label("fever", "symptom")
+    assert english == again != french
+    assert french == "fièvre", french
