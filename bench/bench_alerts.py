@@ -107,7 +107,8 @@ def _patient(nurse, n: int):  # type: ignore[no-untyped-def]
     return patient
 
 
-def _answers(rng: random.Random) -> dict:  # type: ignore[type-arg]
+def answers(rng: random.Random) -> dict:  # type: ignore[type-arg]
+    """A steady, improving check-in (no rule fires on it alone)."""
     return {
         "pain_rest": rng.randint(1, 3),
         "pain_walking": rng.randint(2, 4),
@@ -120,9 +121,32 @@ def _answers(rng: random.Random) -> dict:  # type: ignore[type-arg]
     }
 
 
+def record_history(phone, patient, times: list[datetime], rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+    """The patient's check-ins at ``times``, each recorded and committed through the service."""
+    from backend.questionnaires.services import record_response, request_fingerprint
+
+    for when in times:
+        body = {
+            "assignment_id": None,
+            "instrument": "checkin",
+            "version": 1,
+            "answered_at": when,
+            "source": "patient",
+            "answers": answers(rng),
+        }
+        record_response(
+            phone,
+            patient,
+            body,
+            now=when,
+            idempotency_key=str(uuid.uuid4()),
+            fingerprint=request_fingerprint(body),
+        )
+        db.session.commit()
+
+
 def bench_record_response(clock: FrozenClock) -> None:
     from backend.patients.services import patient_principal
-    from backend.questionnaires.services import record_response, request_fingerprint
 
     rng = random.Random(7)
     nurse = _nurse()
@@ -131,45 +155,10 @@ def bench_record_response(clock: FrozenClock) -> None:
     phone = patient_principal(patient, uuid.uuid4())
     start = datetime.combine(DISCHARGE, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
     # A year of history: 65 unscheduled check-ins spread over 365 days.
-    for i in range(65):
-        when = start + timedelta(days=1 + i * 5.5)
-        body = {
-            "assignment_id": None,
-            "instrument": "checkin",
-            "version": 1,
-            "answered_at": when,
-            "source": "patient",
-            "answers": _answers(rng),
-        }
-        record_response(
-            phone,
-            patient,
-            body,
-            now=when,
-            idempotency_key=str(uuid.uuid4()),
-            fingerprint=request_fingerprint(body),
-        )
-        db.session.commit()
+    record_history(phone, patient, [start + timedelta(days=1 + i * 5.5) for i in range(65)], rng)
 
     def one(i: int) -> None:
-        when = start + timedelta(days=365, minutes=i)
-        body = {
-            "assignment_id": None,
-            "instrument": "checkin",
-            "version": 1,
-            "answered_at": when,
-            "source": "patient",
-            "answers": _answers(rng),
-        }
-        record_response(
-            phone,
-            patient,
-            body,
-            now=when,
-            idempotency_key=str(uuid.uuid4()),
-            fingerprint=request_fingerprint(body),
-        )
-        db.session.commit()
+        record_history(phone, patient, [start + timedelta(days=365, minutes=i)], rng)
 
     # Timed without tracemalloc (it slows Python down about threefold), then traced apart.
     timings, cpu = [], []

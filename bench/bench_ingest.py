@@ -28,6 +28,7 @@ from backend import create_app
 from backend.clock import FrozenClock
 from backend.extensions import db
 from bench import dataset
+from bench.bench_alerts import answers, record_history
 
 URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DISCHARGE = date(2025, 11, 1)
@@ -35,19 +36,6 @@ HISTORY = int(os.environ.get("BENCH_HISTORY", "95"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
 # The requests go round the phones, so each history stays about a year long.
 PHONES = int(os.environ.get("BENCH_PHONES", "8"))
-
-
-def _answers(rng: random.Random) -> dict[str, Any]:
-    return {
-        "pain_rest": rng.randint(1, 3),
-        "pain_walking": rng.randint(2, 4),
-        "analgesics": "non_opioid",
-        "walking_aid": "cane",
-        "fell": False,
-        "symptoms": [],
-        "change": "much_improved",
-        "call_request": False,
-    }
 
 
 def _phone(clock: FrozenClock, start: datetime) -> tuple[str, Any]:
@@ -61,7 +49,6 @@ def _phone(clock: FrozenClock, start: datetime) -> tuple[str, Any]:
         create_procedure,
         patient_principal,
     )
-    from backend.questionnaires.services import record_response, request_fingerprint
 
     clock.set(start)
     now = clock.now()
@@ -101,25 +88,9 @@ def _phone(clock: FrozenClock, start: datetime) -> tuple[str, Any]:
     db.session.commit()
     rng = random.Random(7)
     phone = patient_principal(patient, uuid.uuid4())
-    for i in range(HISTORY):
-        when = start + timedelta(days=1 + i * 360 / HISTORY)
-        body = {
-            "assignment_id": None,
-            "instrument": "checkin",
-            "version": 1,
-            "answered_at": when,
-            "source": "patient",
-            "answers": _answers(rng),
-        }
-        record_response(
-            phone,
-            patient,
-            body,
-            now=when,
-            idempotency_key=str(uuid.uuid4()),
-            fingerprint=request_fingerprint(body),
-        )
-        db.session.commit()
+    record_history(
+        phone, patient, [start + timedelta(days=1 + i * 360 / HISTORY) for i in range(HISTORY)], rng
+    )
     clock.set(start + timedelta(days=365))
     code, _ = create_enrollment_code(nurse, patient, now=clock.now())
     _, issued = claim_enrollment(code, {"platform": "ios", "push_token": "tok"}, now=clock.now())
@@ -172,7 +143,7 @@ def measure(app: Any, clock: FrozenClock, tokens: list[str]) -> None:
             "version": 1,
             "answered_at": (clock.now() - timedelta(seconds=1)).isoformat(),
             "source": "patient",
-            "answers": _answers(rng),
+            "answers": answers(rng),
         }
         headers = {
             "Authorization": f"Bearer {tokens[i % len(tokens)]}",
