@@ -63,10 +63,13 @@ def main() -> None:
         admin.dispose()
 
 
-def _nurse():  # type: ignore[no-untyped-def]
+REGISTERED = datetime(2025, 11, 1, tzinfo=UTC)
+
+
+def new_nurse(now: datetime = REGISTERED):  # type: ignore[no-untyped-def]
+    """A nurse of a new site (Europe/Paris), as a principal."""
     from backend.auth.services import create_user, get_or_create_site, staff_principal
 
-    now = datetime(2025, 11, 1, tzinfo=UTC)
     site = get_or_create_site(f"S{uuid.uuid4().hex[:6]}", now=now, timezone="Europe/Paris")
     user = create_user(
         f"{uuid.uuid4().hex[:8]}@bench.example", "a-long-bench-password", "nurse", site, now=now
@@ -74,10 +77,11 @@ def _nurse():  # type: ignore[no-untyped-def]
     return staff_principal(user, uuid.uuid4())
 
 
-def _patient(nurse, n: int):  # type: ignore[no-untyped-def]
+def new_patient(nurse, n: int, now: datetime = REGISTERED, **fields):  # type: ignore[no-untyped-def]
+    """A patient of the nurse's site with a screw fixation discharged on DISCHARGE (``fields``:
+    more of the registration's, a consent for instance)."""
     from backend.patients.services import create_patient, create_procedure
 
-    now = datetime(2025, 11, 1, tzinfo=UTC)
     patient = create_patient(
         nurse,
         {
@@ -88,6 +92,7 @@ def _patient(nurse, n: int):  # type: ignore[no-untyped-def]
             "locale": "fr",
             "timezone": "Europe/Paris",
             "contact_channels": ["push"],
+            **fields,
         },
         now=now,
     )
@@ -149,8 +154,8 @@ def bench_record_response(clock: FrozenClock) -> None:
     from backend.patients.services import patient_principal
 
     rng = random.Random(7)
-    nurse = _nurse()
-    patient = _patient(nurse, 0)
+    nurse = new_nurse()
+    patient = new_patient(nurse, 0)
     db.session.commit()
     phone = patient_principal(patient, uuid.uuid4())
     start = datetime.combine(DISCHARGE, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
@@ -188,8 +193,8 @@ def bench_queue_plan() -> None:
     from backend.alerts.models import Alert
 
     rng = random.Random(3)
-    sites = [_nurse() for _ in range(20)]
-    patients = [_patient(sites[i % 20], i) for i in range(200)]
+    sites = [new_nurse() for _ in range(20)]
+    patients = [new_patient(sites[i % 20], i) for i in range(200)]
     db.session.flush()
     now = datetime(2026, 1, 1, tzinfo=UTC)
     kinds = ["red_flag", "possible_screw_loosening", "worsening", "call_request", "no_response"]

@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,9 @@ from backend import create_app
 from backend.clock import FrozenClock
 from backend.extensions import db
 from bench import dataset
-from bench.bench_alerts import answers, record_history
+from bench.bench_alerts import DISCHARGE, answers, new_nurse, new_patient, record_history
 
 URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DISCHARGE = date(2025, 11, 1)
 HISTORY = int(os.environ.get("BENCH_HISTORY", "95"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))
 # The requests go round the phones, so each history stays about a year long.
@@ -41,50 +40,16 @@ PHONES = int(os.environ.get("BENCH_PHONES", "8"))
 def _phone(clock: FrozenClock, start: datetime) -> tuple[str, Any]:
     """A patient with a procedure, ``HISTORY`` check-ins over a year, an enrolled phone: the
     phone's access token and the patient."""
-    from backend.auth.services import create_user, get_or_create_site, staff_principal
     from backend.patients.services import (
         claim_enrollment,
         create_enrollment_code,
-        create_patient,
-        create_procedure,
         patient_principal,
     )
 
     clock.set(start)
-    now = clock.now()
-    site = get_or_create_site(f"S{uuid.uuid4().hex[:6]}", now=now, timezone="Europe/Paris")
-    user = create_user(
-        f"{uuid.uuid4().hex[:8]}@bench.example", "a-long-bench-password", "nurse", site, now=now
-    )
-    nurse = staff_principal(user, uuid.uuid4())
-    patient = create_patient(
-        nurse,
-        {
-            "mrn": f"B-{uuid.uuid4().hex[:6]}",
-            "given_name": "Bench",
-            "family_name": "Ingest",
-            "birth_date": date(1940, 1, 1),
-            "locale": "fr",
-            "timezone": "Europe/Paris",
-            "contact_channels": ["push"],
-            "consent_given_on": DISCHARGE - timedelta(days=4),
-            "consent_method": "paper",
-        },
-        now=now,
-    )
-    create_procedure(
-        nurse,
-        patient,
-        {
-            "kind": "screw_fixation",
-            "location": "sacroiliac",
-            "etiology": "osteoporotic",
-            "performed_on": DISCHARGE - timedelta(days=2),
-            "discharged_on": DISCHARGE,
-            "baseline": {"pain_rest": 6, "pain_walking": 8, "mobility_score": 6},
-        },
-        now=now,
-    )
+    nurse = new_nurse(clock.now())
+    consent = {"consent_given_on": DISCHARGE - timedelta(days=4), "consent_method": "paper"}
+    patient = new_patient(nurse, 0, clock.now(), **consent)
     db.session.commit()
     rng = random.Random(7)
     phone = patient_principal(patient, uuid.uuid4())
