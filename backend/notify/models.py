@@ -40,6 +40,14 @@ ATTEMPT_OUTCOMES = (
 )
 
 
+LEASE_RULE = (
+    "(status = 'sending') = (claimed_by IS NOT NULL AND claimed_until IS NOT NULL) "
+    "AND (claimed_by IS NULL) = (claimed_until IS NULL)"
+)
+PENDING = sa.text("status = 'pending'")
+SENDING = sa.text("status = 'sending'")
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -80,14 +88,29 @@ class Delivery(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
         sa.UniqueConstraint("notification_id", "channel"),
         sa.CheckConstraint(_in("status", DELIVERY_STATUSES), name="status_known"),
         sa.CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
-        # The two due-time indexes the delivery job claims by, in its order (due time, id).
-        sa.Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at", "id"),
-        sa.Index("ix_deliveries_status_claimed_until", "status", "claimed_until", "id"),
+        # A lease (``claimed_by``, ``claimed_until``) exists exactly while a delivery is being
+        # sent: recording a send checks its lease by ``claimed_by`` alone (notify/record.py).
+        sa.CheckConstraint(LEASE_RULE, name="lease_while_sending"),
+        # The two due-time indexes the delivery job claims by, in its order (due time, id),
+        # each holding only the deliveries it claims from: a sent delivery is in neither.
+        sa.Index(
+            "ix_deliveries_pending_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=PENDING,
+            sqlite_where=PENDING,
+        ),
+        sa.Index(
+            "ix_deliveries_sending_lease",
+            "claimed_until",
+            "id",
+            postgresql_where=SENDING,
+            sqlite_where=SENDING,
+        ),
     )
 
-    notification_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("notifications.id"), index=True
-    )
+    # Indexed by the unique (notification_id, channel), which leads with it.
+    notification_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("notifications.id"))
     channel: Mapped[str] = mapped_column(sa.String(8))
     position: Mapped[int]
     status: Mapped[str] = mapped_column(sa.String(16))

@@ -615,3 +615,37 @@ def test_a_send_recorded_after_another_worker_took_the_lease_leaves_the_delivery
     assert (sms.status, sms.claimed_by) == ("sending", "next-worker")
     assert notification.status == "pending"
     assert outcomes(sms) == [("sent", None)]  # the attempt itself is recorded
+
+
+def test_the_database_refuses_a_lease_on_a_delivery_that_is_not_being_sent(
+    app, nurse_ada, clock, memory_channels
+):
+    """Recording a send checks the lease by ``claimed_by`` alone (notify/record.py): that holds
+    only because a lease exists exactly while a delivery is ``sending``, which the database
+    itself keeps (``ck_deliveries_lease_while_sending``)."""
+    import sqlalchemy as sa
+
+    from backend.schedule import jobs
+
+    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    make_procedure(nurse_ada, marcel)
+    for job in jobs.jobs():
+        job(clock.now())
+    db.session.commit()
+    (delivery,) = the_notification(marcel).deliveries
+    assert delivery.status == "pending"
+    lease = {"claimed_by": "w", "claimed_until": clock.now() + timedelta(minutes=5)}
+    broken = [
+        {"status": "pending", **lease},  # a lease on a delivery waiting for its time
+        {"status": "sent", **lease},  # a lease kept after the send
+        {"status": "sending", "claimed_by": None, "claimed_until": None},  # sent by nobody
+        {"status": "sending", "claimed_by": "w", "claimed_until": None},  # a lease without end
+    ]
+    for values in broken:
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(db.update(Delivery).where(Delivery.id == delivery.id).values(values))
+        db.session.rollback()
+    db.session.execute(
+        db.update(Delivery).where(Delivery.id == delivery.id).values(status="sending", **lease)
+    )
+    db.session.commit()
