@@ -5,7 +5,8 @@ server by two scheduler processes sharing one PostgreSQL.
 reminders, a time zone where it is daytime now, so quiet hours do not hold anything back) is
 registered through the real services, cloned N-1 times by SQL (bench/dataset.py) with a unique
 address each, and every day-1 questionnaire is set to open now. Then two
-``flask scheduler run`` processes start, an in-process aiosmtpd server counts what arrives and
+``flask scheduler run`` processes start, an in-process SMTP server (``bench/smtp_sink.py``,
+announcing PIPELINING as relays do) counts what arrives and
 from whom, and the run ends when every patient has a message (or at the time limit).
 
 Printed: time to the first message, to all of them, messages per second, duplicates (a
@@ -23,7 +24,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -32,7 +32,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,28 +41,12 @@ from backend.clock import FrozenClock
 from backend.extensions import db
 from bench import dataset
 from bench.bench_scale import RESULTS, SECRET, URL, _config, _free_port
+from bench.smtp_sink import SmtpSink
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 QUESTIONNAIRES = int(100_000 * SCALE)
 SCHEDULERS = 2
 TIME_LIMIT = float(os.environ.get("BENCH_REMINDER_TIME_LIMIT", "300"))
-
-
-class Sink:
-    """An SMTP server that keeps, per recipient, when each message arrived."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.arrivals: dict[str, list[float]] = {}
-        self.count = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        now = time.monotonic()
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.arrivals.setdefault(rcpt, []).append(now)
-                self.count += 1
-        return "250 OK"
 
 
 def daytime_zone() -> str:
@@ -184,9 +167,8 @@ def backend_cpu(engine: sa.Engine) -> dict[int, float]:
 
 def main() -> None:
     db_url, drop_schema = dataset.new_schema(URL)
-    sink = Sink()
-    smtp = Controller(sink, hostname="127.0.0.1", port=_free_port())
-    smtp.start()
+    sink = SmtpSink("127.0.0.1", _free_port())
+    sink.start()
     procs: list[subprocess.Popen[bytes]] = []
     result: dict[str, Any] = {"questionnaires": QUESTIONNAIRES, "schedulers": SCHEDULERS}
     try:
@@ -205,7 +187,7 @@ def main() -> None:
             # A pass longer than the interval logs a skipped tick each second: not the measure.
             "LOG_LEVEL": "ERROR",
             "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp.port),
+            "SMTP_PORT": str(sink.port),
             "SMTP_STARTTLS": "false",
             "MAIL_FROM": "rappels@bench.example",
             "ANSWER_LINK_BASE_URL": "https://suivi.bench.example/a",
@@ -264,7 +246,7 @@ def main() -> None:
                 if delivered and backends
                 else None
             ),
-            # The SMTP sink's (and this loop's) CPU: aiosmtpd, the other side of each message.
+            # The SMTP sink's (and this loop's) CPU: the other side of each message.
             "sink_cpu_ms_per_message": round(1000 * sink_cpu / delivered, 2) if delivered else None,
             "time_limit_s": TIME_LIMIT,
         }
@@ -276,7 +258,7 @@ def main() -> None:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        smtp.stop()
+        sink.stop()
         drop_schema()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "reminders.json").write_text(json.dumps(result, indent=2))

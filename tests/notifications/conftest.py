@@ -227,8 +227,19 @@ class RecordingSmtpHandler:
         "relay": "554 5.7.1 <{address}>: Relay access denied",
     }
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = True) -> None:
         self.messages: list[dict[str, Any]] = []
+        # Relays announce PIPELINING (RFC 2920; aiosmtpd does not, but reads pipelined commands
+        # in order): the client then sends MAIL, RCPT and DATA in one write.
+        self.pipelining = pipelining
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -281,9 +292,10 @@ def _start_smtp(handler: RecordingSmtpHandler, **kwargs: Any) -> Controller:
     return controller
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpStandIn]:
-    handler = RecordingSmtpHandler()
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def smtp_server(request: pytest.FixtureRequest) -> Iterator[SmtpStandIn]:
+    """A relay, once announcing PIPELINING (as relays do) and once not."""
+    handler = RecordingSmtpHandler(pipelining=request.param)
     controller = _start_smtp(handler)
     try:
         yield SmtpStandIn(controller.hostname, controller.port, handler)

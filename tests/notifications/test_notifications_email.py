@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -266,14 +267,15 @@ class ConnectionsSeen(RecordingSmtpHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.fixture
-def counting_server():
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def counting_server(request):
     from tests.notifications.conftest import SmtpStandIn, _start_smtp
 
     servers = []
 
     def start(drop_at: int | None = None) -> SmtpStandIn:
         handler = ConnectionsSeen(drop_at)
+        handler.pipelining = request.param
         controller = _start_smtp(handler)
         servers.append(controller)
         return SmtpStandIn(controller.hostname, controller.port, handler)
@@ -385,3 +387,142 @@ def test_a_long_french_body_is_folded_quoted_printable_and_reads_back_intact(smt
     mail = message_from_bytes(rendered.data, policy=policy.default)
     assert mail["Content-Transfer-Encoding"] == "quoted-printable"
     assert mail.get_content().splitlines() == [body, "", "https://app.clinic.example/a/xyz"]
+
+
+# --- PIPELINING (RFC 2920) ---------------------------------------------------------------------
+
+
+def writes_per_message(monkeypatch, server, n: int) -> float:
+    """Writes to the socket per message over a batch of ``n``, connection set-up left out."""
+    import smtplib
+
+    writes = []
+    original = smtplib.SMTP.send
+
+    def counted(self, data):
+        writes.append(data)
+        return original(self, data)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", counted)
+    with plain_transport(server).session() as session:
+        session.send(reminder("first@example.org", idempotency_key="d-first"))
+        before = len(writes)
+        for message in batch(n):
+            session.send(message)
+        after = len(writes)
+    return (after - before) / n
+
+
+def test_a_relay_announcing_pipelining_gets_each_message_in_two_writes_instead_of_four(
+    counting_server, monkeypatch
+) -> None:
+    server = counting_server()
+    pipelined = server.handler.pipelining
+    assert writes_per_message(monkeypatch, server, 10) == (2 if pipelined else 4)
+    assert recipients_of(server) == ["first@example.org"] + [m.to for m in batch(10)]
+
+
+class RefusingData(RecordingSmtpHandler):
+    """Refuses the message of one recipient at DATA (554), accepts the others."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if envelope.rcpt_tos == ["spam@example.org"]:
+            return "554 5.6.0 Message refused"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "no-pipelining"])
+def test_a_message_refused_at_data_fails_alone_and_the_next_one_goes_on_the_same_connection(
+    pipelining,
+) -> None:
+    from tests.notifications.conftest import SmtpStandIn, _start_smtp
+
+    handler = RefusingData(pipelining=pipelining)
+    controller = _start_smtp(handler)
+    try:
+        server = SmtpStandIn(controller.hostname, controller.port, handler)
+        errors = []
+        with plain_transport(server).session() as session:
+            for to in ("a@example.org", "spam@example.org", "b@example.org"):
+                try:
+                    session.send(reminder(to))
+                except TransportError as exc:
+                    errors.append((to, exc.permanent, exc.code))
+        assert errors == [("spam@example.org", False, "rejected")]
+        assert [m["rcpt_tos"] for m in handler.messages] == [["a@example.org"], ["b@example.org"]]
+        assert session.connections == 1
+    finally:
+        controller.stop()
+
+
+def scripted_relay(replies: dict[str, bytes], seen: list[bytes]) -> tuple[int, threading.Thread]:
+    """A relay over a raw socket that announces PIPELINING and answers each command (its first
+    word) from ``replies``, and the end of a message with ``replies['.']``: for the replies
+    aiosmtpd never gives (DATA taken after a refused recipient, 421 mid-transaction)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, listener, conn.makefile("rb") as lines:
+            conn.sendall(b"220 scripted ESMTP\r\n")
+            in_data = False
+            for line in lines:
+                seen.append(line)
+                if in_data:
+                    if line == b".\r\n":
+                        in_data = False
+                        conn.sendall(replies["."])
+                    continue
+                verb = line.split()[0].upper().decode() if line.strip() else ""
+                if verb == "EHLO":
+                    conn.sendall(b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb == "QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    reply = replies.get(verb, b"250 OK\r\n")
+                    conn.sendall(reply)
+                    if verb == "DATA" and reply.startswith(b"354"):
+                        in_data = True
+                    if reply.startswith(b"421"):
+                        return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return port, thread
+
+
+def test_data_taken_after_a_refused_recipient_gets_an_empty_message_and_a_reset() -> None:
+    seen: list[bytes] = []
+    port, thread = scripted_relay(
+        {
+            "RCPT": b"550 5.1.1 no such user\r\n",
+            "DATA": b"354 go ahead\r\n",
+            ".": b"554 no valid recipients\r\n",
+        },
+        seen,
+    )
+    transport = SmtpTransport("127.0.0.1", port, from_addr=FROM, starttls=False, timeout=5.0)
+    with pytest.raises(TransportError) as caught:
+        transport.send(reminder())
+    thread.join(timeout=5)
+    assert (caught.value.permanent, caught.value.code) == (True, "invalid_recipient")
+    # No message text was sent: the empty message, then the reset and the goodbye.
+    assert [line.upper() for line in seen[-3:]] == [b".\r\n", b"RSET\r\n", b"QUIT\r\n"]
+    assert not any(b"Subject:" in line for line in seen)
+
+
+def test_a_421_to_rcpt_closes_the_connection_and_the_next_message_reconnects() -> None:
+    seen: list[bytes] = []
+    port, thread = scripted_relay({"RCPT": b"421 4.3.2 shutting down\r\n"}, seen)
+    transport = SmtpTransport("127.0.0.1", port, from_addr=FROM, starttls=False, timeout=5.0)
+    session = transport.session()
+    with pytest.raises(TransportError) as caught:
+        session.send(reminder())
+    thread.join(timeout=5)
+    assert (caught.value.permanent, caught.value.code) == (False, "unavailable")
+    assert session._smtp is None  # forgotten: the next send opens a new connection
+    session.close()
