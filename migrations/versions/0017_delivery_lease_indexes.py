@@ -74,7 +74,7 @@ def downgrade():
     op.drop_index("ix_deliveries_sending_lease", table_name="deliveries")
     op.drop_index("ix_deliveries_pending_due", table_name="deliveries")
     with op.batch_alter_table("deliveries") as batch:
-        batch.drop_constraint("ck_deliveries_lease_while_sending", type_="check")
+        batch.drop_constraint("lease_while_sending", type_="check")
         batch.create_index("ix_deliveries_notification_id", ["notification_id"])
         batch.create_index(
             "ix_deliveries_status_claimed_until", ["status", "claimed_until", "id"]
