@@ -4,7 +4,8 @@ server by two scheduler processes sharing one PostgreSQL.
 ``make bench`` runs it (``BENCH_SCALE=0.1``: 10,000 questionnaires). A template patient (e-mail
 reminders, a time zone where it is daytime now, so quiet hours do not hold anything back) is
 registered through the real services, cloned N-1 times by SQL (bench/dataset.py) with a unique
-address each, and every day-1 questionnaire is set to open now. Then two
+address each, and every day-30 questionnaire is set to open now (the template has the
+history of days 1 to 21 in its outbox: ``HISTORY_DAYS``). Then two
 ``flask scheduler run`` processes start, an in-process SMTP server (``bench/smtp_sink.py``,
 announcing PIPELINING as relays do) counts what arrives and
 from whom, and the run ends when every patient has a message (or at the time limit).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -60,12 +62,23 @@ def daytime_zone() -> str:
     raise RuntimeError("no time zone in daytime?")
 
 
+# The template was discharged this many days ago: its day 1, 7, 14 and 21 questionnaires were
+# opened, reminded (an e-mail each) and answered, so the outbox and the reminder ladder hold a
+# running system's history (four notifications, deliveries, attempts and answer links, twelve
+# reminders per patient), analyzed as a running system's tables are. Its day-30 questionnaire is
+# the one that opens now.
+HISTORY_DAYS = 23
+NOW_DAY = 30
+
+
 def build(db_url: str, zone: str) -> None:
     from backend.auth.models import User
     from backend.auth.services import staff_principal
     from backend.patients import services as patients
+    from backend.schedule.worker import run_pass
 
-    clock = FrozenClock(dataset.real_now())
+    now = dataset.real_now()
+    clock = FrozenClock(now - timedelta(days=HISTORY_DAYS))
     app = create_app(_config(db_url, CLOCK=clock))
     with app.app_context():
         from flask_migrate import upgrade
@@ -74,7 +87,7 @@ def build(db_url: str, zone: str) -> None:
         sites = dataset.build_sites(dataset_sites := 20, clock.now())
         nurse = db.session.execute(db.select(User).filter_by(site_id=sites[0].id)).scalars().first()
         principal = staff_principal(nurse, uuid.uuid4())
-        today = clock.now().astimezone(ZoneInfo(zone)).date()
+        discharged = clock.now().astimezone(ZoneInfo(zone)).date()
         patient = patients.create_patient(
             principal,
             {
@@ -89,40 +102,58 @@ def build(db_url: str, zone: str) -> None:
             },
             now=clock.now(),
         )
-        patients.create_procedure(
+        procedure = patients.create_procedure(
             principal,
             patient,
             {
                 "kind": "screw_fixation",
                 "location": "sacroiliac",
                 "etiology": "osteoporotic",
-                "performed_on": today - timedelta(days=2),
-                "discharged_on": today,
+                "performed_on": discharged - timedelta(days=2),
+                "discharged_on": discharged,
                 "baseline": {"pain_rest": 6, "pain_walking": 8, "mobility_score": 6},
             },
             now=clock.now(),
         )
         db.session.commit()
+        phone = patients.patient_principal(patient, uuid.uuid4())
+        past = sorted((a for a in procedure.schedule if a.opens_at < now), key=lambda a: a.opens_at)
+        rng = random.Random(5)
+        for assignment in past:
+            clock.set(assignment.opens_at + timedelta(minutes=1))
+            run_pass()  # opens it and sends its first reminder
+            db.session.commit()
+            dataset.answer(
+                phone,
+                patient.id,
+                clock,
+                assignment.opens_at + timedelta(hours=2),
+                db.session.get(type(assignment), assignment.id),
+                dataset.answers(rng),
+            )
+            clock.set(assignment.opens_at + timedelta(hours=49))
+            run_pass()  # the next rungs find it answered
+            db.session.commit()
+        clock.set(now)
         template = dataset.Template(patient.id, 0)
         dataset.clone(
             template,
             QUESTIONNAIRES - 1,
             [s.id for s in sites[:dataset_sites]],
-            tables=("patients", "procedures", "assignments"),
+            tables=("patients", "procedures", "assignments", "responses", *dataset.OUTBOX_TABLES),
             unique_contacts=True,
         )
-        # Every day-1 questionnaire opens now, in the same minute.
+        # Every day-30 questionnaire opens now, in the same minute.
         db.session.execute(
             sa.text(
                 "UPDATE assignments SET opens_at = now() - interval '1 second', "
-                "closes_at = now() + interval '3 days' WHERE day = 1"
-            )
+                "closes_at = now() + interval '3 days' WHERE day = :day"
+            ),
+            {"day": NOW_DAY},
         )
-        # Statistics for the tables that hold rows, as a running system has them. The outbox's
-        # tables are left unanalyzed, as in a fresh deployment: analyzed while empty, they would
-        # tell the planner "empty" and each foreign-key check into them (a delivery's
-        # notification, an attempt's delivery) would scan the whole table until autovacuum
-        # analyzes it again, which a running outbox never shows.
+        # Statistics for the tables that hold rows, as a running system has them. (A table
+        # analyzed while empty tells the planner "empty": each foreign-key check into it would
+        # scan it whole until autovacuum analyzes it again, which a running system never shows.)
         for table in db.metadata.sorted_tables:
             if db.session.execute(sa.select(sa.exists().select_from(table))).scalar():
                 db.session.execute(sa.text(f'ANALYZE "{table.name}"'))

@@ -42,8 +42,12 @@ CLONED_TABLES = (
     "auth_sessions",
     "devices",
 )
-# Foreign keys into CLONED_TABLES are remapped with the row ids; site ids are spread.
+# The outbox and reminder ladder of a patient, for a running system's history (bench_reminders).
+OUTBOX_TABLES = ("reminders", "notifications", "deliveries", "delivery_attempts", "answer_links")
+# Foreign keys into the cloned tables are remapped with the row ids; site ids are spread.
 PATIENT_COLUMNS_PER_TABLE = {"patients": "id"}
+# Unique secrets and keys: a nullable one is left out of the clones, a required one gets the
+# hash of itself and the clone's number (unique, and short enough for any of them).
 SKIPPED_COLUMNS = {"code_hash", "dedupe_key", "token_hash"}
 
 
@@ -92,8 +96,6 @@ def build_template(
     from backend.auth.models import User
     from backend.auth.services import staff_principal
     from backend.patients import services as patients
-    from backend.patients.models import Patient
-    from backend.questionnaires import services as questionnaires
     from backend.questionnaires.models import Assignment
     from backend.schedule.worker import run_pass
 
@@ -137,26 +139,6 @@ def build_template(
     db.session.commit()
     phone = patients.patient_principal(patient, uuid.uuid4())
 
-    def answer(when: datetime, assignment: Assignment | None, body_answers: dict[str, Any]) -> None:
-        clock.set(when)
-        body = {
-            "assignment_id": assignment.id if assignment else None,
-            "instrument": assignment.instrument_key if assignment else "checkin",
-            "version": 1,
-            "answered_at": when,
-            "source": "patient",
-            "answers": body_answers,
-        }
-        questionnaires.record_response(
-            phone,
-            db.session.get(Patient, patient.id),
-            body,
-            now=when,
-            idempotency_key=str(uuid.uuid4()),
-            fingerprint=questionnaires.request_fingerprint(body),
-        )
-        db.session.commit()
-
     scheduled = sorted(procedure.schedule, key=lambda a: a.opens_at)
     checkin_days = sorted(rng.sample(range(2, 360), extra_checkins))
     events: list[tuple[datetime, Assignment | None]] = [
@@ -174,7 +156,12 @@ def build_template(
             rng, call=call_request and last
         )
         answer(
-            when, db.session.get(Assignment, assignment.id) if assignment else None, body_answers
+            phone,
+            patient.id,
+            clock,
+            when,
+            db.session.get(Assignment, assignment.id) if assignment else None,
+            body_answers,
         )
     clock.set(end)
     from backend.alerts.models import Alert
@@ -183,6 +170,39 @@ def build_template(
         sa.select(sa.func.count()).where(Alert.patient_id == patient.id, Alert.status != "resolved")
     ).scalar_one()
     return Template(patient.id, int(open_alerts))
+
+
+def answer(
+    phone: Any,
+    patient_id: uuid.UUID,
+    clock: FrozenClock,
+    when: datetime,
+    assignment: Any,
+    body_answers: dict[str, Any],
+) -> None:
+    """The patient's phone answers ``assignment`` (or an unscheduled check-in) at ``when``,
+    through the real service; commits."""
+    from backend.patients.models import Patient
+    from backend.questionnaires import services as questionnaires
+
+    clock.set(when)
+    body = {
+        "assignment_id": assignment.id if assignment else None,
+        "instrument": assignment.instrument_key if assignment else "checkin",
+        "version": 1,
+        "answered_at": when,
+        "source": "patient",
+        "answers": body_answers,
+    }
+    questionnaires.record_response(
+        phone,
+        db.session.get(Patient, patient_id),
+        body,
+        now=when,
+        idempotency_key=str(uuid.uuid4()),
+        fingerprint=questionnaires.request_fingerprint(body),
+    )
+    db.session.commit()
 
 
 def clone(
@@ -198,7 +218,7 @@ def clone(
     only in every ``alert_every``-th clone, so open alerts are as rare as on a real ward; with
     ``unique_contacts`` each clone gets its own e-mail address (to count who was reached)."""
     metadata = db.metadata
-    cloned = set(CLONED_TABLES)
+    cloned = set(tables)
     conn = db.session.connection()
     conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS bench_sites (n int, id uuid)")
     conn.exec_driver_sql("TRUNCATE bench_sites")
@@ -215,11 +235,13 @@ def clone(
         table = metadata.tables[name]
         cols, exprs = [], []
         for col in table.columns:
-            if col.name in SKIPPED_COLUMNS:
+            if col.name in SKIPPED_COLUMNS and col.nullable:
                 continue
             fk_tables = {fk.column.table.name for fk in col.foreign_keys}
             ref = f't."{col.name}"'
-            if col.primary_key or fk_tables & cloned:
+            if col.name in SKIPPED_COLUMNS:
+                expr = f"md5({ref} || ':' || g)"
+            elif col.primary_key or fk_tables & cloned:
                 expr = (
                     f"CASE WHEN {ref} IS NULL THEN NULL ELSE md5({ref}::text || ':' || g)::uuid END"
                 )
@@ -283,6 +305,14 @@ def _owner_filter(table: str, pid: str) -> str:
         return f"t.id = {pid}"
     if table in {"alert_events", "alert_notes"}:
         return f"t.alert_id IN (SELECT id FROM alerts WHERE patient_id = {pid})"
+    notifications = f"SELECT id FROM notifications WHERE patient_id = {pid}"
+    if table == "deliveries":
+        return f"t.notification_id IN ({notifications})"
+    if table == "delivery_attempts":
+        return (
+            f"t.delivery_id IN (SELECT id FROM deliveries WHERE notification_id IN "
+            f"({notifications}))"
+        )
     return f"t.patient_id = {pid}"
 
 
