@@ -61,8 +61,21 @@ class Assignment(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
         sa.CheckConstraint("closes_at > opens_at", name="window_positive"),
         sa.Index("ix_assignments_patient_id_opens_at", "patient_id", "opens_at"),
         # The scheduler's claim orders (due time, id): a batch is read off the index in order.
-        sa.Index("ix_assignments_status_opens_at", "status", "opens_at", "id"),
-        sa.Index("ix_assignments_status_closes_at", "status", "closes_at", "id"),
+        # Each holds only the questionnaires its claim can take (opening, closing the missed).
+        sa.Index(
+            "ix_assignments_pending_opens",
+            "opens_at",
+            "id",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index(
+            "ix_assignments_unfinished_closes",
+            "closes_at",
+            "id",
+            postgresql_where=sa.text("status IN ('pending', 'open')"),
+            sqlite_where=sa.text("status IN ('pending', 'open')"),
+        ),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"))

@@ -24,7 +24,14 @@ class Reminder(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
         sa.CheckConstraint(
             "status IN ('pending', 'enqueued', 'skipped', 'expired')", name="status_known"
         ),
-        sa.Index("ix_reminders_status_due_at", "status", "due_at", "id"),  # the claim order
+        # The claim order, of the reminders it can take.
+        sa.Index(
+            "ix_reminders_pending_due",
+            "due_at",
+            "id",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
     )
 
     assignment_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("assignments.id"))
