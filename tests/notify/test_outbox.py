@@ -649,3 +649,62 @@ def test_the_database_refuses_a_lease_on_a_delivery_that_is_not_being_sent(
         db.update(Delivery).where(Delivery.id == delivery.id).values(status="sending", **lease)
     )
     db.session.commit()
+
+
+def test_one_claim_sends_the_ordinary_deliveries_and_settles_each_other_one_its_own_way(
+    app, nurse_ada, clock, memory_channels
+):
+    """The claim decides most deliveries from their columns and loads the others as objects:
+    in one batch, each still goes its own way (sent; moved out of quiet hours; cancelled
+    because answered; the e-mail address disabled, so the SMS behind it is woken)."""
+    from backend.notify.jobs import send_due_deliveries
+    from backend.patients.models import Patient
+    from backend.questionnaires.models import Assignment
+    from backend.schedule import jobs
+
+    sent = make_patient(nurse_ada, contact_channels=["sms"], phone="+33600000001")
+    night = make_patient(nurse_ada, contact_channels=["sms"], phone="+33600000002")
+    answered = make_patient(nurse_ada, contact_channels=["sms"], phone="+33600000003")
+    no_email = make_patient(
+        nurse_ada,
+        contact_channels=["email", "sms"],
+        email="bounced@example.org",
+        phone="+33600000004",
+    )
+    for patient in (sent, night, answered, no_email):
+        make_procedure(nurse_ada, patient)
+    clock.set(T0 + timedelta(hours=1, minutes=5))  # the day-1 questionnaires are open (Paris)
+    for job in jobs.jobs():  # open them and enqueue their reminders
+        job(clock.now())
+    db.session.commit()
+    # Before the send: one patient moved to a zone where it is night, one answered, one
+    # e-mail address found dead.
+    db.session.execute(
+        db.update(Patient).where(Patient.id == night.id).values(timezone="Pacific/Auckland")
+    )
+    db.session.execute(
+        db.update(Patient)
+        .where(Patient.id == no_email.id)
+        .values(email_disabled_at=clock.now(), email_disabled_reason="invalid_recipient")
+    )
+    db.session.execute(
+        db.update(Assignment)
+        .where(Assignment.patient_id == answered.id, Assignment.day == 1)
+        .values(status="completed")
+    )
+    db.session.commit()
+
+    assert send_due_deliveries(clock.now()) == 4
+    db.session.commit()
+
+    assert [m.to for m in memory_channels.sms.sent] == ["+33600000001"]
+    assert the_notification(sent).status == "sent"
+    (waiting,) = the_notification(night).deliveries
+    assert waiting.status == "pending" and waiting.next_attempt_at > clock.now()
+    assert waiting.claimed_by is None
+    cancelled = the_notification(answered)
+    assert (cancelled.status, cancelled.status_reason) == ("cancelled", "answered")
+    email, sms = the_notification(no_email).deliveries
+    assert (email.status, email.status_reason) == ("failed", "email_disabled")
+    assert outcomes(email) == [("no_route", "email_disabled")]
+    assert (sms.status, sms.next_attempt_at) == ("pending", clock.now())
