@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -96,14 +96,15 @@ def _claim_assignments(where: Sequence[object], order: object, limit: int) -> li
 
 
 def open_due_assignments(now: datetime, *, limit: int) -> int:
-    """Open the questionnaires whose time has come and plan their reminders."""
-    # Columns, not entities, with the patient's zone in the same statement: only the claimed
+    """Open the questionnaires whose time has come and plan their reminders; the reminder due
+    as a questionnaire opens (its ladder's first rung, nearly always) is enqueued at once."""
+    # Columns, not entities, with the patient's in the same statement: only the claimed
     # questionnaires are locked (``OF assignments``), and only followed patients' open (a
     # suspended one's questionnaire waits: it opens on the resumption if its window is still
     # open, else it is cancelled).
     claimed = db.session.execute(
         db.select(Assignment.id, Assignment.patient_id, Assignment.opens_at, Assignment.closes_at)
-        .add_columns(Patient.timezone)
+        .add_columns(Patient.site_id, Patient.locale, Patient.contact_channels, Patient.timezone)
         .join(Patient, Patient.id == Assignment.patient_id)
         .where(
             Assignment.status == "pending",
@@ -131,6 +132,8 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
             "rung": rung,
             "due_at": due,
             "status": "pending",
+            "reason": None,
+            "notification_id": None,
             "created_at": now,
             "updated_at": now,
         }
@@ -138,8 +141,53 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
         # ZoneInfo keeps one instance per zone: a batch's few zones are each read once.
         for rung, due in reminder_times(row.opens_at, row.closes_at, ZoneInfo(row.timezone))
     ]
+    _enqueue_due_now(reminders, {row.id: row for row in claimed}, now)
     insert_rows(db.session, Reminder.__table__, reminders)
     return len(claimed)
+
+
+def _enqueue_due_now(
+    reminders: list[dict[str, Any]], opened: dict[uuid.UUID, Any], now: datetime
+) -> None:
+    """Decide now, as ``enqueue_due_reminders`` would a moment later, about the reminders of the
+    questionnaires just opened that are already due, before their rows are written
+    (``reminders`` are updated in place): each is written once, enqueued (or superseded, or
+    moved out of quiet hours), instead of written ``pending``, claimed and rewritten by that
+    job (a fifth of the database's work per reminder of a busy minute). The questionnaire is
+    open and its patient followed (the opening's claim says so), and its lock rules out a twin.
+    A reminder whose message cannot be built stays ``pending``: the job postpones it."""
+    rungs: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    for reminder in reminders:
+        rungs[reminder["assignment_id"]].append(reminder)
+    due: list[tuple[dict[str, Any], PatientMessage]] = []
+    for reminder in reminders:
+        if reminder["due_at"] > now:
+            continue
+        row = opened[reminder["assignment_id"]]
+        if any(
+            other["rung"] > reminder["rung"] and other["due_at"] <= now + SUPERSEDE_WITHIN
+            for other in rungs[reminder["assignment_id"]]
+        ):
+            reminder.update(status="expired", reason="superseded")
+            continue
+        if (quiet_end := sendable_at(now, row.timezone)) > now:
+            reminder["due_at"] = quiet_end
+            continue
+        patient = _Recipient(
+            row.patient_id, row.site_id, row.locale, row.contact_channels, "active", row.timezone
+        )
+        try:
+            message = _reminder_message(reminder["id"], row.id, row.closes_at, patient)
+        except Exception as exc:  # noqa: BLE001 - left pending: the reminder job postpones it
+            log.debug("reminder left to the reminder job (%s)", type(exc).__name__)
+            continue
+        due.append((reminder, message))
+    ids = enqueue_patient_notifications([message for _, message in due], now=now)
+    for (reminder, _), notification_id in zip(due, ids, strict=True):
+        if notification_id is None:
+            reminder.update(status="skipped", reason="no_contact_channel")
+        else:
+            reminder.update(status="enqueued", notification_id=notification_id)
 
 
 def close_expired_assignments(now: datetime, *, limit: int) -> int:
@@ -406,18 +454,24 @@ def _decide(
         # Late (the scheduler was down or behind) and now inside quiet hours: wait.
         outcomes.waiting.append({"id": reminder.id, "due_at": quiet_end})
     else:
-        return PatientMessage(
-            patient,
-            kind="questionnaire_reminder",
-            text_key="questionnaire_reminder",
-            dedupe_key=f"reminder:{reminder.id}",
-            link=questionnaire_link(reminder.assignment_id),
-            # On the phone, a later reminder of one questionnaire replaces the earlier one.
-            collapse_key=f"questionnaire-{reminder.assignment_id}",
-            expires_at=assignment.closes_at,
-            wanted_key=wanted_key(reminder.assignment_id),
-        )
+        return _reminder_message(reminder.id, reminder.assignment_id, assignment.closes_at, patient)
     return None
+
+
+def _reminder_message(
+    reminder_id: uuid.UUID, assignment_id: uuid.UUID, closes_at: datetime, patient: _Recipient
+) -> PatientMessage:
+    return PatientMessage(
+        patient,
+        kind="questionnaire_reminder",
+        text_key="questionnaire_reminder",
+        dedupe_key=f"reminder:{reminder_id}",
+        link=questionnaire_link(assignment_id),
+        # On the phone, a later reminder of one questionnaire replaces the earlier one.
+        collapse_key=f"questionnaire-{assignment_id}",
+        expires_at=closes_at,
+        wanted_key=wanted_key(assignment_id),
+    )
 
 
 def _settle(reminder: Reminder, status: str, reason: str | None, now: datetime) -> None:
