@@ -11,10 +11,13 @@ or the pages. ``compare`` puts both versions side by side on the same patients f
 
 from __future__ import annotations
 
+import functools
 import statistics
 import uuid
 from datetime import datetime
 from typing import Any
+
+import sqlalchemy as sa
 
 from backend.alerts.models import Alert, ShadowSignal, SiteRuleVersion
 from backend.alerts.rules import RULES_V1, RULESETS, Evaluation, RuleSet
@@ -41,12 +44,24 @@ def current_setting(site_id: uuid.UUID) -> SiteRuleVersion | None:
 
 
 def site_rules(site_id: uuid.UUID) -> tuple[RuleSet, RuleSet | None]:
-    """The site's active rule set and its candidate (if any)."""
-    setting = current_setting(site_id)
+    """The site's active rule set and its candidate (if any): ``current_setting``'s two
+    columns, by a statement built once (read at every answer)."""
+    setting = db.session.execute(_setting_versions(), {"site_id": site_id}).first()
     if setting is None:
         return RULES_V1, None
     candidate = setting.candidate_version
     return RULESETS[setting.active_version], RULESETS[candidate] if candidate else None
+
+
+@functools.cache
+def _setting_versions() -> sa.Select[tuple[int, int | None]]:
+    table = SiteRuleVersion.__table__
+    return (
+        sa.select(table.c.active_version, table.c.candidate_version)
+        .where(table.c.site_id == sa.bindparam("site_id", type_=table.c.site_id.type))
+        .order_by(table.c.set_at.desc(), table.c.id.desc())
+        .limit(1)
+    )
 
 
 def history(site_id: uuid.UUID) -> list[SiteRuleVersion]:
