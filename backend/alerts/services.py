@@ -124,16 +124,36 @@ def evaluate_patient(
     reading the history (``_incremental``); otherwise the history is evaluated whole.
     """
     db.session.flush()
-    missed = db.session.execute(_statements().missed, {"procedure_id": procedure.id}).all()
+    statements = _statements()
+    # The site's rule versions and the procedure's missed questionnaires in one statement (one
+    # row with no questionnaire when none was missed).
+    read = db.session.execute(
+        statements.missed, {"procedure_id": procedure.id, "site_id": patient.site_id}
+    ).all()
     facts = procedure_facts(procedure)
     missed_list = [
-        MissedFacts(str(a.id), a.day, a.closes_at, a.reason) for a in missed if a.closes_at <= now
+        MissedFacts(str(a.id), a.day, a.closes_at, a.reason)
+        for a in read
+        if a.id is not None and a.closes_at <= now
     ]
-    rules, candidate = versions.site_rules(patient.site_id)
+    rules, candidate = versions.rules_of(read[0])
     state: Fold | None = None
     kept: sa.Row[Any] | None = None
     if response is not None and candidate is None:
         kept, state = _incremental(procedure, facts, rules, response)
+    # The alerts, and the count of the procedure's answers, in one statement (one row with no
+    # alert when there is none); after the kept state's lock (see ``_incremental``).
+    rows = db.session.execute(
+        statements.alerts, {"patient_id": patient.id, "procedure_id": procedure.id}
+    ).all()
+    alerts = [alert for alert, _stored in rows if alert is not None]
+    if state is not None and response is not None:
+        # Counted after the lock: every answer committed before it is counted, and the state
+        # written last holds only committed answers, so equal counts mean the same answers.
+        if rows[0].stored != state.count + 1:
+            state = None  # an answer the state has not folded (a concurrent first evaluation)
+        else:
+            state.add(_read_back(response))
     if state is not None:
         evaluation = state.finish(missed_list)
     else:
@@ -148,8 +168,6 @@ def evaluate_patient(
         response_list = [response_facts(r) for r in responses]
         folded = fold(facts, response_list, rules)
         evaluation = folded.finish(missed_list)
-    # Their notes and history are not needed to decide (loaded only if an event is added).
-    alerts = db.session.execute(_statements().alerts, {"patient_id": patient.id}).scalars().all()
     resolutions: dict[str, list[datetime]] = {}
     for known in alerts:
         if known.status == "resolved" and known.resolved_at is not None:
@@ -204,23 +222,45 @@ class _Statements:
     def __init__(self) -> None:
         assignments, states = Assignment.__table__, RuleState.__table__
         procedure_id = sa.bindparam("procedure_id", type_=assignments.c.procedure_id.type)
-        self.missed = sa.select(
-            assignments.c.id, assignments.c.day, assignments.c.closes_at, assignments.c.reason
-        ).where(assignments.c.procedure_id == procedure_id, assignments.c.status == "missed")
+        one = sa.select(sa.literal(1).label("one")).subquery("one")
+        setting = versions.setting_versions().subquery("setting")
+        self.missed = (
+            sa.select(
+                setting.c.active_version,
+                setting.c.candidate_version,
+                assignments.c.id,
+                assignments.c.day,
+                assignments.c.closes_at,
+                assignments.c.reason,
+            )
+            .select_from(one)
+            .outerjoin(setting, sa.true())
+            .outerjoin(
+                assignments,
+                sa.and_(
+                    assignments.c.procedure_id == procedure_id, assignments.c.status == "missed"
+                ),
+            )
+        )
         # Columns, not the entity: the state is written back by an UPDATE of what changed.
         self.kept = (
             sa.select(*(states.c[name] for name in _KEPT_COLUMNS))
             .where(states.c.procedure_id == procedure_id)
             .with_for_update()
         )
-        self.count = (
-            sa.select(sa.func.count())
+        counted = (
+            sa.select(sa.func.count().label("stored"))
             .select_from(Response.__table__)
             .where(Response.__table__.c.procedure_id == procedure_id)
+            .subquery("counted")
         )
         self.alerts = (
-            sa.select(Alert)
-            .where(Alert.patient_id == sa.bindparam("patient_id", type_=Alert.patient_id.type))
+            sa.select(Alert, counted.c.stored)
+            .select_from(counted)
+            .outerjoin(
+                Alert,
+                Alert.patient_id == sa.bindparam("patient_id", type_=Alert.patient_id.type),
+            )
             .order_by(Alert.created_at)
             # Their notes and history are not needed to decide (loaded if an event is added).
             .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))
@@ -252,18 +292,18 @@ def _statements() -> _Statements:
 def _incremental(
     procedure: Procedure, facts: ProcedureFacts, rules: RuleSet, response: Response
 ) -> tuple[sa.Row[Any] | None, Fold | None]:
-    """The kept state's row (locked) and the state with the new answer folded in; no state
-    when it cannot give the evaluation (none yet; another engine, rule version or baseline; an
-    answer arriving after a later one; an answer it has not folded), and the history must be
-    evaluated whole.
+    """The kept state's row (locked) and the state it holds, which the new answer follows; no
+    state when it cannot give the evaluation (none yet; another engine, rule version or
+    baseline; an answer arriving after a later one), and the history must be evaluated whole.
+    ``evaluate_patient`` then checks that the state folded every other answer (the count) and
+    folds the new one in.
 
     The state's row is locked first: two answers of one procedure at once are evaluated one
     after the other, the second from the state the first wrote. ``Fold`` says why the state
     plus the latest answer equals the whole evaluation; tests/alerts/test_incremental_rules.py
     and tests/alerts/test_rule_states.py check it.
     """
-    statements = _statements()
-    kept = db.session.execute(statements.kept, {"procedure_id": procedure.id}).first()
+    kept = db.session.execute(_statements().kept, {"procedure_id": procedure.id}).first()
     if (
         kept is None
         or kept.engine != ENGINE
@@ -271,23 +311,21 @@ def _incremental(
         or kept.facts != _facts_data(facts)
     ):
         return kept, None
-    new = response_facts(response)
-    new = dataclasses.replace(new, answered_at=new.answered_at.astimezone(UTC))  # as read back
     try:
         state = Fold.load(
             {**kept.state, "signals": kept.signals, "requests": kept.requests}, facts, rules
         )
     except (KeyError, TypeError, ValueError):
         return kept, None  # unreadable: evaluated whole, and written again
-    if not state.follows(new):
+    if not state.follows(_read_back(response)):
         return kept, None  # an older answer arriving late: the later ones' references move
-    # Counted after the lock: every answer committed before it is counted, and the state
-    # written last holds only committed answers, so equal counts mean the same answers.
-    stored = db.session.execute(statements.count, {"procedure_id": procedure.id}).scalar_one()
-    if stored != state.count + 1:
-        return kept, None  # an answer the state has not folded (a concurrent first evaluation)
-    state.add(new)
     return kept, state
+
+
+def _read_back(response: Response) -> ResponseFacts:
+    """The rules' view of the answer just stored, its time in UTC as the history reads it."""
+    new = response_facts(response)
+    return dataclasses.replace(new, answered_at=new.answered_at.astimezone(UTC))
 
 
 def _write_state(procedure: Procedure, kept: sa.Row[Any], state: Fold, now: datetime) -> None:

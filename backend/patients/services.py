@@ -545,7 +545,7 @@ def patient_session_principal(session_id: uuid.UUID, now: datetime) -> Principal
     The patient is loaded without its procedures and consents (loaded when read) and kept in
     ``g.patient`` for the request (``current_patient``), so the view does not read it again.
     """
-    patient = db.session.execute(
+    patient: Patient | None = db.session.execute(
         _session_patient(), {"session_id": session_id, "now": now}
     ).scalar_one_or_none()
     if patient is None:
@@ -555,7 +555,7 @@ def patient_session_principal(session_id: uuid.UUID, now: datetime) -> Principal
 
 
 @functools.cache
-def _session_patient() -> sa.Select[tuple[Patient]]:
+def _session_patient() -> sa.Select[Any]:
     """``patient_session_principal``'s statement, built once (the values are bound)."""
     return (
         sa.select(Patient)
