@@ -232,9 +232,7 @@ def test_the_timeline_dumped_as_the_api_serves_it_is_what_marshmallow_gives(
     assert TimelineSchema().dump(timeline) == reference_dump(TimelineSchema(), timeline)
 
 
-def test_the_answer_as_its_sender_is_told_of_it_is_what_marshmallow_gives(
-    client, nurse_ada, clock
-):
+def test_the_answer_as_its_sender_is_told_of_it_is_what_marshmallow_gives(client, nurse_ada, clock):
     """The 201 of ``POST /me/responses`` and of a nurse's entry, with and without the
     emergency advice, dumped by the compiled plan and by marshmallow."""
     from backend.questionnaires import services as questionnaires
