@@ -230,3 +230,46 @@ def test_the_timeline_dumped_as_the_api_serves_it_is_what_marshmallow_gives(
     timeline = build_timeline(db.session.merge(patient), clock.now(), "en")
     assert len(timeline["responses"]) == 5 and timeline["alerts"]
     assert TimelineSchema().dump(timeline) == reference_dump(TimelineSchema(), timeline)
+
+
+def test_the_answer_as_its_sender_is_told_of_it_is_what_marshmallow_gives(client, nurse_ada, clock):
+    """The 201 of ``POST /me/responses`` and of a nurse's entry, with and without the
+    emergency advice, dumped by the compiled plan and by marshmallow."""
+    from backend.questionnaires import services as questionnaires
+    from backend.questionnaires.schemas import ResponseCreatedSchema, StaffResponseCreatedSchema
+
+    patient = make_patient(nurse_ada)
+    make_procedure(nurse_ada, patient)
+    calm = record(patient, clock.now() + timedelta(days=1), answers=checkin_answers())
+    urgent = record(
+        patient, clock.now() + timedelta(days=2), answers=checkin_answers(symptoms=["chest_pain"])
+    )
+    clock.set(clock.now() + timedelta(days=3))
+    headers = {
+        **bearer(login(client, nurse_ada)["access_token"]),
+        "Idempotency-Key": str(uuid.uuid4()),
+    }
+    entered = client.post(
+        f"/api/v1/patients/{patient.id}/responses",
+        json={
+            "assignment_id": None,
+            "instrument": "checkin",
+            "version": 1,
+            "answered_at": clock.now().isoformat(),
+            "source": "nurse",
+            "answers": checkin_answers(),
+        },
+        headers=headers,
+    )
+    assert entered.status_code == 201, entered.get_json()
+    patient = db.session.merge(patient)
+    by_nurse = db.session.get(questionnaires.Response, uuid.UUID(entered.get_json()["id"]))
+    told = [
+        questionnaires.Answered(response, questionnaires.advice_for(response, patient))
+        for response in (db.session.merge(calm), db.session.merge(urgent), by_nurse)
+    ]
+    assert [a.advice is not None for a in told] == [False, True, False]
+    assert by_nurse is not None and by_nurse.entered_by_id == nurse_ada.id
+    for schema in (ResponseCreatedSchema(), StaffResponseCreatedSchema()):
+        for answered in told:
+            assert schema.dump(answered) == reference_dump(schema, answered)

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app, g
 from sqlalchemy import orm
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend import signals
 from backend.alerts import versions
@@ -123,20 +124,36 @@ def evaluate_patient(
     reading the history (``_incremental``); otherwise the history is evaluated whole.
     """
     db.session.flush()
-    missed = db.session.execute(
-        db.select(Assignment.id, Assignment.day, Assignment.closes_at, Assignment.reason).filter_by(
-            procedure_id=procedure.id, status="missed"
-        )
+    statements = _statements()
+    # The site's rule versions and the procedure's missed questionnaires in one statement (one
+    # row with no questionnaire when none was missed).
+    read = db.session.execute(
+        statements.missed, {"procedure_id": procedure.id, "site_id": patient.site_id}
     ).all()
     facts = procedure_facts(procedure)
     missed_list = [
-        MissedFacts(str(a.id), a.day, a.closes_at, a.reason) for a in missed if a.closes_at <= now
+        MissedFacts(str(a.id), a.day, a.closes_at, a.reason)
+        for a in read
+        if a.id is not None and a.closes_at <= now
     ]
-    rules, candidate = versions.site_rules(patient.site_id)
+    rules, candidate = versions.rules_of(read[0])
     state: Fold | None = None
-    kept: RuleState | None = None
+    kept: sa.Row[Any] | None = None
     if response is not None and candidate is None:
         kept, state = _incremental(procedure, facts, rules, response)
+    # The alerts, and the count of the procedure's answers, in one statement (one row with no
+    # alert when there is none); after the kept state's lock (see ``_incremental``).
+    rows = db.session.execute(
+        statements.alerts, {"patient_id": patient.id, "procedure_id": procedure.id}
+    ).all()
+    alerts = [alert for alert, _stored in rows if alert is not None]
+    if state is not None and response is not None:
+        # Counted after the lock: every answer committed before it is counted, and the state
+        # written last holds only committed answers, so equal counts mean the same answers.
+        if rows[0].stored != state.count + 1:
+            state = None  # an answer the state has not folded (a concurrent first evaluation)
+        else:
+            state.add(_read_back(response))
     if state is not None:
         evaluation = state.finish(missed_list)
     else:
@@ -151,26 +168,14 @@ def evaluate_patient(
         response_list = [response_facts(r) for r in responses]
         folded = fold(facts, response_list, rules)
         evaluation = folded.finish(missed_list)
-    # Their notes and history are not needed to decide (loaded only if an event is added).
-    alerts = (
-        db.session.execute(
-            db.select(Alert)
-            .filter_by(patient_id=patient.id)
-            .order_by(Alert.created_at)
-            .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))
-        )
-        .scalars()
-        .all()
-    )
     resolutions: dict[str, list[datetime]] = {}
-    for alert in alerts:
-        if alert.status == "resolved" and alert.resolved_at is not None:
-            resolutions.setdefault(alert.kind, []).append(alert.resolved_at)
+    for known in alerts:
+        if known.status == "resolved" and known.resolved_at is not None:
+            resolutions.setdefault(known.kind, []).append(known.resolved_at)
     if response is not None:  # the state for the next answer, without what is settled
         if state is not None and kept is not None:
             state.forget(resolutions)
-            kept.write(state.dump())
-            kept.responses, kept.updated_at = state.count, now
+            _write_state(procedure, kept, state, now)
         else:
             folded.forget(resolutions)
             _keep(procedure, facts, folded, now)
@@ -210,22 +215,95 @@ def _facts_data(facts: ProcedureFacts) -> dict[str, Any]:
     return dataclasses.asdict(facts) | {"discharged_on": facts.discharged_on.isoformat()}
 
 
+class _Statements:
+    """The statements of an evaluation, built once per process: their values are bound
+    parameters, so an answer no longer builds (and hashes) each statement anew."""
+
+    def __init__(self) -> None:
+        assignments, states = Assignment.__table__, RuleState.__table__
+        procedure_id = sa.bindparam("procedure_id", type_=assignments.c.procedure_id.type)
+        one = sa.select(sa.literal(1).label("one")).subquery("one")
+        setting = versions.setting_versions().subquery("setting")
+        self.missed = (
+            sa.select(
+                setting.c.active_version,
+                setting.c.candidate_version,
+                assignments.c.id,
+                assignments.c.day,
+                assignments.c.closes_at,
+                assignments.c.reason,
+            )
+            .select_from(one)
+            .outerjoin(setting, sa.true())
+            .outerjoin(
+                assignments,
+                sa.and_(
+                    assignments.c.procedure_id == procedure_id, assignments.c.status == "missed"
+                ),
+            )
+        )
+        # Columns, not the entity: the state is written back by an UPDATE of what changed.
+        self.kept = (
+            sa.select(*(states.c[name] for name in _KEPT_COLUMNS))
+            .where(states.c.procedure_id == procedure_id)
+            .with_for_update()
+        )
+        counted = (
+            sa.select(sa.func.count().label("stored"))
+            .select_from(Response.__table__)
+            .where(Response.__table__.c.procedure_id == procedure_id)
+            .subquery("counted")
+        )
+        self.alerts = (
+            sa.select(Alert, counted.c.stored)
+            .select_from(counted)
+            .outerjoin(
+                Alert,
+                Alert.patient_id == sa.bindparam("patient_id", type_=Alert.patient_id.type),
+            )
+            .order_by(Alert.created_at)
+            # Their notes and history are not needed to decide (loaded if an event is added).
+            .options(orm.lazyload(Alert.notes), orm.lazyload(Alert.history))
+        )
+        self.cancel_confirmations = (
+            sa.update(assignments)
+            .where(
+                assignments.c.procedure_id
+                == sa.bindparam("of_procedure_id", type_=assignments.c.procedure_id.type),
+                assignments.c.reason == "confirmation",
+                assignments.c.status.in_(("pending", "open")),
+            )
+            .values(
+                status="cancelled",
+                status_changed_at=sa.bindparam("now", type_=assignments.c.status_changed_at.type),
+            )
+            .returning(assignments.c.id)
+        )
+
+
+_KEPT_COLUMNS = ("engine", "rule_version", "facts", "responses", "state", "signals", "requests")
+
+
+@functools.cache
+def _statements() -> _Statements:
+    return _Statements()
+
+
 def _incremental(
     procedure: Procedure, facts: ProcedureFacts, rules: RuleSet, response: Response
-) -> tuple[RuleState | None, Fold | None]:
-    """The kept state's row (locked) and the state with the new answer folded in; no state
-    when it cannot give the evaluation (none yet; another engine, rule version or baseline; an
-    answer arriving after a later one; an answer it has not folded), and the history must be
-    evaluated whole.
+) -> tuple[sa.Row[Any] | None, Fold | None]:
+    """The kept state's row (locked) and the state it holds, which the new answer follows; no
+    state when it cannot give the evaluation (none yet; another engine, rule version or
+    baseline; an answer arriving after a later one), and the history must be evaluated whole.
+    ``evaluate_patient`` then checks that the state folded every other answer (the count) and
+    folds the new one in.
 
     The state's row is locked first: two answers of one procedure at once are evaluated one
     after the other, the second from the state the first wrote. ``Fold`` says why the state
     plus the latest answer equals the whole evaluation; tests/alerts/test_incremental_rules.py
     and tests/alerts/test_rule_states.py check it.
     """
-    kept = db.session.execute(
-        db.select(RuleState).filter_by(procedure_id=procedure.id).with_for_update()
-    ).scalar_one_or_none()
+    kept = db.session.execute(_statements().kept, {"procedure_id": procedure.id}).first()
     if (
         kept is None
         or kept.engine != ENGINE
@@ -233,23 +311,55 @@ def _incremental(
         or kept.facts != _facts_data(facts)
     ):
         return kept, None
-    new = response_facts(response)
-    new = dataclasses.replace(new, answered_at=new.answered_at.astimezone(UTC))  # as read back
     try:
-        state = Fold.load(kept.data(), facts, rules)
+        state = Fold.load(
+            {**kept.state, "signals": kept.signals, "requests": kept.requests}, facts, rules
+        )
     except (KeyError, TypeError, ValueError):
         return kept, None  # unreadable: evaluated whole, and written again
-    if not state.follows(new):
+    if not state.follows(_read_back(response)):
         return kept, None  # an older answer arriving late: the later ones' references move
-    # Counted after the lock: every answer committed before it is counted, and the state
-    # written last holds only committed answers, so equal counts mean the same answers.
-    stored = db.session.execute(
-        db.select(sa.func.count()).select_from(Response).filter_by(procedure_id=procedure.id)
-    ).scalar_one()
-    if stored != state.count + 1:
-        return kept, None  # an answer the state has not folded (a concurrent first evaluation)
-    state.add(new)
     return kept, state
+
+
+def _read_back(response: Response) -> ResponseFacts:
+    """The rules' view of the answer just stored, its time in UTC as the history reads it."""
+    new = response_facts(response)
+    return dataclasses.replace(new, answered_at=new.answered_at.astimezone(UTC))
+
+
+def _write_state(procedure: Procedure, kept: sa.Row[Any], state: Fold, now: datetime) -> None:
+    """Write the state after an incremental evaluation over the row ``_incremental`` locked:
+    ``state`` always, the parts (``RuleState.PARTS``) only when they changed (PostgreSQL then
+    keeps their TOASTed values as they are)."""
+    values: dict[str, Any] = {"responses": state.count, "updated_at": now}
+    for name, value in RuleState.columns(state.dump()).items():
+        if name == "state" or value != getattr(kept, name):
+            values[name] = value
+    db.session.execute(
+        _state_update(tuple(sorted(values))),
+        {**values, "kept_procedure_id": procedure.id},
+    )
+    _expire_kept(procedure)
+
+
+@functools.cache
+def _state_update(columns: tuple[str, ...]) -> sa.Update:
+    table = RuleState.__table__
+    return (
+        sa.update(table)
+        .where(
+            table.c.procedure_id
+            == sa.bindparam("kept_procedure_id", type_=table.c.procedure_id.type)
+        )
+        .values({name: sa.bindparam(name, type_=table.c[name].type) for name in columns})
+    )
+
+
+def _expire_kept(procedure: Procedure) -> None:
+    kept = db.session.identity_map.get(db.session.identity_key(RuleState, procedure.id))
+    if kept is not None:  # a row this session read before: tell it what was written
+        db.session.expire(kept)
 
 
 def _keep(procedure: Procedure, facts: ProcedureFacts, state: Fold, now: datetime) -> None:
@@ -271,9 +381,7 @@ def _keep(procedure: Procedure, facts: ProcedureFacts, state: Fold, now: datetim
         ),
         execution_options={"synchronize_session": False},
     )
-    kept = db.session.identity_map.get(db.session.identity_key(RuleState, procedure.id))
-    if kept is not None:  # a row this session read before: tell it what was written
-        db.session.expire(kept)
+    _expire_kept(procedure)
 
 
 def _missed_ids(evidence: Mapping[str, Any]) -> dict[str, int]:
@@ -405,15 +513,15 @@ def _plan_confirmations(
 ) -> None:
     """Plan the confirmation check-ins asked for; cancel those an open alert made useless."""
     if any(kind in unresolved for kind in CONFIRMING_KINDS):
-        pending = db.session.execute(
-            db.select(Assignment).filter(
-                Assignment.procedure_id == procedure.id,
-                Assignment.reason == "confirmation",
-                Assignment.status.in_(("pending", "open")),
-            )
+        # One UPDATE, not the rows read and flushed back; a row this session holds is told.
+        cancelled = db.session.execute(
+            _statements().cancel_confirmations, {"of_procedure_id": procedure.id, "now": now}
         ).scalars()
-        for assignment in pending:
-            assignment.status, assignment.status_changed_at = "cancelled", now
+        for assignment_id in cancelled:
+            held = db.session.identity_map.get(db.session.identity_key(Assignment, assignment_id))
+            if held is not None:
+                set_committed_value(held, "status", "cancelled")
+                set_committed_value(held, "status_changed_at", now)
         return
     reminder = current_app.config["REMINDER_LOCAL_TIME"]
     zone = ZoneInfo(patient.timezone)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
@@ -544,21 +545,29 @@ def patient_session_principal(session_id: uuid.UUID, now: datetime) -> Principal
     The patient is loaded without its procedures and consents (loaded when read) and kept in
     ``g.patient`` for the request (``current_patient``), so the view does not read it again.
     """
-    patient = db.session.execute(
-        sa.select(Patient)
-        .join(AuthSession, AuthSession.patient_id == Patient.id)
-        .where(
-            AuthSession.id == session_id,
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > now,
-            Patient.status.not_in(("withdrawn", "deceased")),
-        )
-        .options(orm.lazyload(Patient.procedures), orm.lazyload(Patient.consents))
+    patient: Patient | None = db.session.execute(
+        _session_patient(), {"session_id": session_id, "now": now}
     ).scalar_one_or_none()
     if patient is None:
         return None
     g.patient = patient
     return patient_principal(patient, session_id)
+
+
+@functools.cache
+def _session_patient() -> sa.Select[Any]:
+    """``patient_session_principal``'s statement, built once (the values are bound)."""
+    return (
+        sa.select(Patient)
+        .join(AuthSession, AuthSession.patient_id == Patient.id)
+        .where(
+            AuthSession.id == sa.bindparam("session_id", type_=AuthSession.id.type),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > sa.bindparam("now", type_=AuthSession.expires_at.type),
+            Patient.status.not_in(("withdrawn", "deceased")),
+        )
+        .options(orm.lazyload(Patient.procedures), orm.lazyload(Patient.consents))
+    )
 
 
 def update_device(principal: Principal, data: Mapping[str, Any], *, now: datetime) -> Device:

@@ -92,9 +92,11 @@ class MyResponses(MethodView):
         )
         return {"items": items, "next_cursor": cursor}
 
+    # Schema instances, not classes: webargs would build a schema (deep copies of its fields)
+    # for every answer sent; a schema keeps no state between loads.
     @patient_required
-    @me_blp.arguments(IdempotencyHeaderSchema, location="headers")
-    @me_blp.arguments(ResponseCreateSchema)
+    @me_blp.arguments(IdempotencyHeaderSchema(), location="headers")
+    @me_blp.arguments(ResponseCreateSchema())
     @me_blp.response(201, ResponseCreatedSchema)
     @problems(me_blp, 401, 409, 429)
     def post(self, headers: dict[str, Any], body: dict[str, Any]) -> Any:

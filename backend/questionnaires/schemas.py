@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from backend import fields
+from backend.dumping import CompiledDumpSchema
 from backend.pagination import PageArgsSchema
 from backend.patients.schemas import AssignmentSchema
 from backend.questionnaires.models import ASSIGNMENT_STATUSES, CHANNELS, SOURCES
@@ -107,8 +108,9 @@ class _ResponseFields(ma.Schema):
     scores = fields.Dict()
 
 
-class ResponseCreatedSchema(_ResponseFields):
-    """The phone's answer, as stored."""
+class ResponseCreatedSchema(CompiledDumpSchema, _ResponseFields):
+    """The phone's answer, as stored (dumped by the compiled plan: ``backend.dumping``; the
+    201 of every answer sent)."""
 
     entered_by = fields.Nested(EnteredBySchema, attribute="attribution")
     advice = fields.Dict(

@@ -18,13 +18,14 @@ silently accepted when wrong:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,9 +33,9 @@ from sqlalchemy import orm
 from sqlalchemy.orm import selectinload
 
 from backend import signals
-from backend.audit.services import record
+from backend.audit.models import AuditEvent
+from backend.audit.services import event_values
 from backend.auth.principal import Principal
-from backend.db import upsert_insert
 from backend.errors import Conflict, NotFound, Problem, ValidationProblem, field_error
 from backend.extensions import db
 from backend.fields import strip_control_characters
@@ -292,8 +293,8 @@ def record_response(
         "instrument_key": body["instrument"],
         "instrument_version": body["version"],
         "day": day_number(procedure.discharged_on, answered_at, patient.timezone),
-        "answered_at": answered_at,
-        "received_at": now,
+        "answered_at": answered_at.astimezone(UTC),  # as stored, and read back
+        "received_at": now.astimezone(UTC),
         "source": source,
         "answers": dict(answers),
         "scores": score(answers),
@@ -302,13 +303,16 @@ def record_response(
         "entered_by_id": actor.id if actor.is_staff else None,
         "channel": channel,
     }
-    # ``ON CONFLICT DO NOTHING``: a unique constraint (one response per assignment, one per
-    # patient and key) leaves the row out instead of failing, so no savepoint is needed and the
-    # transaction lives on (a twin still in flight is waited for, then decides).
-    response: Response | None = db.session.scalars(
-        upsert_insert(Response).values(**values).on_conflict_do_nothing().returning(Response)
-    ).first()
-    if response is None:
+    audit = event_values(
+        "response.create",
+        now=now,
+        actor=actor,
+        resource_type="response",
+        resource_id=values["id"],
+        patient_id=patient.id,
+        details={"source": source, "channel": channel},
+    )
+    if not _insert_with_audit(values, audit):
         # A retry, or a concurrent twin that won the race: the stored answer replays (or its
         # key with another body is refused).
         if idempotency_key:
@@ -316,23 +320,123 @@ def record_response(
             if replay:
                 return replay
         raise Conflict("This questionnaire has already been answered.")
+    # The row as stored, in the session as if read back (its values are all known here).
+    response = Response(**values)
+    orm.make_transient_to_detached(response)
+    db.session.add(response)
 
     if assignment is not None:
         assignment.status = "completed"
         assignment.status_changed_at = now
-    record(
-        "response.create",
-        now=now,
-        actor=actor,
-        resource_type="response",
-        resource_id=response.id,
-        patient_id=patient.id,
-        details={"source": source, "channel": channel},
-    )
     signals.send(
         signals.response_recorded, response=response, patient=patient, procedure=procedure, now=now
     )
     return Recorded(response, replayed=False)
+
+
+def _insert_with_audit(values: dict[str, Any], audit: dict[str, Any]) -> bool:
+    """Insert the response and its audit row; False (nothing inserted) when a unique constraint
+    (one response per assignment, one per patient and key) already holds its twin.
+
+    ``ON CONFLICT DO NOTHING``: the conflict leaves the row out instead of failing, so no
+    savepoint is needed and the transaction lives on (a twin still in flight is waited for,
+    then decides). On PostgreSQL both rows are written by one statement (the audit row's
+    INSERT reads the response's from a data-modifying CTE: no response, no audit row); SQLite
+    runs the two inserts one after the other.
+    """
+    statements = _statements()
+    if statements.together is not None:
+        bound = {f"r_{k}": v for k, v in values.items()} | {f"a_{k}": v for k, v in audit.items()}
+        return db.session.execute(statements.together, bound).first() is not None
+    if db.session.execute(statements.insert, values).first() is None:
+        return False
+    db.session.execute(statements.audit, audit)
+    return True
+
+
+class _Statements:
+    """The statements of recording an answer, built once per process and dialect: their values
+    are bound parameters, so an answer no longer builds (and hashes) each one anew."""
+
+    def __init__(self, dialect: str) -> None:
+        responses, audit = Response.__table__, AuditEvent.__table__
+        patient_id = sa.bindparam("patient_id", type_=Patient.id.type)
+        # The patient's lock with the current procedure (``_check_checkin_budget``).
+        self.lock = (
+            sa.select(Procedure)
+            .join(Patient, Patient.id == Procedure.patient_id)
+            .where(Patient.id == patient_id)
+            .order_by(*(c.desc() for c in CURRENT_PROCEDURE_ORDER))
+            .limit(1)
+            .options(orm.lazyload(Procedure.schedule), orm.lazyload(Procedure.protocol))
+            .with_for_update(of=Patient)
+        )
+        self.recent = (
+            sa.select(responses.c.received_at)
+            .where(
+                responses.c.patient_id == patient_id,
+                responses.c.assignment_id.is_(None),
+                responses.c.entered_by_id.is_(None),
+                responses.c.received_at > sa.bindparam("since", type_=responses.c.received_at.type),
+            )
+            .order_by(responses.c.received_at.desc())
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+        )
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            inserted = (
+                postgresql_insert(responses)
+                .values({c: sa.bindparam(f"r_{c}", type_=responses.c[c].type) for c in _COLUMNS})
+                .on_conflict_do_nothing()
+                .returning(responses.c.id)
+                .cte("inserted")
+            )
+            names = [c.name for c in audit.c]
+            row = sa.select(*(sa.bindparam(f"a_{c}", type_=audit.c[c].type) for c in names))
+            self.together: sa.Insert | None = (
+                sa.insert(audit)
+                .from_select(names, row.select_from(inserted))
+                .add_cte(inserted)
+                .returning(audit.c.id)
+            )
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self.together = None
+            self.insert = (
+                sqlite_insert(responses).on_conflict_do_nothing().returning(responses.c.id)
+            )
+            self.audit = sa.insert(audit)
+
+
+_COLUMNS = (
+    "id",
+    "patient_id",
+    "procedure_id",
+    "assignment_id",
+    "instrument_key",
+    "instrument_version",
+    "day",
+    "answered_at",
+    "received_at",
+    "source",
+    "answers",
+    "scores",
+    "idempotency_key",
+    "request_hash",
+    "entered_by_id",
+    "channel",
+)
+
+
+def _statements() -> _Statements:
+    return _prepared(db.session.get_bind().dialect.name)
+
+
+@functools.cache
+def _prepared(dialect: str) -> _Statements:
+    return _Statements(dialect)
 
 
 def _checked(
@@ -413,27 +517,14 @@ def _check_checkin_budget(patient: Patient, now: datetime) -> Procedure | None:
     # committed before it began, so a count in the locking statement could miss the one a
     # worker committed while this one waited. (A patient without a procedure locks nothing,
     # and is refused below whatever the count.)
+    statements = _statements()
     current: Procedure | None = db.session.execute(
-        sa.select(Procedure)
-        .join(Patient, Patient.id == Procedure.patient_id)
-        .where(Patient.id == patient.id)
-        .order_by(*(c.desc() for c in CURRENT_PROCEDURE_ORDER))
-        .limit(1)
-        .options(orm.lazyload(Procedure.schedule), orm.lazyload(Procedure.protocol))
-        .with_for_update(of=Patient)
+        statements.lock, {"patient_id": patient.id}
     ).scalar_one_or_none()
-    since = now - CHECKIN_WINDOW
     recent = list(
         db.session.execute(
-            sa.select(Response.received_at)
-            .where(
-                Response.patient_id == patient.id,
-                Response.assignment_id.is_(None),
-                Response.entered_by_id.is_(None),
-                Response.received_at > since,
-            )
-            .order_by(Response.received_at.desc())
-            .limit(limit)
+            statements.recent,
+            {"patient_id": patient.id, "since": now - CHECKIN_WINDOW, "limit": limit},
         ).scalars()
     )
     if len(recent) < limit:

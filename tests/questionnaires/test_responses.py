@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from backend.audit.models import AuditEvent
 from backend.extensions import db
 from backend.questionnaires.models import Assignment, Response
 from tests.conftest import bearer, login
@@ -174,6 +175,12 @@ def test_a_retried_checkin_replays_through_the_unique_key_without_a_second_row(
     assert other.status_code == 422
     assert other.get_json()["errors"][0]["header"] == "Idempotency-Key"
     assert count_responses() == 1
+    # The response and its audit row are inserted together (one statement on PostgreSQL): the
+    # retry left out by the unique key wrote no second audit row.
+    created = db.session.execute(
+        db.select(AuditEvent.resource_id).filter_by(action="response.create")
+    ).scalars()
+    assert list(created) == [first.get_json()["id"]]
 
 
 def test_a_missing_or_malformed_idempotency_key_is_named(client, phone, day1, clock):
