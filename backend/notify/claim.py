@@ -309,11 +309,7 @@ def _decide_simple(
     it needs more (``_decide`` then takes it)."""
     if row.status != "pending" or row.attempts >= settings.max_attempts:
         return None
-    recipient = (
-        batch.recipients.patients[row.patient_id]
-        if row.patient_id
-        else batch.recipients.users[row.user_id]
-    )
+    recipient = _recipient(row, batch)
     if _no_longer_useful(row, recipient, batch, now) is not None:
         return None
     zone = recipient.zone
@@ -323,6 +319,13 @@ def _decide_simple(
     if isinstance(target, str):
         return None
     return _job(row, row, recipient, target, now, worker, lease_until, batch, row.fallbacks)
+
+
+def _recipient(notification: Any, batch: _Batch) -> recipients.Recipient:
+    """The patient or staff member ``notification`` (an ORM object or the claim's row) is for."""
+    if notification.patient_id:
+        return batch.recipients.patients[notification.patient_id]
+    return batch.recipients.users[notification.user_id]
 
 
 def _decide(
@@ -336,11 +339,7 @@ def _decide(
 ) -> SendJob | None:
     """Lease one delivery and describe its send, or settle it here (None)."""
     notification = batch.notifications[delivery.notification_id]
-    recipient = (
-        batch.recipients.patients[notification.patient_id]
-        if notification.patient_id
-        else batch.recipients.users[notification.user_id]  # type: ignore[index]
-    )
+    recipient = _recipient(notification, batch)
     if delivery.status == "sending":
         _interrupt(delivery, now)
     verdict = _no_longer_useful(notification, recipient, batch, now)
