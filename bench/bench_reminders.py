@@ -1,7 +1,8 @@
 """Benchmark (issue 17): N questionnaires opening in the same minute, handed to a local SMTP
 server by two scheduler processes sharing one PostgreSQL.
 
-``make bench`` runs it (``BENCH_SCALE=0.1``: 10,000 questionnaires). A template patient (e-mail
+``make bench`` runs it at ``BENCH_SCALE=1`` (100,000 questionnaires; ``BENCH_SCALE=0.1``
+for a quick look). A template patient (e-mail
 reminders, a time zone where it is daytime now, so quiet hours do not hold anything back) is
 registered through the real services, cloned N-1 times by SQL (bench/dataset.py) with a unique
 address each, and every day-30 questionnaire is set to open now (the template has the
