@@ -202,7 +202,11 @@ def main() -> None:
     sink = SmtpSink("127.0.0.1", _free_port())
     sink.start()
     procs: list[subprocess.Popen[bytes]] = []
-    result: dict[str, Any] = {"questionnaires": QUESTIONNAIRES, "schedulers": SCHEDULERS}
+    result: dict[str, Any] = {
+        "questionnaires": QUESTIONNAIRES,
+        "schedulers": SCHEDULERS,
+        "cpu_probe_s": dataset.cpu_probe(),
+    }
     try:
         zone = daytime_zone()
         t0 = time.perf_counter()

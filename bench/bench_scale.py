@@ -65,7 +65,11 @@ RESULTS = ROOT / "bench" / "results"
 
 def main() -> None:
     db_url, drop_schema = dataset.new_schema(URL)
-    results: dict[str, Any] = {"scale": SCALE, "patients": PATIENTS}
+    results: dict[str, Any] = {
+        "scale": SCALE,
+        "patients": PATIENTS,
+        "cpu_probe_s": dataset.cpu_probe(),
+    }
     phases: dict[str, float] = {}
     results["phase_seconds"] = phases
     try:

@@ -77,7 +77,11 @@ def _measure(goal: Goal, value: Any, measured: str | None = None, note: str = ""
 def goals() -> tuple[list[Goal], dict[str, Any]]:
     scale, memory, reminders = _load("scale.json"), _load("memory.json"), _load("reminders.json")
     sources = {
-        name: {k: data[k] for k in ("scale", "patients", "questionnaires", "_written") if k in data}
+        name: {
+            k: data[k]
+            for k in ("scale", "patients", "questionnaires", "cpu_probe_s", "_written")
+            if k in data
+        }
         for name, data in (
             ("scale.json", scale),
             ("memory.json", memory),
@@ -260,6 +264,18 @@ def goals() -> tuple[list[Goal], dict[str, Any]]:
     return out, sources
 
 
+def machine(sources: dict[str, dict[str, Any]]) -> str:
+    """How fast the machine was during the runs: each one's CPU probe (``dataset.cpu_probe``)
+    and the bare baseline's median rate. Two tables compare only at similar figures."""
+    probes = [f"{s['cpu_probe_s']} s ({name})" for name, s in sources.items() if "cpu_probe_s" in s]
+    scale = _load("scale.json")
+    pairs = _get(scale, "ingest", "pairs") or []
+    rates = sorted(p["baseline"]["rps"] for p in pairs)
+    baseline = f"{rates[len(rates) // 2]:,.0f} req/s" if rates else "not run"
+    probe = ", ".join(probes) if probes else "not measured"
+    return f"CPU probe (5 M Python additions) {probe}; the bare baseline's median {baseline}"
+
+
 def main() -> int:
     rows, sources = goals()
     print("\nIssue 17's goals (bench/results/summary.json)")
@@ -267,6 +283,7 @@ def main() -> int:
         size = ", ".join(f"{k} {v:,}" for k, v in s.items() if k in {"patients", "questionnaires"})
         at = f"scale {s['scale']}, " if "scale" in s else ""
         print(f"  {name}: {at}{size + ', ' if size else ''}written {s['_written']}")
+    print(f"  machine: {machine(sources)}")
     if any(s.get("scale", 1) < 1 for s in sources.values()):
         print("  (below scale 1 the goals are read at a smaller network than theirs)")
     width = max(len(r.goal) for r in rows)
