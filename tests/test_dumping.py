@@ -200,21 +200,13 @@ def test_the_queue_served_by_the_api_names_every_field_of_the_contract(client, n
     assert all(a["evidence"]["signals"] for a in items)
 
 
-def test_the_timeline_dumped_as_the_api_serves_it_is_what_marshmallow_gives(
-    client, nurse_ada, clock
-):
-    patient = make_patient(nurse_ada)
-    make_procedure(nurse_ada, patient)
-    for day in range(1, 4):
-        record(patient, clock.now() + timedelta(days=day), answers=checkin_answers())
-    red_flag = checkin_answers(symptoms=["chest_pain"])
-    record(patient, clock.now() + timedelta(days=4), answers=red_flag)
-    clock.set(clock.now() + timedelta(days=5))
+def nurse_enters_a_checkin(client, nurse, patient, clock):
+    """A check-in a nurse typed in during a call (``POST /patients/{id}/responses``): its 201."""
     headers = {
-        **bearer(login(client, nurse_ada)["access_token"]),
+        **bearer(login(client, nurse)["access_token"]),
         "Idempotency-Key": str(uuid.uuid4()),
     }
-    entered = client.post(  # an answer a nurse entered: the timeline names who
+    entered = client.post(
         f"/api/v1/patients/{patient.id}/responses",
         json={
             "assignment_id": None,
@@ -227,6 +219,20 @@ def test_the_timeline_dumped_as_the_api_serves_it_is_what_marshmallow_gives(
         headers=headers,
     )
     assert entered.status_code == 201, entered.get_json()
+    return entered
+
+
+def test_the_timeline_dumped_as_the_api_serves_it_is_what_marshmallow_gives(
+    client, nurse_ada, clock
+):
+    patient = make_patient(nurse_ada)
+    make_procedure(nurse_ada, patient)
+    for day in range(1, 4):
+        record(patient, clock.now() + timedelta(days=day), answers=checkin_answers())
+    red_flag = checkin_answers(symptoms=["chest_pain"])
+    record(patient, clock.now() + timedelta(days=4), answers=red_flag)
+    clock.set(clock.now() + timedelta(days=5))
+    nurse_enters_a_checkin(client, nurse_ada, patient, clock)  # the timeline names who
     timeline = build_timeline(db.session.merge(patient), clock.now(), "en")
     assert len(timeline["responses"]) == 5 and timeline["alerts"]
     assert TimelineSchema().dump(timeline) == reference_dump(TimelineSchema(), timeline)
@@ -245,23 +251,7 @@ def test_the_answer_as_its_sender_is_told_of_it_is_what_marshmallow_gives(client
         patient, clock.now() + timedelta(days=2), answers=checkin_answers(symptoms=["chest_pain"])
     )
     clock.set(clock.now() + timedelta(days=3))
-    headers = {
-        **bearer(login(client, nurse_ada)["access_token"]),
-        "Idempotency-Key": str(uuid.uuid4()),
-    }
-    entered = client.post(
-        f"/api/v1/patients/{patient.id}/responses",
-        json={
-            "assignment_id": None,
-            "instrument": "checkin",
-            "version": 1,
-            "answered_at": clock.now().isoformat(),
-            "source": "nurse",
-            "answers": checkin_answers(),
-        },
-        headers=headers,
-    )
-    assert entered.status_code == 201, entered.get_json()
+    entered = nurse_enters_a_checkin(client, nurse_ada, patient, clock)
     patient = db.session.merge(patient)
     by_nurse = db.session.get(questionnaires.Response, uuid.UUID(entered.get_json()["id"]))
     told = [
