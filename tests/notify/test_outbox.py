@@ -41,6 +41,16 @@ def enroll_phone(patient, token="android-token-marcel", platform="android", when
     return device
 
 
+def enqueue_what_is_due(clock) -> None:
+    """Every scheduler job but the delivery job (questionnaires opened, reminders enqueued), then
+    commit: the outbox holds what is due, nothing is sent yet."""
+    from backend.schedule import jobs
+
+    for job in jobs.jobs():
+        job(clock.now())
+    db.session.commit()
+
+
 def the_notification(patient) -> Notification:
     (notification,) = notifications_of(patient.id)
     return notification
@@ -371,11 +381,8 @@ def test_a_delivery_whose_worker_died_is_taken_up_after_its_lease_and_sent_once(
     marcel = make_patient(nurse_ada, contact_channels=["sms"])
     make_procedure(nurse_ada, marcel)
     from backend.notify.channels import get_channels
-    from backend.schedule import jobs
 
-    for job in jobs.jobs():  # everything but the delivery job
-        job(clock.now())
-    db.session.commit()
+    enqueue_what_is_due(clock)
     # A worker claims the delivery, commits, and is killed before sending.
     claim = claim_due_deliveries(
         clock.now(),
@@ -404,7 +411,6 @@ def test_a_delivery_whose_worker_died_is_taken_up_after_its_lease_and_sent_once(
 
 def test_a_worker_whose_lease_ran_out_sends_nothing_more_from_its_batch(app, nurse_ada, clock):
     from backend.notify import jobs as notify_jobs
-    from backend.schedule import jobs
 
     class Slow(MemoryTransport):
         def send(self, message):
@@ -419,9 +425,7 @@ def test_a_worker_whose_lease_ran_out_sends_nothing_more_from_its_batch(app, nur
     )
     make_procedure(nurse_ada, marcel)
     make_procedure(nurse_ada, josette)
-    for job in jobs.jobs():
-        job(clock.now())
-    db.session.commit()
+    enqueue_what_is_due(clock)
 
     notify_jobs.send_due_deliveries(clock.now())  # claims both, sends one, gives up the other
     assert len(slow.sent) == 1
@@ -584,13 +588,10 @@ def test_a_send_recorded_after_another_worker_took_the_lease_leaves_the_delivery
     from backend.notify.channels import get_channels
     from backend.notify.jobs import Sender
     from backend.notify.record import record_outcomes
-    from backend.schedule import jobs
 
     marcel = make_patient(nurse_ada, contact_channels=["sms"])
     make_procedure(nurse_ada, marcel)
-    for job in jobs.jobs():  # everything but the delivery job
-        job(clock.now())
-    db.session.commit()
+    enqueue_what_is_due(clock)
     settings = OutboxSettings.from_config(app.config)
     claim = claim_due_deliveries(
         clock.now(), worker="slow-worker", settings=settings, channels=get_channels()
@@ -625,13 +626,9 @@ def test_the_database_refuses_a_lease_on_a_delivery_that_is_not_being_sent(
     itself keeps (``ck_deliveries_lease_while_sending``)."""
     import sqlalchemy as sa
 
-    from backend.schedule import jobs
-
     marcel = make_patient(nurse_ada, contact_channels=["sms"])
     make_procedure(nurse_ada, marcel)
-    for job in jobs.jobs():
-        job(clock.now())
-    db.session.commit()
+    enqueue_what_is_due(clock)
     (delivery,) = the_notification(marcel).deliveries
     assert delivery.status == "pending"
     lease = {"claimed_by": "w", "claimed_until": clock.now() + timedelta(minutes=5)}
@@ -660,7 +657,6 @@ def test_one_claim_sends_the_ordinary_deliveries_and_settles_each_other_one_its_
     from backend.notify.jobs import send_due_deliveries
     from backend.patients.models import Patient
     from backend.questionnaires.models import Assignment
-    from backend.schedule import jobs
 
     sent = make_patient(nurse_ada, contact_channels=["sms"], phone="+33600000001")
     night = make_patient(nurse_ada, contact_channels=["sms"], phone="+33600000002")
@@ -674,9 +670,7 @@ def test_one_claim_sends_the_ordinary_deliveries_and_settles_each_other_one_its_
     for patient in (sent, night, answered, no_email):
         make_procedure(nurse_ada, patient)
     clock.set(T0 + timedelta(hours=1, minutes=5))  # the day-1 questionnaires are open (Paris)
-    for job in jobs.jobs():  # open them and enqueue their reminders
-        job(clock.now())
-    db.session.commit()
+    enqueue_what_is_due(clock)
     # Before the send: one patient moved to a zone where it is night, one answered, one
     # e-mail address found dead.
     db.session.execute(
