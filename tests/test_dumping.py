@@ -188,6 +188,41 @@ def test_the_queue_dumped_as_the_api_serves_it_is_what_marshmallow_gives(nurse_a
         assert AlertListSchema().dump(body) == reference_dump(AlertListSchema(), body)
 
 
+def test_the_queue_s_one_step_dump_is_marshmallow_s_dump_of_the_presented_page(nurse_ada, clock):
+    """``dump_page`` (what ``GET /alerts`` serves) against marshmallow's own dump of
+    ``present_page`` (what it served before), for alerts open, acknowledged, owned, seen,
+    snoozed, back from snooze, overdue and resolved, in both languages: the same items, the
+    same keys in the same order, the same values and types (``True`` is not ``1``)."""
+    from backend.alerts.presenters import dump_page
+    from backend.alerts.schemas import AlertSchema
+
+    raised = queue_of_every_kind(nurse_ada, clock)
+    principal, now = principal_of(nurse_ada), clock.now()
+    unresolved = ("open", "acknowledged")
+    compared = 0
+    for statuses, snoozed in [(unresolved, False), (("resolved",), False), (unresolved, True)]:
+        page, _ = alerts.queue(
+            principal,
+            now,
+            statuses=statuses,
+            severity=None,
+            kind=None,
+            patient_id=None,
+            limit=50,
+            snoozed=snoozed,
+        )
+        for locale in ("fr", "en"):
+            fast = dump_page(page, now, locale)
+            slow = reference_dump(AlertSchema(many=True), present_page(page, now, locale))
+            assert [list(a.items()) for a in fast] == [list(a.items()) for a in slow]
+            assert [[type(v) for v in a.values()] for a in fast] == [
+                [type(v) for v in a.values()] for a in slow
+            ]
+            compared += len(page)
+    assert compared == 2 * len(raised)
+    assert list(fast[0]) == list(AlertSchema().fields)  # every field of the contract
+
+
 def test_the_queue_served_by_the_api_names_every_field_of_the_contract(client, nurse_ada, clock):
     queue_of_every_kind(nurse_ada, clock)
     headers = bearer(login(client, nurse_ada)["access_token"])
