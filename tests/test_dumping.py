@@ -211,7 +211,7 @@ def test_the_queue_s_one_step_dump_is_marshmallow_s_dump_of_the_presented_page(n
             limit=50,
             snoozed=snoozed,
         )
-        for locale in ("fr", "en"):
+        for locale in ("en", "fr"):
             fast = dump_page(page, now, locale)
             slow = reference_dump(AlertSchema(many=True), present_page(page, now, locale))
             assert [list(a.items()) for a in fast] == [list(a.items()) for a in slow]
@@ -219,8 +219,14 @@ def test_the_queue_s_one_step_dump_is_marshmallow_s_dump_of_the_presented_page(n
                 [type(v) for v in a.values()] for a in slow
             ]
             compared += len(page)
+        fast_fr = fast
     assert compared == 2 * len(raised)
     assert list(fast[0]) == list(AlertSchema().fields)  # every field of the contract
+    # An alert or patient whose columns are not all loaded is read attribute by attribute.
+    patient = page[-1].patient
+    db.session.expire(page[0])
+    db.session.expire(patient)
+    assert dump_page(page, now, "fr") == fast_fr
 
 
 def test_the_queue_served_by_the_api_names_every_field_of_the_contract(client, nurse_ada, clock):
