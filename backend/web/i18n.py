@@ -269,7 +269,13 @@ def label(value: Any, vocabulary: str) -> str:
     # Keyed by the locale in force too: a page may render a part in another language
     # (``force_locale``: the patient's code sheet inside a nurse's page).
     key = ("label", vocabulary, value, _locale())
-    return str(_per_request(key, lambda: _label(value, vocabulary)))
+    memo = _request_memo()
+    if memo is None:
+        return _label(value, vocabulary)
+    text = memo.get(key)
+    if text is None:
+        text = memo[key] = _label(value, vocabulary)
+    return str(text)
 
 
 def _label(value: Any, vocabulary: str) -> str:
@@ -277,12 +283,20 @@ def _label(value: Any, vocabulary: str) -> str:
     return str(text) if text is not None else str(value)
 
 
+def _request_memo() -> dict[tuple[Any, ...], Any] | None:
+    """What the request remembers (``_per_request``); None outside a request."""
+    if not has_request_context():
+        return None
+    memo: dict[tuple[Any, ...], Any] = g.setdefault("_i18n_memo", {})
+    return memo
+
+
 def _per_request(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
     """``compute()``, remembered for the rest of the request (the language and the site do not
     change within one); computed each time outside a request."""
-    if not has_request_context():
+    memo = _request_memo()
+    if memo is None:
         return compute()
-    memo: dict[tuple[Any, ...], Any] = g.setdefault("_i18n_memo", {})
     if key not in memo:
         memo[key] = compute()
     return memo[key]
@@ -437,7 +451,9 @@ def years_old(born: date) -> int:
     """Age in whole years today, on the site's calendar."""
     from backend.clock import utcnow
 
-    return years_between(born, utcnow().astimezone(site_zone()).date())
+    # Today, once per request (a queue page asks for fifty ages).
+    today = _per_request(("today",), lambda: utcnow().astimezone(site_zone()).date())
+    return years_between(born, today)
 
 
 def time_element(value: datetime | None) -> Markup:

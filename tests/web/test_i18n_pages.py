@@ -223,3 +223,20 @@ def test_the_locale_shortcut_outside_an_application_is_flask_babels_none():
     from flask_babel import get_locale
 
     assert i18n._locale() is None and get_locale() is None  # not an error
+
+
+def test_every_age_on_a_page_is_counted_to_the_same_day(any_app, clock):
+    """The page's ages are counted to one "today" (read once per request, a queue page shows
+    fifty): a page rendered across midnight does not age one patient and not the next."""
+    from datetime import UTC, date, datetime
+
+    born = date(1950, 3, 8)
+    clock.set(datetime(2026, 3, 7, 22, 59, 59, tzinfo=UTC))  # 23:59:59 in Paris, the eve
+    # A request of its own (its own ``g``), as each served request has.
+    with any_app.app_context(), any_app.test_request_context():
+        before = i18n.years_old(born)
+        clock.set(datetime(2026, 3, 7, 23, 0, 1, tzinfo=UTC))  # the birthday, in Paris
+        during = i18n.years_old(born)
+    with any_app.app_context(), any_app.test_request_context():
+        after = i18n.years_old(born)
+    assert (before, during, after) == (75, 75, 76)
