@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import marshmallow as ma
@@ -114,8 +115,10 @@ class Thing:
         {},  # every value absent: left out, or the field's default
         {"id": uuid.uuid4(), "leaf": {"id": uuid.uuid4()}},  # a nested object missing a field
         Thing(uuid.uuid4(), "an object, read by attribute", {"id": uuid.uuid4(), "name": "n"}),
+        Thing(uuid.uuid4(), None),  # an object without some attributes: their defaults
+        MappingProxyType(full()),  # a mapping that is not a dict: read by each field
     ],
-    ids=["full", "nulls", "absent", "partial", "object"],
+    ids=["full", "nulls", "absent", "partial", "object", "object-partial", "mapping"],
 )
 def test_the_compiled_dump_gives_what_marshmallow_gives_for_every_kind_of_field(obj):
     schema = Everything()
