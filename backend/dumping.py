@@ -161,19 +161,27 @@ def _compiled(schema: ma.Schema) -> Callable[[Any], Any]:
 
     def dump(obj: Any) -> Any:
         out = dict_class()
-        if type(obj) is not dict:
+        if type(obj) is dict:
+            # A dict (what the presenters give): its items read directly, the value formatted
+            # here; an absent key goes the field's way (an attribute of that name, else the
+            # default).
+            read = obj.get
+        elif not hasattr(obj, "__getitem__"):
+            # An object (an ORM entity, a dataclass): ``_reader`` would read its attributes
+            # (``getattr(obj, key, missing)``); asked once here instead of at each field (the
+            # timeline's hundred responses and questionnaires).
+            read = functools.partial(getattr, obj)
+        else:  # a mapping of another kind, or a sequence: each field reads it its own way
             for key, _, _, dump_field in plan:
                 value = dump_field(obj)
                 if value is not missing:
                     out[key] = value
             return out
-        # A dict (what the presenters give): its items read directly, the value formatted here;
-        # an absent key goes the field's way (an attribute of that name, else the default).
         for key, read_key, format_, dump_field in plan:
             if format_ is None:
                 value = dump_field(obj)
             else:
-                value = obj.get(read_key, missing)
+                value = read(read_key, missing)
                 if value is missing:
                     value = dump_field(obj)
                 elif not (format_ is _same or (format_ is _text and type(value) is str)):

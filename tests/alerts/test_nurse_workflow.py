@@ -673,3 +673,29 @@ def test_the_next_shift_confirms_the_note_the_previous_one_left(
     assert read.get_json()["read_by"]["id"] == str(nurse_bea.id)
     assert read.get_json()["read_at"] == clock.now().isoformat()
     assert len(audit_actions("handover.note.read")) == 1
+
+
+def test_the_queue_statement_writes_only_alert_statuses_and_small_numbers_into_its_text(any_app):
+    """The queue's statement has its statuses, ranks and segment numbers in its text (psycopg
+    caches the conversion of a statement under 4,096 characters); the values bound by the
+    request (site, now, cursor, filters) stay parameters, and nothing else can be written in."""
+    from backend.alerts import services
+
+    statement = services._queue_statement(
+        (0, 1, 2),
+        ("open", "acknowledged"),
+        snoozed=False,
+        from_segment=None,
+        by_kind=True,
+        by_patient=True,
+        owner="me",
+    )
+    assert statement is not None
+    with any_app.app_context():
+        compiled = statement.compile(dialect=db.engine.dialect)
+    bound = {name for name in compiled.params if not name.startswith("param_")}  # SQLite's OFFSET
+    assert bound == {"site_id", "now", "limit", "kind", "patient_id", "owner_id"}
+    assert "'acknowledged'" in str(compiled) and "'resolved'" in str(compiled)
+    for refused in ("open' OR 'x' = 'x", "closed", 100, -1, 1.0, True):
+        with pytest.raises(ValueError):
+            services._constant(refused)  # type: ignore[arg-type]

@@ -170,3 +170,73 @@ def test_a_label_inside_a_part_forced_to_another_language_is_in_that_language(an
             again = i18n.label("fever", "symptom")
     assert english == again != french
     assert french == "fièvre", french
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_pages_shortcuts_give_what_flask_babel_gives(any_app, language):
+    """The queue page's helpers take the request's locale and catalogue from where Flask-Babel
+    keeps them (``i18n._locale``, ``i18n._gettext``) and format ``<time>`` without
+    ``Markup.format``: each gives what Flask-Babel's and MarkupSafe's own calls give, in the
+    request's language and inside a part forced to the other one."""
+    from datetime import UTC, datetime
+
+    from flask_babel import force_locale, get_locale, lazy_gettext
+    from markupsafe import Markup
+
+    other = "en" if language == "fr" else "fr"
+    now = datetime(2026, 3, 29, 14, 5, 30, tzinfo=UTC)  # the day Paris moves to summer time
+    ages = [timedelta(seconds=s) for s in (0, 59, 60, 89, 90, 3599, 3600, 86_400 * 3 + 5)]
+    with any_app.test_request_context(headers={"Accept-Language": language}):
+
+        def both() -> tuple[list[object], list[object]]:
+            fast = [i18n._locale(), i18n.current_locale(), i18n._babel_locale()]
+            slow = [get_locale(), str(get_locale()), get_locale()]
+            for age in ages:
+                fast.append(i18n.ago(now - age, now))
+                words = i18n.format_age(age)
+                slow.append(
+                    str(lazy_gettext("just now"))
+                    if age < timedelta(minutes=1)
+                    else str(lazy_gettext("%(age)s ago", age=words))
+                )
+            for value in (now, now - timedelta(days=200)):
+                fast.append(i18n.time_element(value))
+                slow.append(
+                    Markup('<time datetime="{}">{}</time>').format(
+                        value.isoformat(), i18n.format_datetime(value)
+                    )
+                )
+            fast.append(i18n._gettext("%(years)s years", years=81))
+            slow.append(str(lazy_gettext("%(years)s years", years=81)))
+            return fast, slow
+
+        mine, theirs = both()
+        with force_locale(other):
+            forced, forced_theirs = both()
+        again, _ = both()
+    assert mine == theirs and forced == forced_theirs and again == mine
+    assert mine[1] == language and forced[1] == other
+    assert mine != forced  # the forced part is in the other language
+
+
+def test_the_locale_shortcut_outside_an_application_is_flask_babels_none():
+    from flask_babel import get_locale
+
+    assert i18n._locale() is None and get_locale() is None  # not an error
+
+
+def test_every_age_on_a_page_is_counted_to_the_same_day(any_app, clock):
+    """The page's ages are counted to one "today" (read once per request, a queue page shows
+    fifty): a page rendered across midnight does not age one patient and not the next."""
+    from datetime import UTC, date, datetime
+
+    born = date(1950, 3, 8)
+    clock.set(datetime(2026, 3, 7, 22, 59, 59, tzinfo=UTC))  # 23:59:59 in Paris, the eve
+    # A request of its own (its own ``g``), as each served request has.
+    with any_app.app_context(), any_app.test_request_context():
+        before = i18n.years_old(born)
+        clock.set(datetime(2026, 3, 7, 23, 0, 1, tzinfo=UTC))  # the birthday, in Paris
+        during = i18n.years_old(born)
+    with any_app.app_context(), any_app.test_request_context():
+        after = i18n.years_old(born)
+    assert (before, during, after) == (75, 75, 76)
