@@ -146,6 +146,12 @@ class _Array(sa.types.TypeDecorator[list[Any]]):
         return process
 
 
+def binary_array(values: Iterable[Any]) -> list[Any]:
+    """``values`` as a list psycopg binds as a binary array: for a statement run as the driver's
+    SQL (``Connection.exec_driver_sql``), where no SQLAlchemy type processes it."""
+    return _BinaryList(values)
+
+
 def batch_array(type_: Any) -> Any:
     """The type of a PostgreSQL array parameter carrying one column of a batch (bound binary)."""
     return _Array(type_)

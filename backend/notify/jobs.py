@@ -12,6 +12,7 @@ handed to a provider).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -19,11 +20,13 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+
 from backend.clock import get_clock
 from backend.extensions import db
 from backend.notify.channels import Channels, get_channels
 from backend.notify.claim import SendJob, claim_due_deliveries
-from backend.notify.record import Outcome, record_outcomes
+from backend.notify.record import Outcome, only_sent, record_outcomes, record_sent_on
 from backend.notify.settings import OutboxSettings, outbox_settings
 from notifications import SendResult, Session, TransportError, open_session
 
@@ -65,16 +68,33 @@ def send_due_deliveries(now: datetime, limit: int | None = None) -> int:
     db.session.commit()
     if not claim.jobs:
         return claim.handled
-    with Sender(channels, settings) as sender:
+    # PostgreSQL: a chunk of accepted sends (nearly every one) is recorded on a connection held
+    # for the batch, in a transaction of its own as before, without the session's per-chunk
+    # transaction, pool checkout and ping; anything else goes through the session. (A session
+    # bound to a caller's connection, as the tests' rolled-back one, keeps the session's way:
+    # another connection would not see that caller's uncommitted rows.)
+    bind = db.session.get_bind()
+    engine = bind if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql" else None
+    connection: sa.Connection | None = None
+    with Sender(channels, settings) as sender, contextlib.ExitStack() as closing:
         for start in range(0, len(claim.jobs), RECORD_EVERY):
             outcomes = sender.send(claim.jobs[start : start + RECORD_EVERY])
             try:
-                record_outcomes(outcomes, now=get_clock().now(), settings=settings)
-                db.session.commit()
+                if engine is not None and only_sent(outcomes):
+                    if connection is None:
+                        connection = closing.enter_context(engine.connect())
+                    record_sent_on(connection, outcomes, now=get_clock().now())
+                    connection.commit()
+                else:
+                    record_outcomes(outcomes, now=get_clock().now(), settings=settings)
+                    db.session.commit()
             except Exception as exc:  # noqa: BLE001 - the batch's leases will bring it back
                 # The database is likely down: stop sending. The leases run out and the next
                 # worker takes the rest up, sending again only what this chunk sent.
                 db.session.rollback()
+                if connection is not None:
+                    with contextlib.suppress(sa.exc.SQLAlchemyError):
+                        connection.rollback()
                 log.error(
                     "could not record delivery outcomes; the rest of the batch is left to its "
                     "leases",

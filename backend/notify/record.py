@@ -9,6 +9,7 @@ to the new holder.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import uuid
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from backend.db import batch_array, update_rows
+from backend.db import batch_array, binary_array, update_rows
 from backend.extensions import db
 from backend.notify import contacts
 from backend.notify.models import Delivery, DeliveryAttempt, Notification
@@ -119,24 +120,45 @@ _RECORD_SENT = sa.text(
 )
 
 
+def only_sent(outcomes: Sequence[Outcome]) -> bool:
+    """Every one of ``outcomes`` was accepted by its provider (nearly every chunk)."""
+    return all(not o.abandoned and o.error is None for o in outcomes)
+
+
+def record_sent_on(connection: sa.Connection, sent: Sequence[Outcome], *, now: datetime) -> None:
+    """Record a chunk of accepted sends on ``connection`` (PostgreSQL), a connection the delivery
+    job holds for its batch; the caller commits it. The statement is ``_RECORD_SENT``, run as
+    the driver's SQL with its arrays bound as they are.
+
+    The same statement through the session cost as much Python as the rest of a message's
+    record: a session transaction begun for each chunk, the pool's checkout and its ping, the
+    bind processors of each array's elements, and the commit's bookkeeping, each ``RECORD_EVERY``
+    sends (issue 17: 1.5-2 ms of Python per chunk of ten, a fifth of the scheduler's CPU per
+    reminder, whatever the chunk's size).
+    """
+    params = {
+        "delivery_ids": binary_array(o.job.delivery_id for o in sent),
+        "attempt_ids": binary_array(o.job.attempt_id for o in sent),
+        "provider_ids": binary_array(_provider_id(o) for o in sent),
+        "fallbacks": binary_array(o.job.fallbacks for o in sent),
+        "now": now,
+        "worker": sent[0].job.worker,
+    }
+    sql = _record_sent_sql(connection.dialect)
+    ours = set(connection.exec_driver_sql(sql, params).scalars())
+    for outcome in sent:
+        if outcome.job.delivery_id not in ours:
+            _lost_lease(outcome.job)
+
+
+@functools.lru_cache(maxsize=8)  # one dialect per engine: a process has one, a test run many
+def _record_sent_sql(dialect: sa.Dialect) -> str:
+    return str(_RECORD_SENT.compile(dialect=dialect))
+
+
 def _record_sent(sent: Sequence[Outcome], now: datetime) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
-        ours = set(
-            db.session.execute(
-                _RECORD_SENT,
-                {
-                    "delivery_ids": [o.job.delivery_id for o in sent],
-                    "attempt_ids": [o.job.attempt_id for o in sent],
-                    "provider_ids": [_provider_id(o) for o in sent],
-                    "fallbacks": [o.job.fallbacks for o in sent],
-                    "now": now,
-                    "worker": sent[0].job.worker,
-                },
-            ).scalars()
-        )
-        for outcome in sent:
-            if outcome.job.delivery_id not in ours:
-                _lost_lease(outcome.job)
+        record_sent_on(db.session.connection(), sent, now=now)
         return
     d = _deliveries.c
     worker = sent[0].job.worker

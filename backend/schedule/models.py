@@ -32,10 +32,19 @@ class Reminder(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
             postgresql_where=sa.text("status = 'pending'"),
             sqlite_where=sa.text("status = 'pending'"),
         ),
+        # An ended follow-up skips the patient's pending reminders (``on_follow_up_stopped``):
+        # the only reader by patient. Partial, so the rung enqueued as its questionnaire opens
+        # and every rung once settled write no entry (migration 0019).
+        sa.Index(
+            "ix_reminders_pending_patient",
+            "patient_id",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
     )
 
     assignment_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("assignments.id"))
-    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"))
     rung: Mapped[int]  # 0 when the questionnaire opens, 1 a day later, 2 two days later
     due_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")

@@ -105,9 +105,9 @@ def app_config(
 
 
 @pytest.fixture(autouse=True)
-def _close_channels(app) -> Iterator[None]:
+def _close_channels(any_app) -> Iterator[None]:
     yield
-    get_channels(app).close()
+    get_channels(any_app).close()
 
 
 def enroll_phone(patient, token: str, platform: str = "android") -> Device:
@@ -389,3 +389,74 @@ def test_when_the_database_goes_down_mid_batch_only_the_unrecorded_sends_go_twic
         sa.select(sa.func.count()).select_from(DeliveryAttempt).filter_by(outcome="interrupted")
     ).scalar_one()
     assert interrupted == every + 5  # the unrecorded chunk and the one never sent
+
+
+@pytest.fixture
+def postgresql_only(database_url: str) -> str:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the held connection is PostgreSQL's; SQLite records through the session")
+    return database_url
+
+
+def test_when_the_database_goes_down_mid_batch_with_real_commits_only_the_unrecorded_sends_go_twice(
+    postgresql_only, committing_app, nurse_ada, clock, smtp
+):
+    """The same bound with real commits, where PostgreSQL records a chunk of accepted sends on a
+    connection the delivery job holds for its batch (``record_sent_on``), not the session: its
+    commit fails, the worker stops, and only that chunk goes again. The outage is the
+    connection's commit failing, whichever connection makes it."""
+    import psycopg
+    import sqlalchemy as sa
+
+    from backend.notify import jobs as notify_jobs
+    from backend.schedule import jobs
+
+    every = notify_jobs.RECORD_EVERY
+    _, handler = smtp
+    patients = [
+        make_patient(
+            nurse_ada,
+            given_name=f"Patient {n}",
+            contact_channels=["email"],
+            email=f"patient{n}@example.org",
+        )
+        for n in range(2 * every + 5)
+    ]
+    for patient in patients:
+        make_procedure(nurse_ada, patient)
+    for job in jobs.jobs():
+        job(clock.now())
+    db.session.commit()
+    recorded_on: list[object] = []
+
+    def database_down(conn: sa.Connection) -> None:
+        recorded_on.append(conn)
+        if len(handler.messages) > every:
+            raise sa.exc.OperationalError(
+                "COMMIT", None, psycopg.OperationalError("server closed the connection")
+            )
+
+    sa.event.listen(db.engine, "commit", database_down)
+    try:
+        notify_jobs.send_due_deliveries(clock.now())
+    finally:
+        sa.event.remove(db.engine, "commit", database_down)
+    assert len(handler.messages) == 2 * every
+    # The claim through the session; both chunks' records on the one held connection.
+    assert recorded_on[1] is recorded_on[2] is not recorded_on[0]
+    first_pass = Counter(m["rcpt_tos"][0] for m in handler.messages)
+
+    clock.advance(timedelta(seconds=int(committing_app.config["SCHEDULER_LEASE_SECONDS"])))
+    run_pass()
+
+    sent_to = Counter(m["rcpt_tos"][0] for m in handler.messages)
+    assert set(sent_to) == {f"patient{n}@example.org" for n in range(2 * every + 5)}
+    twice = {address for address, n in sent_to.items() if n == 2}
+    assert len(twice) == every and max(sent_to.values()) == 2
+    assert twice <= set(first_pass)
+    db.session.expire_all()
+    assert all(only_notification(p).deliveries[0].status == "sent" for p in patients)
+    interrupted = db.session.execute(
+        sa.select(sa.func.count()).select_from(DeliveryAttempt).filter_by(outcome="interrupted")
+    ).scalar_one()
+    assert interrupted == every + 5
