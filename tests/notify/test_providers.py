@@ -330,6 +330,49 @@ def test_a_twilio_429_is_retried_and_an_opted_out_number_is_disabled(
     assert only_notification(stopped).status == "failed"
 
 
+def _email_reminders_due(nurse, clock, n: int) -> list[Any]:
+    """``n`` patients reached by e-mail, each with a reminder enqueued and due: every job but
+    the delivery job has run."""
+    from backend.schedule import jobs
+
+    patients = [
+        make_patient(
+            nurse,
+            given_name=f"Patient {i}",
+            contact_channels=["email"],
+            email=f"patient{i}@example.org",
+        )
+        for i in range(n)
+    ]
+    for patient in patients:
+        make_procedure(nurse, patient)
+    for job in jobs.jobs():
+        job(clock.now())
+    db.session.commit()
+    return patients
+
+
+def _assert_only_the_unrecorded_chunk_went_twice(
+    handler: Any, patients: list[Any], first_pass: Counter[str], every: int
+) -> None:
+    """After the outage and the leases: everyone reached, the unrecorded chunk (sent in the first
+    pass) twice, nobody a third time, every delivery sent; the unrecorded chunk and the chunk
+    never sent counted as interrupted attempts."""
+    import sqlalchemy as sa
+
+    sent_to = Counter(m["rcpt_tos"][0] for m in handler.messages)
+    assert set(sent_to) == {f"patient{n}@example.org" for n in range(len(patients))}
+    twice = {address for address, n in sent_to.items() if n == 2}
+    assert len(twice) == every and max(sent_to.values()) == 2
+    assert twice <= set(first_pass)
+    db.session.expire_all()
+    assert all(only_notification(p).deliveries[0].status == "sent" for p in patients)
+    interrupted = db.session.execute(
+        sa.select(sa.func.count()).select_from(DeliveryAttempt).filter_by(outcome="interrupted")
+    ).scalar_one()
+    assert interrupted == len(patients) - every
+
+
 def test_when_the_database_goes_down_mid_batch_only_the_unrecorded_sends_go_twice(
     app, nurse_ada, clock, smtp
 ):
@@ -341,24 +384,10 @@ def test_when_the_database_goes_down_mid_batch_only_the_unrecorded_sends_go_twic
     from sqlalchemy import orm
 
     from backend.notify import jobs as notify_jobs
-    from backend.schedule import jobs
 
     every = notify_jobs.RECORD_EVERY
     _, handler = smtp
-    patients = [
-        make_patient(
-            nurse_ada,
-            given_name=f"Patient {n}",
-            contact_channels=["email"],
-            email=f"patient{n}@example.org",
-        )
-        for n in range(2 * every + 5)
-    ]
-    for patient in patients:
-        make_procedure(nurse_ada, patient)
-    for job in jobs.jobs():  # everything but the delivery job: 25 reminders are due
-        job(clock.now())
-    db.session.commit()
+    patients = _email_reminders_due(nurse_ada, clock, 2 * every + 5)
 
     def database_down(_session: orm.Session) -> None:
         if len(handler.messages) > every:  # went away while the second chunk was being sent
@@ -379,16 +408,7 @@ def test_when_the_database_goes_down_mid_batch_only_the_unrecorded_sends_go_twic
     clock.advance(timedelta(seconds=int(app.config["SCHEDULER_LEASE_SECONDS"])))
     run_pass()
 
-    sent_to = Counter(m["rcpt_tos"][0] for m in handler.messages)
-    assert set(sent_to) == {f"patient{n}@example.org" for n in range(2 * every + 5)}
-    twice = {address for address, n in sent_to.items() if n == 2}
-    assert len(twice) == every and max(sent_to.values()) == 2  # the unrecorded chunk only
-    assert twice <= set(first_pass)
-    assert all(only_notification(p).deliveries[0].status == "sent" for p in patients)
-    interrupted = db.session.execute(
-        sa.select(sa.func.count()).select_from(DeliveryAttempt).filter_by(outcome="interrupted")
-    ).scalar_one()
-    assert interrupted == every + 5  # the unrecorded chunk and the one never sent
+    _assert_only_the_unrecorded_chunk_went_twice(handler, patients, first_pass, every)
 
 
 @pytest.fixture
@@ -409,24 +429,10 @@ def test_when_the_database_goes_down_mid_batch_with_real_commits_only_the_unreco
     import sqlalchemy as sa
 
     from backend.notify import jobs as notify_jobs
-    from backend.schedule import jobs
 
     every = notify_jobs.RECORD_EVERY
     _, handler = smtp
-    patients = [
-        make_patient(
-            nurse_ada,
-            given_name=f"Patient {n}",
-            contact_channels=["email"],
-            email=f"patient{n}@example.org",
-        )
-        for n in range(2 * every + 5)
-    ]
-    for patient in patients:
-        make_procedure(nurse_ada, patient)
-    for job in jobs.jobs():
-        job(clock.now())
-    db.session.commit()
+    patients = _email_reminders_due(nurse_ada, clock, 2 * every + 5)
     recorded_on: list[object] = []
 
     def database_down(conn: sa.Connection) -> None:
@@ -449,14 +455,4 @@ def test_when_the_database_goes_down_mid_batch_with_real_commits_only_the_unreco
     clock.advance(timedelta(seconds=int(committing_app.config["SCHEDULER_LEASE_SECONDS"])))
     run_pass()
 
-    sent_to = Counter(m["rcpt_tos"][0] for m in handler.messages)
-    assert set(sent_to) == {f"patient{n}@example.org" for n in range(2 * every + 5)}
-    twice = {address for address, n in sent_to.items() if n == 2}
-    assert len(twice) == every and max(sent_to.values()) == 2
-    assert twice <= set(first_pass)
-    db.session.expire_all()
-    assert all(only_notification(p).deliveries[0].status == "sent" for p in patients)
-    interrupted = db.session.execute(
-        sa.select(sa.func.count()).select_from(DeliveryAttempt).filter_by(outcome="interrupted")
-    ).scalar_one()
-    assert interrupted == every + 5
+    _assert_only_the_unrecorded_chunk_went_twice(handler, patients, first_pass, every)
