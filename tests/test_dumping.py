@@ -171,12 +171,13 @@ def queue_of_every_kind(nurse, clock) -> list[Any]:
     return raised
 
 
-def test_the_queue_dumped_as_the_api_serves_it_is_what_marshmallow_gives(nurse_ada, clock):
-    queue_of_every_kind(nurse_ada, clock)
-    principal, now = principal_of(nurse_ada), clock.now()
+def the_three_queues(nurse, now) -> list[tuple[list[Any], str | None]]:
+    """The first page and cursor of the queue a nurse reads (open and acknowledged), of the
+    resolved alerts, and of the snoozed ones."""
+    principal = principal_of(nurse)
     unresolved = ("open", "acknowledged")
-    for statuses, snoozed in [(unresolved, False), (("resolved",), False), (unresolved, True)]:
-        page, cursor = alerts.queue(
+    return [
+        alerts.queue(
             principal,
             now,
             statuses=statuses,
@@ -186,8 +187,16 @@ def test_the_queue_dumped_as_the_api_serves_it_is_what_marshmallow_gives(nurse_a
             limit=50,
             snoozed=snoozed,
         )
+        for statuses, snoozed in [(unresolved, False), (("resolved",), False), (unresolved, True)]
+    ]
+
+
+def test_the_queue_dumped_as_the_api_serves_it_is_what_marshmallow_gives(nurse_ada, clock):
+    queue_of_every_kind(nurse_ada, clock)
+    now = clock.now()
+    for page, cursor in the_three_queues(nurse_ada, now):
         body = {"items": present_page(page, now, "fr"), "next_cursor": cursor}
-        assert page, statuses
+        assert page
         assert AlertListSchema().dump(body) == reference_dump(AlertListSchema(), body)
 
 
@@ -200,20 +209,9 @@ def test_the_queue_s_one_step_dump_is_marshmallow_s_dump_of_the_presented_page(n
     from backend.alerts.schemas import AlertSchema
 
     raised = queue_of_every_kind(nurse_ada, clock)
-    principal, now = principal_of(nurse_ada), clock.now()
-    unresolved = ("open", "acknowledged")
+    now = clock.now()
     compared = 0
-    for statuses, snoozed in [(unresolved, False), (("resolved",), False), (unresolved, True)]:
-        page, _ = alerts.queue(
-            principal,
-            now,
-            statuses=statuses,
-            severity=None,
-            kind=None,
-            patient_id=None,
-            limit=50,
-            snoozed=snoozed,
-        )
+    for page, _ in the_three_queues(nurse_ada, now):
         for locale in ("en", "fr"):
             fast = dump_page(page, now, locale)
             slow = reference_dump(AlertSchema(many=True), present_page(page, now, locale))
