@@ -352,6 +352,16 @@ def _email_reminders_due(nurse, clock, n: int) -> list[Any]:
     return patients
 
 
+def _server_closed() -> Exception:
+    """What SQLAlchemy raises when PostgreSQL goes away under a commit."""
+    import psycopg
+    import sqlalchemy as sa
+
+    return sa.exc.OperationalError(
+        "COMMIT", None, psycopg.OperationalError("server closed the connection")
+    )
+
+
 def _assert_only_the_unrecorded_chunk_went_twice(
     handler: Any, patients: list[Any], first_pass: Counter[str], every: int
 ) -> None:
@@ -379,7 +389,6 @@ def test_when_the_database_goes_down_mid_batch_only_the_unrecorded_sends_go_twic
     """At-least-once, bounded: outcomes are recorded every ``RECORD_EVERY`` sends, so when the
     database goes away mid-batch only the sends since the last record go out again, the worker
     stops sending the rest, and after the leases nothing is lost and nothing goes a third time."""
-    import psycopg
     import sqlalchemy as sa
     from sqlalchemy import orm
 
@@ -391,9 +400,7 @@ def test_when_the_database_goes_down_mid_batch_only_the_unrecorded_sends_go_twic
 
     def database_down(_session: orm.Session) -> None:
         if len(handler.messages) > every:  # went away while the second chunk was being sent
-            raise sa.exc.OperationalError(
-                "COMMIT", None, psycopg.OperationalError("server closed the connection")
-            )
+            raise _server_closed()
 
     sa.event.listen(orm.Session, "before_commit", database_down)
     try:
@@ -425,7 +432,6 @@ def test_when_the_database_goes_down_mid_batch_with_real_commits_only_the_unreco
     connection the delivery job holds for its batch (``record_sent_on``), not the session: its
     commit fails, the worker stops, and only that chunk goes again. The outage is the
     connection's commit failing, whichever connection makes it."""
-    import psycopg
     import sqlalchemy as sa
 
     from backend.notify import jobs as notify_jobs
@@ -438,9 +444,7 @@ def test_when_the_database_goes_down_mid_batch_with_real_commits_only_the_unreco
     def database_down(conn: sa.Connection) -> None:
         recorded_on.append(conn)
         if len(handler.messages) > every:
-            raise sa.exc.OperationalError(
-                "COMMIT", None, psycopg.OperationalError("server closed the connection")
-            )
+            raise _server_closed()
 
     sa.event.listen(db.engine, "commit", database_down)
     try:
