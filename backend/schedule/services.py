@@ -32,7 +32,7 @@ from sqlalchemy.orm import lazyload
 
 from backend import signals
 from backend.batches import POISON_DELAY
-from backend.db import among, insert_rows, update_rows
+from backend.db import among, insert_rows, new_id, update_rows
 from backend.extensions import db
 from backend.notify.enqueue import PatientMessage, enqueue_patient_notifications
 from backend.notify.quiet_hours import QuietHours, sendable_at
@@ -132,7 +132,7 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
     )
     reminders = [
         {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "assignment_id": row.id,
             "patient_id": row.patient_id,
             "rung": rung,
@@ -400,7 +400,7 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
         table,
         [
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "assignment_id": settled.assignment_id,
                 "patient_id": settled.patient_id,
                 "rung": settled.rung + 1,
