@@ -1,4 +1,4 @@
-"""Migration 0020_reminders_next_due: the ladder's last rung rides on the row before it; the
+"""Migrations 0020 and 0021 down and up again. 0020_reminders_next_due: the ladder's last rung rides on the row before it; the
 downgrade writes it as the row the earlier code expects, and the upgrade after that brings the
 schema back (SQLite and PostgreSQL, each in a database of its own)."""
 
