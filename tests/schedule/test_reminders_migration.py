@@ -1,6 +1,7 @@
-"""Migrations 0020 and 0021 down and up again. 0020_reminders_next_due: the ladder's last rung rides on the row before it; the
-downgrade writes it as the row the earlier code expects, and the upgrade after that brings the
-schema back (SQLite and PostgreSQL, each in a database of its own)."""
+"""Migration 0020_reminders_next_due: the ladder's last rung rides on the row before it; the
+downgrade (through 0021) writes it as the row the earlier code expects, and the upgrade after
+that brings the schema back, 0021's partial index included (SQLite and PostgreSQL, each in a
+database of its own)."""
 
 from __future__ import annotations
 
