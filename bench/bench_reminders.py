@@ -238,8 +238,8 @@ def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         # The project's modules compiled once, as an installed deployment has them: with
         # PYTHONDONTWRITEBYTECODE set (this machine's sessions set it) each scheduler compiled
-        # all of ``backend`` from source at start-up, about 1.3 s of CPU each (0.09 ms a
-        # message at scale 1, 0.3 ms at 0.1), counted in its CPU per message.
+        # all of ``backend`` from source at start-up (about 0.5 s of CPU each, measured at
+        # scale 0.3), counted in its CPU per message.
         for package in ("backend", "notifications"):
             compileall.compile_dir(ROOT / package, quiet=1)
         start = time.monotonic()
