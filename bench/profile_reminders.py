@@ -165,6 +165,8 @@ def main() -> None:
         services.enqueue_due_reminders = timed("enqueue", services.enqueue_due_reminders)
         notify_jobs.claim_due_deliveries = timed("claim", notify_jobs.claim_due_deliveries)
         notify_jobs.record_outcomes = timed("record", notify_jobs.record_outcomes)
+        # The record of a chunk of accepted sends on the delivery job's held connection.
+        notify_jobs.record_sent_on = timed("record", notify_jobs.record_sent_on)
         notify_jobs.Sender.send = timed("send", notify_jobs.Sender.send)
         if os.environ.get("BENCH_DETAIL"):  # the steps' parts, timed the same way
             from backend.notify import claim as claim_module

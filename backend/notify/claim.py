@@ -27,7 +27,7 @@ from flask import current_app
 
 from backend import signals
 from backend.batches import POISON_DELAY
-from backend.db import among, insert_rows, told
+from backend.db import among, insert_rows, new_id, told
 from backend.extensions import db
 from backend.notify import recipients
 from backend.notify.channels import Channels, route_of
@@ -394,7 +394,7 @@ def _job(
     route, to, device = target
     return SendJob(
         delivery_id=delivery.id,
-        attempt_id=uuid.uuid4(),
+        attempt_id=new_id(),
         attempt=delivery.attempts + 1,
         notification_id=delivery.notification_id,
         patient_id=notification.patient_id,

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from backend.db import insert_rows
+from backend.db import insert_rows, new_id
 from backend.extensions import db
 from backend.notify import recipients
 from backend.notify.models import Delivery, Notification
@@ -109,7 +109,7 @@ def enqueue_patient_notifications(
         if not channels:
             ids.append(None)
             continue
-        notification_id = uuid.uuid4()
+        notification_id = new_id()
         ids.append(notification_id)
         notifications.append(
             {
@@ -218,6 +218,6 @@ def _delivery_rows(
             "updated_at": now,
         }
         if notification_id is not None:
-            row |= {"id": uuid.uuid4(), "notification_id": notification_id}
+            row |= {"id": new_id(), "notification_id": notification_id}
         rows.append(row)
     return rows

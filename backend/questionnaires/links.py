@@ -38,7 +38,7 @@ from flask import current_app
 
 from backend.audit.services import record
 from backend.auth.principal import Principal
-from backend.db import insert_rows
+from backend.db import insert_rows, new_id
 from backend.extensions import db
 from backend.patients.models import Patient
 from backend.questionnaires import services
@@ -96,7 +96,7 @@ def issue_for(
         raise ValueError(f"no answer link for channel {channel!r}")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row = {
-        "id": uuid.uuid4(),
+        "id": new_id(),
         "token_hash": digest(token),
         "patient_id": patient_id,
         "assignment_id": assignment_id,

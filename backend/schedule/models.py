@@ -47,6 +47,11 @@ class Reminder(UUIDPrimaryKey, db.Model):  # type: ignore[name-defined,misc]
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"))
     rung: Mapped[int]  # 0 when the questionnaire opens, 1 a day later, 2 two days later
     due_at: Mapped[datetime]
+    # The planned due time of the ladder's next rung, whose row is not written yet: it is
+    # written (pending, due then) when this one is settled by the reminder job, unless the
+    # questionnaire no longer wants reminders (answered, closed, cancelled). None: no later
+    # rung inside the window, or its row already exists. See ``services.open_due_assignments``.
+    next_due_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     reason: Mapped[str | None] = mapped_column(sa.String(64))
     notification_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("notifications.id"))

@@ -32,7 +32,7 @@ from sqlalchemy.orm import lazyload
 
 from backend import signals
 from backend.batches import POISON_DELAY
-from backend.db import among, insert_rows, update_rows
+from backend.db import among, insert_rows, new_id, update_rows
 from backend.extensions import db
 from backend.notify.enqueue import PatientMessage, enqueue_patient_notifications
 from backend.notify.quiet_hours import QuietHours, sendable_at
@@ -97,7 +97,13 @@ def _claim_assignments(where: Sequence[object], order: object, limit: int) -> li
 
 def open_due_assignments(now: datetime, *, limit: int) -> int:
     """Open the questionnaires whose time has come and plan their reminders; the reminder due
-    as a questionnaire opens (its ladder's first rung, nearly always) is enqueued at once."""
+    as a questionnaire opens (its ladder's first rung, nearly always) is enqueued at once.
+
+    The whole ladder is planned here, but its last rung's row is not written while the rung
+    before it waits: that row carries its planned time (``next_due_at``) and the reminder job
+    writes it when it settles the one before (``enqueue_due_reminders``), unless the
+    questionnaire no longer wants reminders. A busy minute writes two reminder rows per
+    questionnaire instead of three, and an answer before the second rung saves the third."""
     # Columns, not entities, with the patient's in the same statement: only the claimed
     # questionnaires are locked (``OF assignments``), and only followed patients' open (a
     # suspended one's questionnaire waits: it opens on the resumption if its window is still
@@ -126,7 +132,7 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
     )
     reminders = [
         {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "assignment_id": row.id,
             "patient_id": row.patient_id,
             "rung": rung,
@@ -134,6 +140,7 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
             "status": "pending",
             "reason": None,
             "notification_id": None,
+            "next_due_at": None,
             "created_at": now,
             "updated_at": now,
         }
@@ -142,8 +149,29 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
         for rung, due in reminder_times(row.opens_at, row.closes_at, ZoneInfo(row.timezone))
     ]
     _enqueue_due_now(reminders, {row.id: row for row in claimed}, now)
-    insert_rows(db.session, Reminder.__table__, reminders)
+    insert_rows(db.session, Reminder.__table__, _last_rungs_carried(reminders))
     return len(claimed)
+
+
+def _last_rungs_carried(reminders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows to write of the ladders just planned (in rung order per questionnaire): a
+    ladder's last rung is left out when the rung before it is still pending, and its planned
+    time rides on that row (``next_due_at``) until the reminder job settles it. Everything the
+    job decides about the last rung (its time, whether it supersedes a late one) is then the
+    same as when its row was written at once."""
+    last: dict[uuid.UUID, dict[str, Any]] = {}
+    before: dict[uuid.UUID, dict[str, Any]] = {}
+    for reminder in reminders:
+        key = reminder["assignment_id"]
+        if key in last:
+            before[key] = last[key]
+        last[key] = reminder
+    carried = set()
+    for key, previous in before.items():
+        if previous["status"] == "pending":
+            previous["next_due_at"] = last[key]["due_at"]
+            carried.add(id(last[key]))
+    return [reminder for reminder in reminders if id(reminder) not in carried]
 
 
 def _enqueue_due_now(
@@ -289,7 +317,13 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
     # Columns, not entities, here too: what becomes of each claimed reminder is written in a
     # few set-based statements (``_Outcomes``), never through the unit of work.
     reminders = db.session.execute(
-        db.select(Reminder.id, Reminder.assignment_id, Reminder.patient_id, Reminder.rung)
+        db.select(
+            Reminder.id,
+            Reminder.assignment_id,
+            Reminder.patient_id,
+            Reminder.rung,
+            Reminder.next_due_at,
+        )
         .where(Reminder.status == "pending", Reminder.due_at <= now)
         .order_by(Reminder.due_at, Reminder.id)
         .limit(limit)
@@ -321,14 +355,19 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
             ).where(among(db.session, Patient.id, {r.patient_id for r in reminders}))
         )
     }
-    # Later rungs of the same questionnaires, to let a late reminder give way to the next one.
+    # Later rungs of the same questionnaires, to let a late reminder give way to the next one:
+    # the pending rows, and the rung a pending row carries (not written yet).
     later: dict[uuid.UUID, list[_Rung]] = defaultdict(list)
     for row in db.session.execute(
-        db.select(Reminder.assignment_id, Reminder.rung, Reminder.due_at).where(
+        db.select(
+            Reminder.assignment_id, Reminder.rung, Reminder.due_at, Reminder.next_due_at
+        ).where(
             among(db.session, Reminder.assignment_id, assignment_ids), Reminder.status == "pending"
         )
     ):
         later[row.assignment_id].append(_Rung(row.rung, row.due_at))
+        if row.next_due_at is not None:
+            later[row.assignment_id].append(_Rung(row.rung + 1, row.next_due_at))
     outcomes = _Outcomes()
     messages: list[tuple[_DueReminder, PatientMessage]] = []
     for reminder in reminders:
@@ -352,7 +391,31 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
             outcomes.settle(due, "skipped", "no_contact_channel")
         else:
             enqueued.append({"id": due.id, "notification_id": notification_id})
+        outcomes.ladder_goes_on.append(due)
     table = Reminder.__table__
+    # The next rungs these settled reminders carried, written now (pending, at their planned
+    # time): their rows are locked, so each next rung is written once.
+    insert_rows(
+        db.session,
+        table,
+        [
+            {
+                "id": new_id(),
+                "assignment_id": settled.assignment_id,
+                "patient_id": settled.patient_id,
+                "rung": settled.rung + 1,
+                "due_at": settled.next_due_at,
+                "status": "pending",
+                "reason": None,
+                "notification_id": None,
+                "next_due_at": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for settled in outcomes.ladder_goes_on
+            if settled.next_due_at is not None
+        ],
+    )
     # Nearly every row: one statement for the batch.
     update_rows(db.session, table, enqueued, status="enqueued", reason=None, updated_at=now)
     update_rows(db.session, table, outcomes.settled, updated_at=now)
@@ -372,6 +435,8 @@ class _DueReminder(Protocol):
     def patient_id(self) -> uuid.UUID: ...
     @property
     def rung(self) -> int: ...
+    @property
+    def next_due_at(self) -> datetime | None: ...
 
 
 @dataclass
@@ -382,6 +447,8 @@ class _Outcomes:
     settled: list[dict[str, object]] = field(default_factory=list)  # status and reason
     waiting: list[dict[str, object]] = field(default_factory=list)  # due again after quiet hours
     postponed: list[dict[str, object]] = field(default_factory=list)  # could not be handled
+    # Settled, with the questionnaire still wanting reminders: the rung a row carries follows.
+    ladder_goes_on: list[_DueReminder] = field(default_factory=list)
 
     def settle(self, reminder: _DueReminder, status: str, reason: str | None) -> None:
         self.settled.append({"id": reminder.id, "status": status, "reason": reason})
@@ -444,12 +511,15 @@ def _decide(
             reminder, "expired" if unneeded == QUESTIONNAIRE_CLOSED else "skipped", unneeded
         )
     elif patient.status != "active":
+        # A suspended follow-up may resume before the next rung is due: it is sent then.
         outcomes.settle(reminder, "skipped", f"patient_{patient.status}")
+        outcomes.ladder_goes_on.append(reminder)
     elif any(
         o.rung > reminder.rung and o.due_at <= now + SUPERSEDE_WITHIN
         for o in later[reminder.assignment_id]
     ):
         outcomes.settle(reminder, "expired", "superseded")
+        outcomes.ladder_goes_on.append(reminder)
     elif (quiet_end := sendable_at(now, patient.timezone)) > now:
         # Late (the scheduler was down or behind) and now inside quiet hours: wait.
         outcomes.waiting.append({"id": reminder.id, "due_at": quiet_end})

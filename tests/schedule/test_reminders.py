@@ -102,8 +102,7 @@ def test_no_reminder_once_the_questionnaire_is_answered(app, nurse_ada, clock, m
     assert len(memory_channels.sms.sent) == 1
     assert [(r.rung, r.status, r.reason) for r in reminders_of(assignment)] == [
         (0, "enqueued", None),
-        (1, "skipped", "answered"),
-        (2, "skipped", "answered"),
+        (1, "skipped", "answered"),  # the last rung it carried is never written
     ]
     assert assignment.status == "completed"  # not missed: the window closing changes nothing
 
@@ -348,6 +347,68 @@ def test_after_an_outage_only_the_latest_due_reminder_is_sent_and_the_others_exp
     ]
 
 
+def test_the_last_rung_is_written_when_the_one_before_is_settled_at_its_planned_time(
+    app, nurse_ada, clock, memory_channels
+):
+    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    assignment = day_one(make_procedure(nurse_ada, marcel))
+
+    at(clock, T0)
+    # The second rung carries the third's planned time; the third has no row yet.
+    assert [(r.rung, r.status, r.due_at, r.next_due_at) for r in reminders_of(assignment)] == [
+        (0, "enqueued", T0, None),
+        (1, "pending", T0 + timedelta(hours=24), T0 + timedelta(hours=48)),
+    ]
+    at(clock, T0 + timedelta(hours=24))
+    assert [(r.rung, r.status, r.due_at) for r in reminders_of(assignment)] == [
+        (0, "enqueued", T0),
+        (1, "enqueued", T0 + timedelta(hours=24)),
+        (2, "pending", T0 + timedelta(hours=48)),
+    ]
+    at(clock, T0 + timedelta(hours=48))
+    assert sent_times("sms") == [T0, T0 + timedelta(hours=24), T0 + timedelta(hours=48)]
+
+
+def test_a_late_second_rung_gives_way_to_the_last_one_it_carries(
+    app, nurse_ada, clock, memory_channels
+):
+    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    assignment = day_one(make_procedure(nurse_ada, marcel))
+    at(clock, T0)
+
+    # Down from just before the second rung until 05:00 Paris, 5 h before the third.
+    at(clock, T0 + timedelta(hours=43))
+    assert [(r.rung, r.status, r.reason) for r in reminders_of(assignment)] == [
+        (0, "enqueued", None),
+        (1, "expired", "superseded"),
+        (2, "pending", None),
+    ]
+    at(clock, T0 + timedelta(hours=48))
+    at(clock, T0 + timedelta(hours=60))
+    assert sent_times("sms") == [T0, T0 + timedelta(hours=48)]
+
+
+def test_a_second_rung_skipped_during_a_pause_still_leads_to_the_last_after_resumption(
+    app, nurse_ada, clock, memory_channels
+):
+    marcel = make_patient(nurse_ada, contact_channels=["sms"])
+    assignment = day_one(make_procedure(nurse_ada, marcel))
+    at(clock, T0)
+    marcel.status = "paused"
+    db.session.commit()
+    at(clock, T0 + timedelta(hours=24))
+    marcel.status = "active"
+    db.session.commit()
+    at(clock, T0 + timedelta(hours=48))
+
+    assert sent_times("sms") == [T0, T0 + timedelta(hours=48)]
+    assert [(r.rung, r.status, r.reason) for r in reminders_of(assignment)] == [
+        (0, "enqueued", None),
+        (1, "skipped", "patient_paused"),
+        (2, "enqueued", None),
+    ]
+
+
 def test_a_late_reminder_in_quiet_hours_gives_way_to_the_next_rung_in_the_morning(
     app, nurse_ada, clock, memory_channels
 ):
@@ -428,6 +489,7 @@ def test_a_reminder_that_cannot_be_handled_is_postponed_without_holding_back_the
         "internal_error",
         opens_at + POISON_DELAY,
     )
-    assert [r.status for r in later] == ["pending", "pending"]
+    # The second rung waits, carrying the third's time.
+    assert [(r.status, r.next_due_at is not None) for r in later] == [("pending", True)]
     assert reminders_of(fine)[0].status == "enqueued"
     assert [m.to for m in memory_channels.sms.sent] == ["+33611111111"]
