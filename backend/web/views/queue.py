@@ -15,6 +15,7 @@ from backend.clock import utcnow
 from backend.errors import BadRequest, ValidationProblem
 from backend.web.blueprint import bp
 from backend.web.i18n import current_locale
+from backend.web.queue_rows import queue_rows
 from backend.web.session import current_staff, staff_page
 
 # The API's default page. The queue is in order of urgency, so the first page holds what must
@@ -24,6 +25,8 @@ QUEUE_PAGE = 50
 REFRESH_SECONDS = 60
 FILTERS = ("status", "severity", "kind", "owner")
 MAX_PAGE_NUMBER = 10_000
+
+bp.add_app_template_global(queue_rows)  # the rows of web/_queue_items.html
 
 
 def _filters() -> dict[str, Any]:
