@@ -9,7 +9,7 @@ and ``present`` takes them from it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -194,6 +194,59 @@ def present_page(
     return [present(a, now, locale, named) for a in alerts]
 
 
+def present_rows(rows: Sequence[Any], now: datetime, locale: str) -> list[dict[str, Any]]:
+    """``present_page`` of a queue read as columns (``services.queue(columns=True)``), for the
+    queue page: the same keys and values, the patient a ``PatientRef``."""
+    alerts = [row._asdict() for row in rows]
+    users = _row_users(alerts)
+    out = []
+    for a in alerts:
+        status, due_at, snoozed_until, summary = (
+            a["status"],
+            a["due_at"],
+            a["snoozed_until"],
+            a["summary"],
+        )
+        out.append(
+            {
+                "id": a["id"],
+                "patient": PatientRef(
+                    a["patient_id"],
+                    a["patient_mrn"],
+                    a["patient_given_name"],
+                    a["patient_family_name"],
+                    a["patient_birth_date"],
+                ),
+                "kind": a["kind"],
+                "severity": a["severity"],
+                "status": status,
+                "overdue": status == "open" and now >= due_at,  # Alert.is_overdue
+                "created_at": a["created_at"],
+                "updated_at": a["updated_at"],
+                "due_at": due_at,
+                "summary": str(summary.get(locale) or summary.get(FALLBACK_LOCALE) or ""),
+                "rule": {"key": a["rule_key"], "version": a["rule_version"]},
+                "evidence": a["evidence"],
+                "acknowledged_by": users.get(a["acknowledged_by_id"]),
+                "acknowledged_at": a["acknowledged_at"],
+                "resolved_by": users.get(a["resolved_by_id"]),
+                "resolved_at": a["resolved_at"],
+                "outcome": a["outcome"],
+                "owner": users.get(a["owner_id"]),
+                "owned_since": a["owned_since"],
+                # Alert.is_snoozed and is_back_from_snooze
+                "snoozed": snoozed_until is not None and now < snoozed_until,
+                "back_from_snooze": snoozed_until is not None and now >= snoozed_until,
+                "snoozed_until": snoozed_until,
+                "snooze_reason": a["snooze_reason"],
+                "new": a["seen_at"] is None,
+                "seen_at": a["seen_at"],
+                "seen_by": users.get(a["seen_by_id"]),
+            }
+        )
+    return out
+
+
 def _text(value: Any) -> Any:
     """A ``String`` field's dump of a value (text as it is; None stays None)."""
     return value if value is None or type(value) is str else ensure_text_type(value)
@@ -222,6 +275,48 @@ _ALERT_READ = frozenset(
 )  # fmt: skip
 _PATIENT_READ = frozenset(("id", "mrn", "given_name", "family_name"))
 
+# What a list reads of an alert and its patient when the queue is read as columns
+# (``services.queue(columns=True)``): the row's names are the alert's, and the patient's with
+# ``patient_`` before them (its id is the alert's ``patient_id``).
+QUEUE_COLUMNS = (
+    *(getattr(Alert, name) for name in sorted(_ALERT_READ)),
+    *(
+        column.label(f"patient_{column.key}")
+        for column in PATIENT_COLUMNS
+        if column.key not in ("id", "site_id")
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRef:
+    """What a queue read as columns holds of an alert's patient (``PatientRefSchema``'s fields
+    and the queue page's)."""
+
+    id: uuid.UUID
+    mrn: str
+    given_name: str
+    family_name: str
+    birth_date: Any
+
+
+def load_users(user_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, User]:
+    """The staff members named (None: nobody), in one query when there is any."""
+    wanted = {u for u in user_ids if u}
+    if not wanted:
+        return {}
+    return {
+        u.id: u for u in db.session.execute(db.select(User).where(User.id.in_(wanted))).scalars()
+    }
+
+
+def _row_users(rows: Sequence[Mapping[str, Any]]) -> dict[uuid.UUID, User]:
+    return load_users(
+        u
+        for a in rows
+        for u in (a["acknowledged_by_id"], a["resolved_by_id"], a["owner_id"], a["seen_by_id"])
+    )
+
 
 def _loaded(entity: Any, names: frozenset[str]) -> Mapping[str, Any]:
     """The entity's values of ``names``: its ``__dict__`` when the query loaded them all (the
@@ -245,11 +340,42 @@ def dump_page(
     fails when a field is added there and not here."""
     if named is None:
         named = load_named(alerts)
-    patients, users = named.patients, named.users
-    out = []
+    patients = named.patients
+    pairs = []
     for alert in alerts:
         a = _loaded(alert, _ALERT_READ)
-        patient = _loaded(patients[a["patient_id"]], _PATIENT_READ)
+        pairs.append((a, _loaded(patients[a["patient_id"]], _PATIENT_READ)))
+    return _dump(pairs, now, locale, named.users)
+
+
+def dump_rows(rows: Sequence[Any], now: datetime, locale: str) -> list[dict[str, Any]]:
+    """``dump_page`` of a queue read as columns (``services.queue(columns=True)``): the same
+    items (tests/test_dumping.py compares them for alerts in every state)."""
+    alerts = [row._asdict() for row in rows]
+    pairs = [
+        (
+            a,
+            {
+                "id": a["patient_id"],
+                "mrn": a["patient_mrn"],
+                "given_name": a["patient_given_name"],
+                "family_name": a["patient_family_name"],
+            },
+        )
+        for a in alerts
+    ]
+    return _dump(pairs, now, locale, _row_users(alerts))
+
+
+def _dump(
+    pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    now: datetime,
+    locale: str,
+    users: Mapping[uuid.UUID, User],
+) -> list[dict[str, Any]]:
+    """``AlertSchema``'s dump of each alert's values and its patient's (``dump_page``)."""
+    out = []
+    for a, patient in pairs:
         acknowledged_by, resolved_by, owner, seen_by = (
             _user_ref(users.get(u)) if u else None
             for u in (a["acknowledged_by_id"], a["resolved_by_id"], a["owner_id"], a["seen_by_id"])

@@ -12,7 +12,7 @@ import pytest
 from flask_babel import force_locale
 from werkzeug.datastructures import MultiDict
 
-from backend.alerts.presenters import present_page
+from backend.alerts.presenters import present_page, present_rows
 from backend.web.queue_rows import queue_rows
 from tests.test_dumping import queue_of_every_kind, the_three_queues
 
@@ -109,3 +109,38 @@ def test_the_python_rows_are_the_template_loop_s_byte_for_byte(app, nurse_ada, c
     # In the page's language (the catalogue's words, not the English ones).
     shared = {"en": 'data-label="Owner"', "fr": 'data-label="Prise en charge par"'}[locale]
     assert shared in rendered[0]
+
+
+@pytest.mark.parametrize("locale", ["en", "fr"])
+def test_the_queue_read_as_columns_shows_the_rows_its_entities_show(app, nurse_ada, clock, locale):
+    """``present_rows`` (the queue page's alerts, read as columns) against ``present_page`` of
+    the same alerts read as entities: the same keys and values (the patient and the staff
+    named compared by what a page shows of them), and the same rows, byte for byte."""
+    raised = queue_of_every_kind(nurse_ada, clock)
+    now = clock.now()
+    shown = 0
+    with app.test_request_context("/"), force_locale(locale):
+        for (rows, _), (page, _) in zip(
+            the_three_queues(nurse_ada, now, columns=True),
+            the_three_queues(nurse_ada, now),
+            strict=True,
+        ):
+            fast, slow = present_rows(rows, now, locale), present_page(page, now, locale)
+            assert [list(a) for a in fast] == [list(a) for a in slow]
+            for a, b in zip(fast, slow, strict=True):
+                for key in a:
+                    if key == "patient":
+                        assert [getattr(a[key], f) for f in _PATIENT] == [
+                            getattr(b[key], f) for f in _PATIENT
+                        ]
+                    elif key in _STAFF:
+                        assert a[key] is b[key]  # the same User, or both None
+                    else:
+                        assert a[key] == b[key], key
+            assert str(queue_rows(fast, now, {})) == str(queue_rows(slow, now, {}))
+            shown += len(fast)
+    assert shown == len(raised)
+
+
+_PATIENT = ("id", "mrn", "given_name", "family_name", "birth_date")
+_STAFF = ("acknowledged_by", "resolved_by", "owner", "seen_by")

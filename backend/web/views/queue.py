@@ -9,7 +9,7 @@ from flask import Response, render_template, request
 from marshmallow import ValidationError
 
 from backend.alerts import services as alerts
-from backend.alerts.presenters import present_page
+from backend.alerts.presenters import present_rows
 from backend.alerts.schemas import AlertQueryArgsSchema
 from backend.clock import utcnow
 from backend.errors import BadRequest, ValidationProblem
@@ -61,7 +61,13 @@ def _queue(refresh: bool = False) -> dict[str, Any]:
     }
     try:
         page, next_cursor = alerts.queue(
-            current_staff(), now, patient_id=None, limit=QUEUE_PAGE, cursor=cursor, **chosen
+            current_staff(),
+            now,
+            patient_id=None,
+            limit=QUEUE_PAGE,
+            cursor=cursor,
+            columns=True,
+            **chosen,
         )
     except ValidationProblem:
         raise BadRequest("This link to a page of the queue is not valid.") from None
@@ -71,7 +77,7 @@ def _queue(refresh: bool = False) -> dict[str, Any]:
     locale = current_locale()
     number = _page_number()
     return {
-        "items": present_page(page, now, locale),
+        "items": present_rows(page, now, locale),
         "counts": counts,
         "total": sum(c["total"] for c in counts.values()),
         "page_number": number,
