@@ -60,7 +60,7 @@ from backend.alerts.rules import (
     fold,
     reconcile,
 )
-from backend.audit.services import record
+from backend.audit.services import insert_event, record
 from backend.auth.principal import Principal
 from backend.db import upsert_insert
 from backend.errors import Conflict, NotFound, ValidationProblem
@@ -980,8 +980,9 @@ def record_list_read(
     principal: Principal, alerts: Sequence[Any], now: datetime, **details: Any
 ) -> None:
     """A list of alerts was shown: one audit event naming every alert and patient on it, not
-    one per alert (a queue that refreshes every minute would write fifty rows a minute)."""
-    record(
+    one per alert (a queue that refreshes every minute would write fifty rows a minute),
+    inserted at once (``audit.services.insert_event``)."""
+    insert_event(
         "alert.list",
         now=now,
         actor=principal,
