@@ -171,7 +171,9 @@ def queue_of_every_kind(nurse, clock) -> list[Any]:
     return raised
 
 
-def the_three_queues(nurse, now, columns: bool = False) -> list[tuple[list[Any], str | None]]:
+def the_three_queues(
+    nurse, now, columns: bool = False, locale: str = "fr"
+) -> list[tuple[list[Any], str | None]]:
     """The first page and cursor of the queue a nurse reads (open and acknowledged), of the
     resolved alerts, and of the snoozed ones (``columns``: read as columns, as the API and the
     queue page read them)."""
@@ -188,6 +190,7 @@ def the_three_queues(nurse, now, columns: bool = False) -> list[tuple[list[Any],
             limit=50,
             snoozed=snoozed,
             columns=columns,
+            locale=locale,
         )
         for statuses, snoozed in [(unresolved, False), (("resolved",), False), (unresolved, True)]
     ]
@@ -241,16 +244,25 @@ def test_the_queue_read_as_columns_dumps_as_its_entities_do(nurse_ada, clock):
     from backend.alerts.schemas import AlertSchema
 
     raised = queue_of_every_kind(nurse_ada, clock)
-    now = clock.now()
-    compared = 0
-    for (rows, row_cursor), (page, cursor) in zip(
-        the_three_queues(nurse_ada, now, columns=True),
-        the_three_queues(nurse_ada, now),
-        strict=True,
+    # Summaries the language falls back on: none in English, an empty English one, none in
+    # either language, English only.
+    for alert, summary in zip(
+        raised,
+        [{"fr": "seulement"}, {"en": "", "fr": "vide en anglais"}, {}, {"en": "only English"}],
+        strict=False,
     ):
-        assert row_cursor == cursor
-        for locale in ("en", "fr"):
-            fast = dump_rows(rows, now, locale)
+        alert.summary = summary
+    db.session.flush()
+    now = clock.now()
+    compared, summaries = 0, {}
+    for locale in ("en", "fr", "de"):
+        for (rows, row_cursor), (page, cursor) in zip(
+            the_three_queues(nurse_ada, now, columns=True, locale=locale),
+            the_three_queues(nurse_ada, now),
+            strict=True,
+        ):
+            assert row_cursor == cursor
+            fast = dump_rows(rows, now)
             slow = reference_dump(AlertSchema(many=True), present_page(page, now, locale))
             assert [list(a.items()) for a in fast] == [list(a.items()) for a in slow]
             assert fast == dump_page(page, now, locale)
@@ -258,8 +270,12 @@ def test_the_queue_read_as_columns_dumps_as_its_entities_do(nurse_ada, clock):
                 [type(v) for v in a.values()] for a in slow
             ]
             compared += len(rows)
-    assert compared == 2 * len(raised)
+            summaries.update((a["id"], a["summary"]) for a in fast)  # German last
+    assert compared == 3 * len(raised)
     assert list(fast[0]) == list(AlertSchema().fields)
+    # No summary is in German: French, else nothing.
+    expected = ["seulement", "vide en anglais", "", ""]
+    assert [summaries[str(alert.id)] for alert in raised[:4]] == expected
     principal = principal_of(nurse_ada)
     for limit in (1, 2):  # a cursor in the middle of the queue, read both ways
         pages = [
@@ -272,11 +288,12 @@ def test_the_queue_read_as_columns_dumps_as_its_entities_do(nurse_ada, clock):
                 patient_id=None,
                 limit=limit,
                 columns=columns,
+                locale="en",
             )
             for columns in (True, False)
         ]
         assert pages[0][1] is not None and pages[0][1] == pages[1][1]
-        assert dump_rows(pages[0][0], now, "en") == dump_page(pages[1][0], now, "en")
+        assert dump_rows(pages[0][0], now) == dump_page(pages[1][0], now, "en")
 
 
 def test_the_queue_served_by_the_api_names_every_field_of_the_contract(client, nurse_ada, clock):

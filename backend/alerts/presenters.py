@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from marshmallow.utils import ensure_text_type
 from sqlalchemy import orm
@@ -194,9 +195,10 @@ def present_page(
     return [present(a, now, locale, named) for a in alerts]
 
 
-def present_rows(rows: Sequence[Any], now: datetime, locale: str) -> list[dict[str, Any]]:
+def present_rows(rows: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
     """``present_page`` of a queue read as columns (``services.queue(columns=True)``), for the
-    queue page: the same keys and values, the patient a ``PatientRef``."""
+    queue page: the same keys and values (the summary in the language the queue was read in),
+    the patient a ``PatientRef``."""
     alerts = [row._asdict() for row in rows]
     users = _row_users(alerts)
     out = []
@@ -224,7 +226,7 @@ def present_rows(rows: Sequence[Any], now: datetime, locale: str) -> list[dict[s
                 "created_at": a["created_at"],
                 "updated_at": a["updated_at"],
                 "due_at": due_at,
-                "summary": str(summary.get(locale) or summary.get(FALLBACK_LOCALE) or ""),
+                "summary": summary,  # chosen in the statement (``QUEUE_COLUMNS``)
                 "rule": {"key": a["rule_key"], "version": a["rule_version"]},
                 "evidence": a["evidence"],
                 "acknowledged_by": users.get(a["acknowledged_by_id"]),
@@ -279,7 +281,16 @@ _PATIENT_READ = frozenset(("id", "mrn", "given_name", "family_name"))
 # (``services.queue(columns=True)``): the row's names are the alert's, and the patient's with
 # ``patient_`` before them (its id is the alert's ``patient_id``).
 QUEUE_COLUMNS = (
-    *(getattr(Alert, name) for name in sorted(_ALERT_READ)),
+    *(getattr(Alert, name) for name in sorted(_ALERT_READ - {"summary"})),
+    # ``summary_in`` in SQL: the caller's language (bound as ``locale``), else French, else "";
+    # the row holds the sentence, not the summary's object in every language.
+    sa.func.coalesce(
+        sa.func.nullif(
+            Alert.summary[sa.bindparam("locale", type_=sa.JSON.JSONStrIndexType())].as_string(), ""
+        ),
+        sa.func.nullif(Alert.summary[FALLBACK_LOCALE].as_string(), ""),
+        "",
+    ).label("summary"),
     *(
         column.label(f"patient_{column.key}")
         for column in PATIENT_COLUMNS
@@ -348,9 +359,10 @@ def dump_page(
     return _dump(pairs, now, locale, named.users)
 
 
-def dump_rows(rows: Sequence[Any], now: datetime, locale: str) -> list[dict[str, Any]]:
+def dump_rows(rows: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
     """``dump_page`` of a queue read as columns (``services.queue(columns=True)``): the same
-    items (tests/test_dumping.py compares them for alerts in every state)."""
+    items, the summary in the language the queue was read in (tests/test_dumping.py compares
+    them for alerts in every state)."""
     alerts = [row._asdict() for row in rows]
     pairs = [
         (
@@ -364,16 +376,17 @@ def dump_rows(rows: Sequence[Any], now: datetime, locale: str) -> list[dict[str,
         )
         for a in alerts
     ]
-    return _dump(pairs, now, locale, _row_users(alerts))
+    return _dump(pairs, now, None, _row_users(alerts))
 
 
 def _dump(
     pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
     now: datetime,
-    locale: str,
+    locale: str | None,
     users: Mapping[uuid.UUID, User],
 ) -> list[dict[str, Any]]:
-    """``AlertSchema``'s dump of each alert's values and its patient's (``dump_page``)."""
+    """``AlertSchema``'s dump of each alert's values and its patient's (``dump_page``); a
+    summary is the alert's in every language, shown in ``locale``, or a row's sentence."""
     out = []
     for a, patient in pairs:
         acknowledged_by, resolved_by, owner, seen_by = (
@@ -383,7 +396,9 @@ def _dump(
         snoozed_until = a["snoozed_until"]
         status = a["status"]
         evidence = a["evidence"]
-        summary = a["summary"]  # summary_in
+        summary = a["summary"]  # an alert's object in every language, or a row's sentence
+        if type(summary) is not str:  # summary_in
+            summary = str(summary.get(locale or "") or summary.get(FALLBACK_LOCALE) or "")
         rule_version = a["rule_version"]
         out.append(
             {
@@ -401,7 +416,7 @@ def _dump(
                 "created_at": _instant(a["created_at"]),
                 "updated_at": _instant(a["updated_at"]),
                 "due_at": _instant(a["due_at"]),
-                "summary": str(summary.get(locale) or summary.get(FALLBACK_LOCALE) or ""),
+                "summary": summary,
                 "rule": {
                     "key": _text(a["rule_key"]),
                     "version": None if rule_version is None else int(rule_version),

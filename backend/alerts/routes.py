@@ -76,6 +76,7 @@ class Alerts(MethodView):
         """The triage queue: by severity, then overdue, then age (open and acknowledged)"""
         now = utcnow()
         principal = current_staff()
+        locale = caller_locale()
         page, next_cursor = services.queue(
             principal,
             now,
@@ -88,11 +89,12 @@ class Alerts(MethodView):
             owner=args.get("owner"),
             snoozed=args["snoozed"],
             columns=True,
+            locale=locale,
         )
         services.record_list_read(principal, page, now)
         # ``AlertListSchema``'s dump, made from the alerts' columns in one step (``dump_rows``;
         # the schema stays the documented contract).
-        return jsonify({"items": dump_rows(page, now, caller_locale()), "next_cursor": next_cursor})
+        return jsonify({"items": dump_rows(page, now), "next_cursor": next_cursor})
 
 
 @blp.route("/<uuid:alert_id>")

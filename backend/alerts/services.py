@@ -674,6 +674,7 @@ def queue(
     owner: str | None = None,
     snoozed: bool = False,
     columns: bool = False,
+    locale: str | None = None,
 ) -> tuple[list[Any], str | None]:
     """One page of the site's alerts by severity, then back from snooze, then overdue, then age
     (oldest first), and the cursor of the next page (None: the last page).
@@ -681,7 +682,8 @@ def queue(
     ``columns``: each alert as a row of the columns a list shows of it and of its patient
     (``presenters.QUEUE_COLUMNS``: ``presenters.dump_rows`` and ``present_rows`` read them), not
     as an entity with its patient: building fifty entities and their patients in the session
-    was about a third of ``GET /alerts``' CPU, for values read once.
+    was about a third of ``GET /alerts``' CPU, for values read once. Its ``summary`` is the
+    sentence in ``locale`` (``presenters.summary_in``, chosen by the statement).
 
     Overdue and snoozed depend on now, so no index can give this order in one scan. The queue is
     cut into segments that an index does give in order: for each severity, the alerts back from
@@ -717,6 +719,7 @@ def queue(
             "after_created_at": after[1] if after else None,
             "after_id": after[2] if after else None,
             "limit": limit + 1,
+            "locale": locale,
         },
     ).all()
     next_cursor = None

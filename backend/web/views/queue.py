@@ -59,6 +59,7 @@ def _queue(refresh: bool = False) -> dict[str, Any]:
         "kind": filters.get("kind"),
         "owner": filters.get("owner"),
     }
+    locale = current_locale()
     try:
         page, next_cursor = alerts.queue(
             current_staff(),
@@ -67,6 +68,7 @@ def _queue(refresh: bool = False) -> dict[str, Any]:
             limit=QUEUE_PAGE,
             cursor=cursor,
             columns=True,
+            locale=locale,
             **chosen,
         )
     except ValidationProblem:
@@ -74,10 +76,9 @@ def _queue(refresh: bool = False) -> dict[str, Any]:
     counts = alerts.queue_counts(current_staff(), now, **chosen)
     # One "list viewed" audit event per page load or refresh, naming every alert on it.
     alerts.record_list_read(current_staff(), page, now, via="web-refresh" if refresh else "web")
-    locale = current_locale()
     number = _page_number()
     return {
-        "items": present_rows(page, now, locale),
+        "items": present_rows(page, now),
         "counts": counts,
         "total": sum(c["total"] for c in counts.values()),
         "page_number": number,
