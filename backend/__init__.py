@@ -18,6 +18,7 @@ from backend import logs, uow
 from backend.clock import Clock, ShiftedClock, demo_clock_path
 from backend.config import load_config
 from backend.context import assign_request_id, request_id
+from backend.db import json_loads
 from backend.errors import Problem, ProblemApi, handle_problem, register_outage_handlers
 from backend.extensions import db, limiter, migrate
 from backend.fields import KeyConverter
@@ -98,6 +99,7 @@ def _derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": {
             "hide_parameters": not config["SQL_ECHO"],
             "pool_pre_ping": True,
+            "json_deserializer": json_loads,
         },
         "RATELIMIT_STORAGE_URI": config["REDIS_URL"] or "memory://",
         "RATELIMIT_ENABLED": config.get("RATELIMIT_ENABLED", True),

@@ -171,9 +171,12 @@ def queue_of_every_kind(nurse, clock) -> list[Any]:
     return raised
 
 
-def the_three_queues(nurse, now) -> list[tuple[list[Any], str | None]]:
+def the_three_queues(
+    nurse, now, columns: bool = False, locale: str = "fr"
+) -> list[tuple[list[Any], str | None]]:
     """The first page and cursor of the queue a nurse reads (open and acknowledged), of the
-    resolved alerts, and of the snoozed ones."""
+    resolved alerts, and of the snoozed ones (``columns``: read as columns, as the API and the
+    queue page read them)."""
     principal = principal_of(nurse)
     unresolved = ("open", "acknowledged")
     return [
@@ -186,6 +189,8 @@ def the_three_queues(nurse, now) -> list[tuple[list[Any], str | None]]:
             patient_id=None,
             limit=50,
             snoozed=snoozed,
+            columns=columns,
+            locale=locale,
         )
         for statuses, snoozed in [(unresolved, False), (("resolved",), False), (unresolved, True)]
     ]
@@ -228,6 +233,67 @@ def test_the_queue_s_one_step_dump_is_marshmallow_s_dump_of_the_presented_page(n
     db.session.expire(page[0])
     db.session.expire(patient)
     assert dump_page(page, now, "fr") == fast_fr
+
+
+def test_the_queue_read_as_columns_dumps_as_its_entities_do(nurse_ada, clock):
+    """``dump_rows`` of the queue read as columns (what ``GET /alerts`` serves) against
+    ``dump_page`` of the same queue read as entities and marshmallow's dump of its presented
+    page, for alerts in every state, both languages, pages of one and of fifty (the cursors
+    too): the columns read are every field ``AlertSchema`` dumps, with the same values."""
+    from backend.alerts.presenters import dump_page, dump_rows
+    from backend.alerts.schemas import AlertSchema
+
+    raised = queue_of_every_kind(nurse_ada, clock)
+    # Summaries the language falls back on: none in English, an empty English one, none in
+    # either language, English only.
+    for alert, summary in zip(
+        raised,
+        [{"fr": "seulement"}, {"en": "", "fr": "vide en anglais"}, {}, {"en": "only English"}],
+        strict=False,
+    ):
+        alert.summary = summary
+    db.session.flush()
+    now = clock.now()
+    compared, summaries = 0, {}
+    for locale in ("en", "fr", "de"):
+        for (rows, row_cursor), (page, cursor) in zip(
+            the_three_queues(nurse_ada, now, columns=True, locale=locale),
+            the_three_queues(nurse_ada, now),
+            strict=True,
+        ):
+            assert row_cursor == cursor
+            fast = dump_rows(rows, now)
+            slow = reference_dump(AlertSchema(many=True), present_page(page, now, locale))
+            assert [list(a.items()) for a in fast] == [list(a.items()) for a in slow]
+            assert fast == dump_page(page, now, locale)
+            assert [[type(v) for v in a.values()] for a in fast] == [
+                [type(v) for v in a.values()] for a in slow
+            ]
+            compared += len(rows)
+            summaries.update((a["id"], a["summary"]) for a in fast)  # German last
+    assert compared == 3 * len(raised)
+    assert list(fast[0]) == list(AlertSchema().fields)
+    # No summary is in German: French, else nothing.
+    expected = ["seulement", "vide en anglais", "", ""]
+    assert [summaries[str(alert.id)] for alert in raised[:4]] == expected
+    principal = principal_of(nurse_ada)
+    for limit in (1, 2):  # a cursor in the middle of the queue, read both ways
+        pages = [
+            alerts.queue(
+                principal,
+                now,
+                statuses=("open", "acknowledged"),
+                severity=None,
+                kind=None,
+                patient_id=None,
+                limit=limit,
+                columns=columns,
+                locale="en",
+            )
+            for columns in (True, False)
+        ]
+        assert pages[0][1] is not None and pages[0][1] == pages[1][1]
+        assert dump_rows(pages[0][0], now) == dump_page(pages[1][0], now, "en")
 
 
 def test_the_queue_served_by_the_api_names_every_field_of_the_contract(client, nurse_ada, clock):

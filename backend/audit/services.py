@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import has_request_context
 
 from backend.audit.models import AuditEvent
@@ -57,6 +58,27 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def insert_event(
+    action: str,
+    *,
+    now: datetime,
+    resource_type: str | None = None,
+    actor: Principal | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """``record``'s event inserted at once by a Core statement, in the current transaction, for
+    a hot read that writes nothing else: the ORM would build an ``AuditEvent`` and flush it at
+    the commit (its unit of work: about 180 of a queue read's 10,300 Python calls). The same columns
+    (``event_values``); the row commits or rolls back with the request as ``record``'s does."""
+    db.session.execute(
+        _INSERT,
+        event_values(action, now=now, resource_type=resource_type, actor=actor, details=details),
+    )
+
+
+_INSERT = sa.insert(AuditEvent)
 
 
 def event_values(

@@ -413,11 +413,18 @@ def site_zone() -> Any:
 # --- formats (Babel, in the site's zone) --------------------------------------------------------
 
 
+DATETIME_PATTERN = "d MMM y, HH:mm"
+
+
 def format_datetime(value: datetime | None) -> str:
     if value is None:
         return ""
-    pattern = "d MMM y, HH:mm"
-    return babel_dates.format_datetime(value, pattern, tzinfo=site_zone(), locale=_babel_locale())
+    return format_datetime_in(value, site_zone(), _babel_locale())
+
+
+def format_datetime_in(value: datetime, zone: Any, locale: Any) -> str:
+    """``format_datetime`` in a zone and locale the caller holds (a page of rows: once each)."""
+    return babel_dates.format_datetime(value, DATETIME_PATTERN, tzinfo=zone, locale=locale)
 
 
 def format_date(value: date | datetime | None) -> str:
@@ -430,17 +437,25 @@ def format_date(value: date | datetime | None) -> str:
 
 def format_age(delta: timedelta) -> str:
     """How long ago, in words ("3 hours", "2 days")."""
-    return babel_dates.format_timedelta(
-        delta, granularity="minute", threshold=1.0, locale=_babel_locale()
-    )
+    return format_age_in(delta, _babel_locale())
+
+
+def format_age_in(delta: timedelta, locale: Any) -> str:
+    """``format_age`` in a locale the caller holds."""
+    return babel_dates.format_timedelta(delta, granularity="minute", threshold=1.0, locale=locale)
 
 
 def ago(value: datetime, now: datetime) -> str:
     """ "3 hours ago", "just now"."""
+    return ago_in(value, now, _translations().ugettext, _babel_locale())
+
+
+def ago_in(value: datetime, now: datetime, gettext: Callable[[str], str], locale: Any) -> str:
+    """``ago`` with the catalogue's ``gettext`` and the locale the caller holds."""
     delta = now - value
     if delta < timedelta(minutes=1):
-        return _gettext("just now")
-    return _gettext("%(age)s ago", age=format_age(delta))
+        return gettext("just now")
+    return gettext("%(age)s ago") % {"age": format_age_in(delta, locale)}
 
 
 def years_between(born: date, on: date) -> int:

@@ -9,12 +9,13 @@ from flask import Response, render_template, request
 from marshmallow import ValidationError
 
 from backend.alerts import services as alerts
-from backend.alerts.presenters import present_page
+from backend.alerts.presenters import present_rows
 from backend.alerts.schemas import AlertQueryArgsSchema
 from backend.clock import utcnow
 from backend.errors import BadRequest, ValidationProblem
 from backend.web.blueprint import bp
 from backend.web.i18n import current_locale
+from backend.web.queue_rows import queue_rows
 from backend.web.session import current_staff, staff_page
 
 # The API's default page. The queue is in order of urgency, so the first page holds what must
@@ -24,6 +25,8 @@ QUEUE_PAGE = 50
 REFRESH_SECONDS = 60
 FILTERS = ("status", "severity", "kind", "owner")
 MAX_PAGE_NUMBER = 10_000
+
+bp.add_app_template_global(queue_rows)  # the rows of web/_queue_items.html
 
 
 def _filters() -> dict[str, Any]:
@@ -56,19 +59,26 @@ def _queue(refresh: bool = False) -> dict[str, Any]:
         "kind": filters.get("kind"),
         "owner": filters.get("owner"),
     }
+    locale = current_locale()
     try:
         page, next_cursor = alerts.queue(
-            current_staff(), now, patient_id=None, limit=QUEUE_PAGE, cursor=cursor, **chosen
+            current_staff(),
+            now,
+            patient_id=None,
+            limit=QUEUE_PAGE,
+            cursor=cursor,
+            columns=True,
+            locale=locale,
+            **chosen,
         )
     except ValidationProblem:
         raise BadRequest("This link to a page of the queue is not valid.") from None
     counts = alerts.queue_counts(current_staff(), now, **chosen)
     # One "list viewed" audit event per page load or refresh, naming every alert on it.
     alerts.record_list_read(current_staff(), page, now, via="web-refresh" if refresh else "web")
-    locale = current_locale()
     number = _page_number()
     return {
-        "items": present_page(page, now, locale),
+        "items": present_rows(page, now),
         "counts": counts,
         "total": sum(c["total"] for c in counts.values()),
         "page_number": number,
