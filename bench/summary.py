@@ -76,6 +76,7 @@ def _measure(goal: Goal, value: Any, measured: str | None = None, note: str = ""
 
 def goals() -> tuple[list[Goal], dict[str, Any]]:
     scale, memory, reminders = _load("scale.json"), _load("memory.json"), _load("reminders.json")
+    soaked = _load("memory-soak.json")  # make bench-soak: the goal's hour
     sources = {
         name: {
             k: data[k]
@@ -86,6 +87,7 @@ def goals() -> tuple[list[Goal], dict[str, Any]]:
             ("scale.json", scale),
             ("memory.json", memory),
             ("reminders.json", reminders),
+            ("memory-soak.json", soaked),
         )
         if data is not None
     }
@@ -238,27 +240,36 @@ def goals() -> tuple[list[Goal], dict[str, Any]]:
     if requests is not None and requests < 10_000:
         out[-1].met = None
         out[-1].note = f"only {requests:,} requests, not the goal's 10,000"
-    soak = _get(memory, "soak_seconds") or 0
+    # The growth goal is over an hour: judged from make bench-soak's run when there is one;
+    # make bench's short soak is shown as the hint it is, not judged.
+    grown = soaked if soaked is not None else memory
+    soak = _get(grown, "soak_seconds") or 0
     g = Goal(
         "memory.growth_mb_per_hour",
         "memory",
         "memory: RSS growth over a 1 h soak",
         "<",
-        float(_get(memory, "growth_limit_mb_per_hour") or 5.0),
+        float(_get(grown, "growth_limit_mb_per_hour") or 5.0),
         "MB/h",
-        source="memory.json",
+        source="memory-soak.json" if soaked is not None else "memory.json",
     )
-    workers = _get(memory, "per_worker") or []
+    workers = _get(grown, "per_worker") or []
     ends = ", ".join(f"{w['soak_start_mb']}->{w['soak_end_mb']}" for w in workers)
+    requests_soaked = _get(grown, "soak", "requests")
     out.append(
         _measure(
             g,
-            _get(memory, "max_slope_mb_per_hour"),
-            f"{_get(memory, 'max_slope_mb_per_hour')} MB/h over {soak:g} s (MB: {ends})",
-            note=f"a {soak:g} s soak only hints at the hour's" if soak < 3600 else "",
+            _get(grown, "max_slope_mb_per_hour"),
+            f"{_get(grown, 'max_slope_mb_per_hour')} MB/h over {soak:g} s"
+            + (f" ({requests_soaked:,} requests)" if requests_soaked else "")
+            + f" (MB: {ends})",
+            note=f"make bench-soak, written {grown['_written']}" if soaked is not None else "",
         )
     )
-    if _get(memory, "workers_restarted"):
+    if soak < 3600 and out[-1].value is not None:
+        out[-1].met = None
+        out[-1].note = f"a {soak:g} s soak only hints at the hour's: make bench-soak measures it"
+    if _get(grown, "workers_restarted"):
         out[-1].met = False
         out[-1].note = "a worker was restarted during the soak"
     return out, sources
