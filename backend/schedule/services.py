@@ -131,19 +131,7 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
         .values(status="open", status_changed_at=now)
     )
     reminders = [
-        {
-            "id": new_id(),
-            "assignment_id": row.id,
-            "patient_id": row.patient_id,
-            "rung": rung,
-            "due_at": due,
-            "status": "pending",
-            "reason": None,
-            "notification_id": None,
-            "next_due_at": None,
-            "created_at": now,
-            "updated_at": now,
-        }
+        _pending_reminder(row.id, row.patient_id, rung, due, now)
         for row in claimed
         # ZoneInfo keeps one instance per zone: a batch's few zones are each read once.
         for rung, due in reminder_times(row.opens_at, row.closes_at, ZoneInfo(row.timezone))
@@ -151,6 +139,26 @@ def open_due_assignments(now: datetime, *, limit: int) -> int:
     _enqueue_due_now(reminders, {row.id: row for row in claimed}, now)
     insert_rows(db.session, Reminder.__table__, _last_rungs_carried(reminders))
     return len(claimed)
+
+
+def _pending_reminder(
+    assignment_id: uuid.UUID, patient_id: uuid.UUID, rung: int, due_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """A reminder row to write (``insert_rows``: every column, no Python-side default), pending
+    until ``due_at``; the rung after it, if it carries one, is set by ``_last_rungs_carried``."""
+    return {
+        "id": new_id(),
+        "assignment_id": assignment_id,
+        "patient_id": patient_id,
+        "rung": rung,
+        "due_at": due_at,
+        "status": "pending",
+        "reason": None,
+        "notification_id": None,
+        "next_due_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _last_rungs_carried(reminders: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -399,19 +407,13 @@ def enqueue_due_reminders(now: datetime, *, limit: int) -> int:
         db.session,
         table,
         [
-            {
-                "id": new_id(),
-                "assignment_id": settled.assignment_id,
-                "patient_id": settled.patient_id,
-                "rung": settled.rung + 1,
-                "due_at": settled.next_due_at,
-                "status": "pending",
-                "reason": None,
-                "notification_id": None,
-                "next_due_at": None,
-                "created_at": now,
-                "updated_at": now,
-            }
+            _pending_reminder(
+                settled.assignment_id,
+                settled.patient_id,
+                settled.rung + 1,
+                settled.next_due_at,
+                now,
+            )
             for settled in outcomes.ladder_goes_on
             if settled.next_due_at is not None
         ],
