@@ -40,6 +40,7 @@ os.environ["PGAPPNAME"] = "bench-reminders-scheduler"
 
 from bench import bench_reminders, dataset
 from bench.bench_scale import URL, _config, _free_port
+from bench.timed_scheduler import time_steps
 
 SINK = """
 import sys, time
@@ -161,13 +162,7 @@ def main() -> None:
 
             return wrapper
 
-        services.open_due_assignments = timed("open", services.open_due_assignments)
-        services.enqueue_due_reminders = timed("enqueue", services.enqueue_due_reminders)
-        notify_jobs.claim_due_deliveries = timed("claim", notify_jobs.claim_due_deliveries)
-        notify_jobs.record_outcomes = timed("record", notify_jobs.record_outcomes)
-        # The record of a chunk of accepted sends on the delivery job's held connection.
-        notify_jobs.record_sent_on = timed("record", notify_jobs.record_sent_on)
-        notify_jobs.Sender.send = timed("send", notify_jobs.Sender.send)
+        time_steps(timed)
         if os.environ.get("BENCH_DETAIL"):  # the steps' parts, timed the same way
             from backend.notify import claim as claim_module
 

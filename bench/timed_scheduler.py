@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def install() -> None:
+def time_steps(timed: Callable[[str, Any], Any]) -> None:
+    """Wrap each step of the reminder pipeline in ``timed(name, fn)``: open, enqueue, claim,
+    send, and record (the session's and, for a chunk of accepted sends, the held connection's).
+    Shared with ``profile_reminders.py``, so both tools time the same steps."""
     from backend.notify import jobs as notify_jobs
-    from backend.schedule import services, worker
+    from backend.schedule import services
+
+    services.open_due_assignments = timed("open", services.open_due_assignments)
+    services.enqueue_due_reminders = timed("enqueue", services.enqueue_due_reminders)
+    notify_jobs.claim_due_deliveries = timed("claim", notify_jobs.claim_due_deliveries)
+    notify_jobs.record_outcomes = timed("record", notify_jobs.record_outcomes)
+    notify_jobs.record_sent_on = timed("record", notify_jobs.record_sent_on)
+    notify_jobs.Sender.send = timed("send", notify_jobs.Sender.send)
+
+
+def install() -> None:
+    from backend.schedule import worker
 
     steps: Counter[str] = Counter()
     first_pass: list[float] = []
@@ -40,12 +55,7 @@ def install() -> None:
 
         return wrapper
 
-    services.open_due_assignments = timed("open", services.open_due_assignments)
-    services.enqueue_due_reminders = timed("enqueue", services.enqueue_due_reminders)
-    notify_jobs.claim_due_deliveries = timed("claim", notify_jobs.claim_due_deliveries)
-    notify_jobs.record_outcomes = timed("record", notify_jobs.record_outcomes)
-    notify_jobs.record_sent_on = timed("record", notify_jobs.record_sent_on)
-    notify_jobs.Sender.send = timed("send", notify_jobs.Sender.send)
+    time_steps(timed)
     run_pass = worker.run_pass
 
     def timed_pass(*args: Any, **kwargs: Any) -> Any:
