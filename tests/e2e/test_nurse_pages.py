@@ -287,7 +287,12 @@ def test_a_nurse_pages_through_a_long_queue_and_back_to_the_most_urgent(
     expect(rows).to_have_count(1)
     expect(counts).to_contain_text("Page 2.")
     assert_accessible(page)  # the second page, with its links
-    page.clock.run_for(61_000)  # the list refreshes itself: still the second page
+    # The list refreshes itself: still the second page. The refresh replaces the list (and its
+    # links) when its answer arrives; the click below waits for that, or on a loaded machine it
+    # could land on a link the refresh is about to replace.
+    page.locator("#queue .queue-items").evaluate("list => { list.dataset.before = 'refresh'; }")
+    page.clock.run_for(61_000)
+    expect(page.locator("#queue .queue-items[data-before]")).to_have_count(0)
     expect(rows).to_have_count(1)
     expect(pages.get_by_role("link", name="Next page")).to_have_count(0)
     pages.get_by_role("link", name="First page: the most urgent alerts").click()
