@@ -101,15 +101,7 @@ def load_named(
         if patient_ids
         else {}
     ) | known
-    users = (
-        {
-            u.id: u
-            for u in db.session.execute(db.select(User).where(User.id.in_(user_ids))).scalars()
-        }
-        if user_ids
-        else {}
-    )
-    return Named(patients, users)
+    return Named(patients, load_users(user_ids))
 
 
 def present(
