@@ -55,6 +55,7 @@ from bench.bench_scale import (
     wrk_result,
     wrk_start,
 )
+from bench.procs import children, rss_mb
 
 REQUESTS = int(os.environ.get("BENCH_MEMORY_REQUESTS", "10000"))
 SOAK_SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "120"))
@@ -79,32 +80,6 @@ function request()
   return wrk.format("GET", path, {["Authorization"] = "Bearer " .. staff})
 end
 """
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return None
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (gunicorn's workers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        # "pid (comm) state ppid ...": the command may hold spaces, so split after its ")".
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
 
 
 def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float | None:

@@ -45,6 +45,7 @@ from backend.clock import FrozenClock
 from backend.extensions import db
 from bench import dataset
 from bench.bench_scale import RESULTS, SECRET, URL, _config, _free_port
+from bench.procs import backend_cpu, cpu_seconds, rss_mb
 from bench.smtp_sink import SmtpSink
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
@@ -166,38 +167,7 @@ def build(db_url: str, zone: str) -> None:
         db.engine.dispose()
 
 
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used (a figure that moves less with the machine's
-    other load than wall-clock time)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 BACKEND_NAME = "bench-reminders-scheduler"
-
-
-def backend_cpu(engine: sa.Engine) -> dict[int, float]:
-    """CPU seconds used so far by each of the schedulers' PostgreSQL backends (a local server:
-    read from /proc; none when it is elsewhere)."""
-    with engine.connect() as conn:
-        pids = conn.execute(
-            sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
-            {"name": BACKEND_NAME},
-        ).scalars()
-        return {pid: used for pid in pids if (used := cpu_seconds(pid))}
 
 
 def main() -> None:
@@ -263,8 +233,8 @@ def main() -> None:
         watcher = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
         while time.monotonic() - start < TIME_LIMIT:
             time.sleep(0.5)
-            peak = [max(p, rss_mb(proc.pid)) for p, proc in zip(peak, procs, strict=True)]
-            backends |= backend_cpu(watcher)
+            peak = [max(p, rss_mb(proc.pid) or 0.0) for p, proc in zip(peak, procs, strict=True)]
+            backends |= backend_cpu(watcher, BACKEND_NAME)
             with sink.lock:
                 if len(sink.arrivals) >= QUESTIONNAIRES:
                     break
@@ -272,7 +242,7 @@ def main() -> None:
                 print("a scheduler exited early")
                 break
         cpu = sum(cpu_seconds(proc.pid) for proc in procs)
-        backends |= backend_cpu(watcher)
+        backends |= backend_cpu(watcher, BACKEND_NAME)
         watcher.dispose()
         sink_cpu = time.process_time() - sink_cpu
         with sink.lock:

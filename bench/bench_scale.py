@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 from backend import create_app
 from backend.clock import FrozenClock
 from backend.extensions import db
-from bench import dataset
+from bench import dataset, procs
 
 URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
@@ -515,7 +515,26 @@ def ingest_env(db_url: str, tokens_file: Path) -> dict[str, str]:
         # wrk sends thousands of check-ins over 2,000 phones in seconds: far past the daily cap
         # per patient, which is not what this measures.
         "CHECKIN_LIMIT_PER_DAY": "1000000",
+        # Names the workers' PostgreSQL backends, whose CPU is read from /proc (``cpu_split``).
+        "PGAPPNAME": INGEST_APP_NAME,
     }
+
+
+INGEST_APP_NAME = "bench-ingest"
+
+
+def measured(
+    server: Server, script: Path, env: dict[str, str], watcher: sa.Engine
+) -> dict[str, Any]:
+    """A saturated 10-s run with the CPU it cost per request: the API workers' and their
+    PostgreSQL backends' (``cpu_ms``; wrk's own is not counted). At saturation on a machine
+    whose cores do nothing else, the throughputs' ratio follows these: the service reaches
+    0.6x the baseline only if its whole request costs at most the baseline's / 0.6."""
+    with procs.cpu_used(server.pid, watcher, INGEST_APP_NAME) as used:
+        run = wrk(server.base, script, env, 10)
+    if run["requests"]:
+        run["cpu_ms"] = {k: round(1000 * v / run["requests"], 3) for k, v in used.items()}
+    return run
 
 
 def ingest(db_url: str) -> dict[str, Any]:
@@ -536,32 +555,56 @@ def ingest(db_url: str) -> dict[str, Any]:
     baseline.create_table()
     pairs = []
     out: dict[str, Any] = {}
+    watcher = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
     try:
         for _ in range(int(os.environ.get("BENCH_PAIRS", "3"))):
             with gunicorn("bench.baseline:app", env) as server:
                 wrk(server.base, work / "baseline.lua", env, 3)  # warm-up
-                bare = wrk(server.base, work / "baseline.lua", env, 10)
+                bare = measured(server, work / "baseline.lua", env, watcher)
             with gunicorn("wsgi:app", env) as server:
                 wrk(server.base, work / "post.lua", env, 3)
-                service = wrk(server.base, work / "post.lua", env, 10)
+                service = measured(server, work / "post.lua", env, watcher)
             pairs.append({"baseline": bare, "service": service})
             print(
                 f"ingest pair: baseline {bare['rps']:.0f} req/s, service {service['rps']:.0f} "
-                f"req/s ({service['non2xx']} non-2xx), ratio {service['rps'] / bare['rps']:.3f}"
+                f"req/s ({service['non2xx']} non-2xx), ratio {service['rps'] / bare['rps']:.3f}; "
+                f"CPU per request (ms): baseline {_cpu_text(bare)}, service {_cpu_text(service)}"
             )
         ratios = [p["service"]["rps"] / p["baseline"]["rps"] for p in pairs]
         out = {
             "pairs": pairs,
             "throughput_ratio_median": round(statistics.median(ratios), 3),
             "throughput_ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "cpu_ms_median": {
+                side: {
+                    part: round(statistics.median(values), 3)
+                    for part in ("workers", "postgresql")
+                    if (
+                        values := [
+                            p[side]["cpu_ms"][part]
+                            for p in pairs
+                            if part in p[side].get("cpu_ms", {})
+                        ]
+                    )
+                }
+                for side in ("baseline", "service")
+            },
         }
         half = statistics.median(p["baseline"]["rps"] for p in pairs) / 2
         out["half_load"] = half_load(work, env, half)
         one = statistics.median(p["service"]["rps"] for p in pairs)
         out["instances"] = instances(work, env, one)
     finally:
+        watcher.dispose()
         shutil.rmtree(work, ignore_errors=True)
     return {"ingest": out}
+
+
+def _cpu_text(run: dict[str, Any]) -> str:
+    cpu = run.get("cpu_ms", {})
+    return " + ".join(
+        f"{part} {cpu[part]:.2f}" for part in ("workers", "postgresql") if part in cpu
+    )
 
 
 def half_load(work: Path, env: dict[str, str], rate: float) -> dict[str, Any]:

@@ -113,6 +113,34 @@ def goals() -> tuple[list[Goal], dict[str, Any]]:
             f"{_get(ingest, 'throughput_ratio_median')}x (req/s service/baseline: {rps})",
         )
     )
+    # Where the ratio comes from: at saturation the throughputs follow the CPU per request (the
+    # workers' and their PostgreSQL backends'), so 0.6x needs the service's at most the
+    # baseline's / 0.6.
+    cpu = _get(ingest, "cpu_ms_median") or {}
+    service, bare = cpu.get("service") or {}, cpu.get("baseline") or {}
+    g = Goal(
+        "ingest.cpu_ms_per_answer",
+        "ingest",
+        "ingest: CPU per answer (a figure)",
+        "",
+        None,
+        "ms",
+        source="scale.json",
+    )
+    if service.keys() == bare.keys() == {"workers", "postgresql"}:
+        total, bare_total = sum(service.values()), sum(bare.values())
+        out.append(
+            _measure(
+                g,
+                round(total, 2),
+                f"{total:.2f} ms (workers {service['workers']:.2f} + PostgreSQL "
+                f"{service['postgresql']:.2f}); baseline {bare_total:.2f} "
+                f"({bare['workers']:.2f} + {bare['postgresql']:.2f}); 0.6x needs <= "
+                f"{bare_total / 0.6:.2f}",
+            )
+        )
+    else:
+        out.append(g)
     half = _get(ingest, "half_load")
     g = Goal(
         "ingest.half_load_p99_ratio",
