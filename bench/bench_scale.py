@@ -109,11 +109,22 @@ def build(db_url: str) -> dict[str, Any]:
 
         upgrade()
         sites = dataset.build_sites(SITES, clock.now())
+        # Two templates, so that every clone's alerts agree with its answers: one patient in
+        # ALERT_EVERY whose last answer asked for a call (its alert open), the others quiet.
+        # (One template whose alerts were cloned to one patient in ten left the other nine with
+        # a call request and no alert: the rules caught up at their next answer, opening an
+        # alert and notifying the nurses, which the ingest runs then measured.)
         template = dataset.build_template(
-            sites[0], clock, extra_checkins=10, call_request=True, seed=1
+            sites[0], clock, extra_checkins=10, call_request=False, seed=1
+        )
+        alerted = dataset.build_template(
+            sites[0], clock, extra_checkins=10, call_request=True, seed=2
         )
         t_template = time.perf_counter() - t0
-        dataset.clone(template, PATIENTS - 1, [s.id for s in sites], alert_every=ALERT_EVERY)
+        site_ids = [s.id for s in sites]
+        with_alert = PATIENTS // ALERT_EVERY
+        dataset.clone(alerted, with_alert - 1, site_ids)
+        dataset.clone(template, PATIENTS - with_alert - 1, site_ids)
         # The phones' sessions were opened a year ago: keep them alive for the ingest runs.
         db.session.execute(
             sa.text("UPDATE auth_sessions SET expires_at = :far WHERE patient_id IS NOT NULL"),
@@ -285,14 +296,28 @@ def web_queue_page(app: Any, email: str, engine: sa.Engine) -> dict[str, Any]:
 
 # --- ingest, under gunicorn, against the baseline --------------------------------------------
 
+# The check-in every phone sends (and the floor's capture, ``bench/floor.py``).
+CHECKIN: dict[str, Any] = {
+    "assignment_id": None,
+    "instrument": "checkin",
+    "version": 1,
+    "source": "patient",
+    "answers": {
+        "pain_rest": 2,
+        "pain_walking": 3,
+        "analgesics": "non_opioid",
+        "walking_aid": "cane",
+        "fell": False,
+        "symptoms": [],
+        "change": "much_improved",
+        "call_request": False,
+    },
+}
 WRK_SCRIPT = """
 local tokens = {}
 for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
-local answered_at = os.getenv("BENCH_ANSWERED_AT")
-local body = '{"assignment_id": null, "instrument": "checkin", "version": 1, ' ..
-  '"answered_at": "' .. answered_at .. '", "source": "patient", "answers": {"pain_rest": 2, ' ..
-  '"pain_walking": 3, "analgesics": "non_opioid", "walking_aid": "cane", "fell": false, ' ..
-  '"symptoms": [], "change": "much_improved", "call_request": false}}'
+local body_head = '{"assignment_id": null, "instrument": "checkin", "version": 1, "answered_at": "'
+local body_tail = '", "source": "patient", "answers": ANSWERS}'
 local counter = 0
 local thread_id = 0
 function setup(thread) thread_id = thread_id + 1; thread:set("tid", thread_id) end
@@ -302,6 +327,11 @@ function post_response()
   local key = string.format("%08x-%04x-4%03x-a%03x-%012x", math.random(0, 0xffffffff),
     math.random(0, 0xffff), math.random(0, 0xfff), math.random(0, 0xfff), counter * 64 + tid)
   local token = tokens[(counter * 13 + tid) % #tokens + 1]
+  -- Answered a second ago, each of a thread's answers after the one before, as a phone's are:
+  -- the rules' kept state follows a patient's answers in the order they were given (one time
+  -- for every answer sent half of them down the path of an answer arriving late).
+  local body = body_head .. os.date("!%Y-%m-%dT%H:%M:%S", os.time() - 1) ..
+    string.format(".%06d+00:00", counter % 1000000) .. body_tail
   return wrk.format("POST", "/api/v1/me/responses", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
@@ -309,7 +339,7 @@ function post_response()
   }, body)
 end
 request = post_response
-"""
+""".replace("ANSWERS", json.dumps(CHECKIN["answers"]))
 BASELINE_SCRIPT = """
 wrk.method = 'POST'
 wrk.headers['Content-Type'] = 'application/json'
@@ -501,8 +531,6 @@ def patient_tokens(
 
 def ingest_env(db_url: str, tokens_file: Path) -> dict[str, str]:
     """The environment of the production app under gunicorn (and of the wrk scripts)."""
-    from backend.clock import Clock
-
     return {
         "APP_ENV": "production",
         "DATABASE_URL": db_url,
@@ -510,7 +538,6 @@ def ingest_env(db_url: str, tokens_file: Path) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "ANSWER_LINK_BASE_URL": "https://suivi.bench.example/a",
         "BENCH_TOKENS": str(tokens_file),
-        "BENCH_ANSWERED_AT": (Clock().now() - timedelta(minutes=1)).isoformat(),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         # wrk sends thousands of check-ins over 2,000 phones in seconds: far past the daily cap
         # per patient, which is not what this measures.
@@ -537,8 +564,22 @@ def measured(
     return run
 
 
+# The floor (``bench/floor.py``): the statements of this many answers, captured from phones
+# that wrk does not use, replayed in turn.
+FLOOR_PHONES = 200
+# What each member of a pair runs: the gunicorn app and the wrk script.
+MEMBERS = {
+    "baseline": ("bench.baseline:app", "baseline.lua"),
+    "floor": ("bench.floor:create()", "baseline.lua"),
+    "service": ("wsgi:app", "post.lua"),
+}
+
+
 def ingest(db_url: str) -> dict[str, Any]:
-    tokens = patient_tokens(db_url, 2000)
+    # Phones of their own for the floor's capture: its replays write the captured states back,
+    # which would send the service's next answers for those patients down the whole-history path.
+    tokens = patient_tokens(db_url, min(PATIENTS, 2000 + FLOOR_PHONES + 1))
+    tokens, floor_tokens = tokens[: -FLOOR_PHONES - 1], tokens[-FLOOR_PHONES - 1 :]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     (work / "tokens.txt").write_text("\n".join(tokens))
     # The two-instance run: each instance's phones of its own half.
@@ -548,46 +589,58 @@ def ingest(db_url: str) -> dict[str, Any]:
     (work / "baseline.lua").write_text(BASELINE_SCRIPT + WRK_DONE)
     (work / "post-paced.lua").write_text(WRK_SCRIPT + WRK_PACE + WRK_DONE)
     (work / "baseline-paced.lua").write_text(BASELINE_SCRIPT + WRK_PACE + WRK_DONE)
-    env = ingest_env(db_url, work / "tokens.txt")
+    env = ingest_env(db_url, work / "tokens.txt") | {"FLOOR_CAPTURED": str(work / "floor.pkl")}
     os.environ["DATABASE_URL"] = db_url
-    from bench import baseline
+    from bench import baseline, floor
 
     baseline.create_table()
+    app = create_app(_config(db_url, CHECKIN_LIMIT_PER_DAY=1_000_000))
+    floor_statements = floor.capture(app, floor_tokens, CHECKIN, work / "floor.pkl")
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
     pairs = []
     out: dict[str, Any] = {}
     watcher = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
     try:
         for _ in range(int(os.environ.get("BENCH_PAIRS", "3"))):
-            with gunicorn("bench.baseline:app", env) as server:
-                wrk(server.base, work / "baseline.lua", env, 3)  # warm-up
-                bare = measured(server, work / "baseline.lua", env, watcher)
-            with gunicorn("wsgi:app", env) as server:
-                wrk(server.base, work / "post.lua", env, 3)
-                service = measured(server, work / "post.lua", env, watcher)
-            pairs.append({"baseline": bare, "service": service})
+            pair = {}
+            for name, (app_spec, script) in MEMBERS.items():
+                with gunicorn(app_spec, env) as server:
+                    wrk(server.base, work / script, env, 3)  # warm-up
+                    pair[name] = measured(server, work / script, env, watcher)
+            pairs.append(pair)
+            bare, service = pair["baseline"], pair["service"]
             print(
-                f"ingest pair: baseline {bare['rps']:.0f} req/s, service {service['rps']:.0f} "
-                f"req/s ({service['non2xx']} non-2xx), ratio {service['rps'] / bare['rps']:.3f}; "
-                f"CPU per request (ms): baseline {_cpu_text(bare)}, service {_cpu_text(service)}"
+                f"ingest: baseline {bare['rps']:.0f} req/s, its statements alone "
+                f"{pair['floor']['rps']:.0f}, service {service['rps']:.0f} (non-2xx: "
+                f"{', '.join(str(run['non2xx']) for run in pair.values())}), "
+                f"ratio {service['rps'] / bare['rps']:.3f}; "
+                "CPU per request (ms): "
+                + ", ".join(f"{name} {_cpu_text(run)}" for name, run in pair.items())
             )
         ratios = [p["service"]["rps"] / p["baseline"]["rps"] for p in pairs]
+        floors = [p["floor"]["rps"] / p["baseline"]["rps"] for p in pairs]
         out = {
             "pairs": pairs,
             "throughput_ratio_median": round(statistics.median(ratios), 3),
             "throughput_ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "floor_statements": floor_statements,
+            "floor_ratio_median": round(statistics.median(floors), 3),
+            "floor_ratio_range": [round(min(floors), 3), round(max(floors), 3)],
             "cpu_ms_median": {
-                side: {
+                name: {
                     part: round(statistics.median(values), 3)
                     for part in ("workers", "postgresql")
                     if (
                         values := [
-                            p[side]["cpu_ms"][part]
+                            p[name]["cpu_ms"][part]
                             for p in pairs
-                            if part in p[side].get("cpu_ms", {})
+                            if part in p[name].get("cpu_ms", {})
                         ]
                     )
                 }
-                for side in ("baseline", "service")
+                for name in MEMBERS
             },
         }
         half = statistics.median(p["baseline"]["rps"] for p in pairs) / 2
@@ -598,6 +651,10 @@ def ingest(db_url: str) -> dict[str, Any]:
         watcher.dispose()
         shutil.rmtree(work, ignore_errors=True)
     return {"ingest": out}
+
+
+def _has(run: dict[str, Any], part: str) -> bool:
+    return part in run.get("cpu_ms", {})
 
 
 def _cpu_text(run: dict[str, Any]) -> str:

@@ -37,6 +37,9 @@ CLONED_TABLES = (
     "procedures",
     "assignments",
     "responses",
+    # The rules' kept state of each procedure, as a running system has it: without it the
+    # first answer of every clone evaluated the whole history (and caught up on its alerts).
+    "rule_states",
     "alerts",
     "alert_events",
     "alert_notes",
@@ -304,6 +307,8 @@ def _owner_filter(table: str, pid: str) -> str:
     """The template patient's rows of ``table``."""
     if table == "patients":
         return f"t.id = {pid}"
+    if table == "rule_states":
+        return f"t.procedure_id IN (SELECT id FROM procedures WHERE patient_id = {pid})"
     if table in {"alert_events", "alert_notes"}:
         return f"t.alert_id IN (SELECT id FROM alerts WHERE patient_id = {pid})"
     notifications = f"SELECT id FROM notifications WHERE patient_id = {pid}"
