@@ -36,7 +36,7 @@ from sqlalchemy import orm
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backend import signals
-from backend.alerts import versions
+from backend.alerts import versions, wording
 from backend.alerts.models import (
     ALERT_STATUSES,
     OUTCOMES,
@@ -182,22 +182,31 @@ def evaluate_patient(
             _keep(procedure, facts, folded, now)
     changed = []
     unresolved = {a.kind: a for a in alerts if a.status != "resolved"}
+    missing = unresolved.get("no_response")
+    # What the open no_response alert says of another procedure's schedule (a patient followed
+    # after two procedures): this evaluation neither answers nor replaces it.
+    elsewhere = _missed_elsewhere(missing, procedure, missed_list) if missing else []
     planned = set()
     for plan in reconcile(evaluation.signals, resolutions):
         if plan.kind == "no_response" and not patient.followed:
             continue  # a suspended or ended follow-up owes nothing
         planned.add(plan.kind)
-        alert = _apply_plan(patient, plan, unresolved.get(plan.kind), now)
+        alert = _apply_plan(patient, plan, unresolved.get(plan.kind), now, elsewhere)
         if alert is not None:
             changed.append(alert)
             unresolved[plan.kind] = alert
     stale = unresolved.get("no_response")
     if stale is not None and "no_response" not in planned:
-        # Every questionnaire it was about has now been answered (a late sync, a nurse's
-        # entry): no nurse must call a patient who did answer.
-        resolve_by_system(stale, "answered_late", "answered_late", now)
-        changed.append(stale)
-        del unresolved["no_response"]
+        if elsewhere:
+            # This procedure's missed questionnaires were answered; the other's still wait.
+            if _follow_missed(stale, elsewhere, _missed_summary(elsewhere), now) is not None:
+                changed.append(stale)
+        else:
+            # Every questionnaire it was about has now been answered (a late sync, a nurse's
+            # entry): no nurse must call a patient who did answer.
+            resolve_by_system(stale, "answered_late", "answered_late", now)
+            changed.append(stale)
+            del unresolved["no_response"]
     _plan_confirmations(patient, procedure, evaluation.confirmation_requests, unresolved, now)
     red_flags = [a for a in [*alerts, *changed] if a.kind == "red_flag"]
     # The patient's latest red flag, for the advice the phone shows (``red_flag_for``): only
@@ -394,14 +403,47 @@ def _missed_ids(evidence: Mapping[str, Any]) -> dict[str, int]:
     }
 
 
-def _follow_missed(alert: Alert, plan: AlertPlan, now: datetime) -> Alert | None:
+def _missed_elsewhere(
+    alert: Alert, procedure: Procedure, missed: Sequence[MissedFacts]
+) -> list[dict[str, Any]]:
+    """The signals of an open no_response alert about another procedure's missed
+    questionnaires (a patient followed after two procedures, each with its schedule). One
+    query, and only when the alert names a questionnaire this procedure has not missed (one
+    answered late, or another procedure's)."""
+    signals = alert.evidence.get("signals", [])
+    ours = {m.assignment_id for m in missed}
+    unknown = {key for key in _missed_ids(alert.evidence) if key not in ours}
+    if not unknown:
+        return []
+    other = {
+        str(found)
+        for found in db.session.execute(
+            sa.select(Assignment.id).where(
+                Assignment.id.in_([uuid.UUID(key) for key in unknown]),
+                Assignment.procedure_id != procedure.id,
+            )
+        ).scalars()
+    }
+    # A signal is about one procedure's run of misses: its last one says which.
+    return [s for s in signals if s.get("missed") and s["missed"][-1]["assignment_id"] in other]
+
+
+def _missed_summary(evidence: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The summary of the latest of these no_response signals (as the rules word it)."""
+    missed = evidence[-1]["missed"]
+    return wording.no_response_summary([m["day"] for m in missed], missed[-1]["day"])
+
+
+def _follow_missed(
+    alert: Alert, evidence: list[dict[str, Any]], summary: Mapping[str, str], now: datetime
+) -> Alert | None:
     """A no_response alert's evidence and summary are those of the questionnaires still
     missed: a late answer takes its day out, a further miss adds one."""
-    before, after = _missed_ids(alert.evidence), _missed_ids({"signals": plan.evidence})
+    before, after = _missed_ids(alert.evidence), _missed_ids({"signals": evidence})
     if before == after:
         return None
-    alert.evidence = {"signals": plan.evidence}
-    alert.summary = dict(plan.summary)
+    alert.evidence = {"signals": evidence}
+    alert.summary = dict(summary)
     alert.updated_at = now
     gone = sorted(before[k] for k in before.keys() - after.keys())
     if gone:
@@ -451,12 +493,17 @@ def on_follow_up_stopped(
 
 
 def _apply_plan(
-    patient: Patient, plan: AlertPlan, alert: Alert | None, now: datetime
+    patient: Patient,
+    plan: AlertPlan,
+    alert: Alert | None,
+    now: datetime,
+    elsewhere: Sequence[dict[str, Any]] = (),
 ) -> Alert | None:
-    """Create the alert of an episode, or add its new evidence to the open one."""
+    """Create the alert of an episode, or add its new evidence to the open one (``elsewhere``:
+    the open no_response alert's signals about another procedure, kept beside this one's)."""
     evidence = {"signals": plan.evidence}
     if alert is not None and alert.kind == "no_response":
-        return _follow_missed(alert, plan, now)
+        return _follow_missed(alert, [*elsewhere, *plan.evidence], plan.summary, now)
     if alert is None:
         alert = Alert(
             patient_id=patient.id,

@@ -258,6 +258,29 @@ def test_an_answer_given_after_the_window_closed_is_a_409(client, phone, day1, c
     assert response.status_code == 409
 
 
+@pytest.mark.parametrize(
+    ("after_closing", "status"), [(timedelta(0), 201), (timedelta(seconds=1), 409)]
+)
+def test_an_answer_given_as_the_window_closes_counts_and_one_given_a_second_later_does_not(
+    client, phone, day1, clock, after_closing, status
+):
+    clock.set(day1.closes_at + timedelta(hours=1))  # synced an hour later
+    response = send(client, phone, body_for(day1, day1.closes_at + after_closing))
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("before_opening", "status"), [(timedelta(0), 201), (timedelta(seconds=1), 422)]
+)
+def test_an_answer_given_as_the_questionnaire_opens_counts_and_one_a_second_before_does_not(
+    client, phone, day1, clock, before_opening, status
+):
+    response = send(client, phone, body_for(day1, day1.opens_at - before_opening))
+    assert response.status_code == status
+    if status == 422:
+        assert response.get_json()["errors"][0]["pointer"] == "/answered_at"
+
+
 def test_a_second_answer_to_a_completed_questionnaire_is_a_409(client, phone, day1, clock):
     assert send(client, phone, body_for(day1, clock.now())).status_code == 201
     assert send(client, phone, body_for(day1, clock.now())).status_code == 409
