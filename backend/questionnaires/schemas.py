@@ -155,7 +155,7 @@ class AssignmentListSchema(ma.Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class AssignmentQueryArgsSchema(ma.Schema):
+class AssignmentQueryArgsSchema(PageArgsSchema):
     status = fields.String(
         validate=validate.OneOf(ASSIGNMENT_STATUSES), metadata={"x-enum-name": "AssignmentStatus"}
     )

@@ -345,6 +345,32 @@ def test_extra_fields_on_a_response_are_refused(client, phone, day1, clock):
     assert count_responses() == 0
 
 
+def test_the_phones_questionnaire_list_pages_by_limit_and_cursor_like_every_list(
+    client, phone, marcel
+):
+    everything = client.get("/api/v1/me/assignments", headers=phone()).get_json()
+    assert everything["next_cursor"] is None and len(everything["items"]) > 3
+    seen, cursor = [], None
+    while True:
+        query = "limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/v1/me/assignments?{query}", headers=phone()).get_json()
+        assert len(page["items"]) <= 3
+        seen += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [a["id"] for a in everything["items"]]
+    pending = client.get(
+        "/api/v1/me/assignments?status=pending&limit=2", headers=phone()
+    ).get_json()
+    assert [a["status"] for a in pending["items"]] == ["pending", "pending"]
+    assert pending["next_cursor"] is not None
+    for bad in ("limit=201", "limit=0", "cursor=not-a-cursor"):
+        refused = client.get(f"/api/v1/me/assignments?{bad}", headers=phone())
+        assert refused.status_code == 422, bad
+        assert refused.get_json()["errors"][0]["parameter"] == bad.split("=")[0]
+
+
 def test_the_instrument_is_served_in_the_requested_language(client, phone):
     english = client.get(
         "/api/v1/instruments/checkin", headers={**phone(), "Accept-Language": "en"}
