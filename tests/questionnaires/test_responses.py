@@ -195,6 +195,22 @@ def test_a_missing_or_malformed_idempotency_key_is_named(client, phone, day1, cl
     ]
 
 
+def test_a_missing_idempotency_key_and_the_bodys_bad_fields_are_named_in_one_problem(
+    client, phone, nurse_ada, marcel, day1, clock
+):
+    body = {**body_for(day1, clock.now()), "source": "robot", "version": 0}
+    nurse = bearer(login(client, nurse_ada)["access_token"])
+    for path, headers in (
+        ("/api/v1/me/responses", phone()),
+        (f"/api/v1/patients/{marcel.id}/responses", nurse),
+    ):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 422
+        named = [e.get("header") or e["pointer"] for e in response.get_json()["errors"]]
+        assert sorted(named) == ["/source", "/version", "Idempotency-Key"], path
+    assert count_responses() == 0
+
+
 def test_every_invalid_answer_is_listed_and_nothing_is_stored(client, phone, day1, clock):
     answers = {
         "pain_rest": 11,
