@@ -238,6 +238,18 @@ def test_every_invalid_answer_is_listed_and_nothing_is_stored(client, phone, day
     assert db.session.get(Assignment, day1.id).status == "pending"
 
 
+def test_invalid_answers_are_listed_beside_another_refused_field_and_nothing_is_stored(
+    client, phone, day1, clock
+):
+    answers = checkin_answers(pain_rest=11, fell="no", mood="good")
+    body = body_for(day1, clock.now(), answers=answers, source="neighbour")
+    response = send(client, phone, body)
+    assert response.status_code == 422
+    pointers = {e["pointer"] for e in response.get_json()["errors"]}
+    assert pointers == {"/source", "/answers/pain_rest", "/answers/fell", "/answers/mood"}
+    assert count_responses() == 0
+
+
 def test_answered_at_more_than_five_minutes_ahead_is_refused(client, phone, day1, clock):
     assert (
         send(client, phone, body_for(day1, clock.now() + timedelta(minutes=4))).status_code == 201
