@@ -167,7 +167,7 @@ def update_patient(
     return patient
 
 
-def _check_contact_channels(data: Mapping[str, Any]) -> None:
+def contact_channel_errors(data: Mapping[str, Any]) -> list[dict[str, str]]:
     """A channel needs its contact point: SMS a phone number, e-mail an address."""
     errors = []
     channels = data.get("contact_channels") or []
@@ -177,6 +177,11 @@ def _check_contact_channels(data: Mapping[str, Any]) -> None:
         errors.append(field_error("/email", "is required when contact_channels includes email"))
     if len(set(channels)) != len(channels):
         errors.append(field_error("/contact_channels", "lists a channel twice"))
+    return errors
+
+
+def _check_contact_channels(data: Mapping[str, Any]) -> None:
+    errors = contact_channel_errors(data)
     if errors:
         raise ValidationProblem(errors)
 

@@ -104,6 +104,25 @@ def test_sms_without_a_phone_number_is_refused(client, ada_headers):
     assert response.get_json()["errors"][0]["pointer"] == "/phone"
 
 
+def test_a_channel_without_its_contact_point_is_named_beside_the_other_bad_fields(
+    client, ada_headers
+):
+    body = {
+        **MARCEL,
+        "birth_date": "2090-01-01",
+        "phone": None,
+        "email": "not-an-address",
+        "contact_channels": ["sms", "email"],
+    }
+    response = client.post("/api/v1/patients", json=body, headers=ada_headers)
+    assert response.status_code == 422
+    errors = {e["pointer"]: e["detail"] for e in response.get_json()["errors"]}
+    assert set(errors) == {"/birth_date", "/phone", "/email"}
+    assert errors["/phone"] == "is required when contact_channels includes sms"
+    assert "required" not in errors["/email"]  # sent, and refused as it is
+    assert db.session.execute(db.select(Patient)).first() is None
+
+
 def test_every_bad_procedure_field_is_listed_against_the_clinical_value_lists(client, ada_headers):
     patient = client.post("/api/v1/patients", json=MARCEL, headers=ada_headers).get_json()
     bad = {
