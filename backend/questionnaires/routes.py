@@ -16,7 +16,7 @@ from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.errors import NotFound, problems
 from backend.extensions import db
-from backend.locales import FALLBACK_LOCALE, LOCALES
+from backend.locales import FALLBACK_LOCALE, accepted_locale
 from backend.pagination import PageArgsSchema, aware_datetime, paginate, paginate_sorted
 from backend.patients import services as patients
 from backend.patients.models import Patient
@@ -138,7 +138,7 @@ class MyDevice(MethodView):
 
 
 def _locale(principal: Principal) -> str:
-    best = request.accept_languages.best_match(LOCALES)
+    best = accepted_locale(request.accept_languages)
     if best:
         return best
     if principal.is_patient:

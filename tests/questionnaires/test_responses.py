@@ -410,6 +410,19 @@ def test_the_instrument_is_served_in_the_requested_language(client, phone):
     assert client.get("/api/v1/instruments/followup/versions/9", headers=phone()).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("header", "locale"),
+    [("en-GB, fr;q=0.9", "en"), ("fr-CA, en;q=0.5", "fr"), ("de-DE, en;q=0.3", "en")],
+)
+def test_the_instrument_comes_in_the_language_the_phone_prefers_most(client, phone, header, locale):
+    # A regional tag asks for its language at its own quality: a less wanted exact match must
+    # not win over it.
+    served = client.get(
+        "/api/v1/instruments/checkin", headers={**phone(), "Accept-Language": header}
+    ).get_json()
+    assert served["locale"] == locale
+
+
 @pytest.mark.parametrize("attempt", range(3))
 def test_two_concurrent_submissions_with_one_key_store_one_row(
     committing_app, nurse_ada, clock, attempt
