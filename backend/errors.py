@@ -275,7 +275,7 @@ class ProblemApi(Api):
         errors = None
         detail: str | None = None
         if status == 422 and "messages" in data:
-            errors = webargs_errors(data["messages"])
+            errors = webargs_errors({**data["messages"], **_other_arguments_errors(data)})
             detail = "The request has invalid fields; each is listed in errors."
         elif status == 429:
             detail = "Too many attempts. Wait before trying again."
@@ -291,6 +291,34 @@ class ProblemApi(Api):
         return render_error(
             status, error.name, detail, slug=_SLUGS.get(status), errors=errors, headers=headers
         )
+
+
+def _other_arguments_errors(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The errors of the request's other arguments, when webargs refused one of them.
+
+    Each ``arguments`` of a view is parsed apart, and the first refused stops the request: a
+    missing ``Idempotency-Key`` would hide every bad field of the body. The others are parsed
+    here (on this error path only), so the problem names every bad field at once.
+    """
+    messages = data["messages"]
+    if not isinstance(messages, Mapping) or request.endpoint is None:
+        return {}
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    method = getattr(view_class, request.method.lower(), None) if view_class else view
+    parameters = getattr(method, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    others: dict[str, Any] = {}
+    for parameter in parameters:
+        location = parameter["in"]
+        if location in messages or location in others:
+            continue
+        try:
+            Blueprint.ARGUMENTS_PARSER.parse(parameter["schema"], request, location=location)
+        except HTTPException as error:
+            refused = (getattr(error, "data", None) or {}).get("messages")
+            if error.code == 422 and isinstance(refused, Mapping):
+                others.update(refused)
+    return others
 
 
 def handle_problem(problem: Problem) -> Response:

@@ -13,8 +13,11 @@ header's language switch before all of these (``backend.web.i18n.select_locale``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
+
+from werkzeug.datastructures import Accept
 
 if TYPE_CHECKING:
     from backend.auth.models import Site
@@ -37,6 +40,16 @@ def known(locale: str | None) -> str:
     return locale if locale in LOCALES else FALLBACK_LOCALE  # type: ignore[return-value]
 
 
+def accepted_locale(accept: Accept) -> str | None:
+    """The one of ``LOCALES`` an ``Accept-Language`` header prefers, by quality, a language range
+    standing for its primary language (``en-GB`` asks for ``en``); None when it asks for none.
+
+    Not werkzeug's ``best_match``: it takes an exact match of any quality before a regional
+    range of a higher one, so ``en-GB, fr;q=0.9`` came out French."""
+    primaries = Accept([(re.split(r"[-_]", value, maxsplit=1)[0], q) for value, q in accept])
+    return primaries.best_match(LOCALES)
+
+
 def site_locale(site: Site | None) -> str:
     """A site's language (the fallback when there is no site)."""
     return known(site.locale if site is not None else None)
@@ -52,7 +65,7 @@ def staff_locale(principal: Principal) -> str:
     if principal.locale in LOCALES:
         return str(principal.locale)
     if has_request_context():
-        best = request.accept_languages.best_match(LOCALES)
+        best = accepted_locale(request.accept_languages)
         if best:
             return str(best)
     if principal.site_locale is not None:  # read with the session (``load_session``)

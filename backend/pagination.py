@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -70,6 +70,39 @@ def paginate(
         last = page[-1]
         next_cursor = encode_cursor([getattr(last, str(key.key)) for key in keys])
     return page, next_cursor
+
+
+def paginate_sorted(
+    items: Sequence[Any],
+    keys: Sequence[tuple[str, Callable[[str], Any]]],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of ``items``, already in ascending order of the attributes ``keys`` (the last one
+    unique), each with the function reading its value back from a cursor: for a list filtered in
+    Python (an assignment's status depends on the time), with the same cursors as ``paginate``."""
+    if cursor:
+        raw = decode_cursor(cursor, len(keys))
+        try:
+            after = tuple(parse(value) for (_, parse), value in zip(keys, raw, strict=True))
+        except ValueError as exc:
+            raise ValidationProblem(
+                [{"parameter": "cursor", "detail": "is not a valid cursor"}]
+            ) from exc
+        items = [i for i in items if tuple(getattr(i, name) for name, _ in keys) > after]
+    page = list(items[:limit])
+    next_cursor = None
+    if len(items) > limit:
+        next_cursor = encode_cursor([getattr(page[-1], name) for name, _ in keys])
+    return page, next_cursor
+
+
+def aware_datetime(value: str) -> datetime:
+    """A cursor's instant (ValueError when it has no offset: it could not be compared)."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("an instant needs its offset")
+    return parsed
 
 
 def _coerce(key: Any, value: str) -> Any:

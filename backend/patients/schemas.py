@@ -86,6 +86,20 @@ class PatientCreateSchema(PatientFieldsMixin):
         if data.get("consent_given_on") and not data.get("consent_method"):
             raise ValidationError("is required with consent_given_on", "consent_method")
 
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _channels_have_their_contact(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        """The service's check, here too so that it is named beside the other bad fields (a
+        contact point sent but refused above is not also called missing)."""
+        from backend.patients.services import contact_channel_errors
+
+        sent = original if isinstance(original, dict) else {}
+        given = {**data, **{k: sent[k] for k in ("phone", "email") if sent.get(k) is not None}}
+        messages: dict[str, list[str]] = {}
+        for error in contact_channel_errors(given):
+            messages.setdefault(error["pointer"].lstrip("/"), []).append(error["detail"])
+        if messages:
+            raise ValidationError(messages)
+
     class Meta:
         fields_required = ("mrn", "given_name", "family_name", "birth_date", "locale", "timezone")
 

@@ -70,6 +70,9 @@ CONSENT_AT_REGISTRATION = {
 }
 
 
+MRN_TAKEN = "A patient with this MRN already exists at your site."
+
+
 def create_patient(principal: Principal, data: Mapping[str, Any], *, now: datetime) -> Patient:
     """Register a patient at the principal's site (409 when the MRN is already there), with
     the care consent when it was collected at discharge (``consent_given_on`` and how)."""
@@ -78,11 +81,9 @@ def create_patient(principal: Principal, data: Mapping[str, Any], *, now: dateti
         CONSENT_AT_REGISTRATION[k]: data.pop(k) for k in list(data) if k in CONSENT_AT_REGISTRATION
     }
     _check_contact_channels(data)
-    exists = db.session.execute(
-        db.select(Patient.id).filter_by(site_id=principal.site_id, mrn=data["mrn"])
-    ).first()
-    if exists:
-        raise Conflict("A patient with this MRN already exists at your site.")
+    taken = db.select(Patient.id).filter_by(site_id=principal.site_id, mrn=data["mrn"])
+    if db.session.execute(taken).first():
+        raise Conflict(MRN_TAKEN)
     patient = Patient(
         site_id=principal.site_id,
         status="active",
@@ -91,8 +92,16 @@ def create_patient(principal: Principal, data: Mapping[str, Any], *, now: dateti
         updated_at=now,
         **data,
     )
-    db.session.add(patient)
-    db.session.flush()
+    try:
+        # A twin registered since the check above (a double click on the form) holds the MRN:
+        # the unique constraint decides, and the loser gets the same 409, not a 500.
+        with db.session.begin_nested():
+            db.session.add(patient)
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        if db.session.execute(taken).first():
+            raise Conflict(MRN_TAKEN) from None
+        raise
     record(
         "patient.create",
         now=now,
@@ -128,7 +137,7 @@ def update_patient(
             db.select(Patient.id).filter_by(site_id=patient.site_id, mrn=changes["mrn"])
         ).first()
         if clash:
-            raise Conflict("A patient with this MRN already exists at your site.")
+            raise Conflict(MRN_TAKEN)
     changes = dict(changes)
     status = changes.pop("status", None)
     status_reason = changes.pop("status_reason", None)
@@ -167,7 +176,7 @@ def update_patient(
     return patient
 
 
-def _check_contact_channels(data: Mapping[str, Any]) -> None:
+def contact_channel_errors(data: Mapping[str, Any]) -> list[dict[str, str]]:
     """A channel needs its contact point: SMS a phone number, e-mail an address."""
     errors = []
     channels = data.get("contact_channels") or []
@@ -177,6 +186,11 @@ def _check_contact_channels(data: Mapping[str, Any]) -> None:
         errors.append(field_error("/email", "is required when contact_channels includes email"))
     if len(set(channels)) != len(channels):
         errors.append(field_error("/contact_channels", "lists a channel twice"))
+    return errors
+
+
+def _check_contact_channels(data: Mapping[str, Any]) -> None:
+    errors = contact_channel_errors(data)
     if errors:
         raise ValidationProblem(errors)
 

@@ -16,8 +16,8 @@ from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.errors import NotFound, problems
 from backend.extensions import db
-from backend.locales import FALLBACK_LOCALE, LOCALES
-from backend.pagination import PageArgsSchema, paginate
+from backend.locales import FALLBACK_LOCALE, accepted_locale
+from backend.pagination import PageArgsSchema, aware_datetime, paginate, paginate_sorted
 from backend.patients import services as patients
 from backend.patients.models import Patient
 from backend.patients.schemas import DeviceUpdateSchema, MeSchema
@@ -70,7 +70,12 @@ class MyAssignments(MethodView):
         """The patient's questionnaires, optionally by status"""
         patient = current_patient()
         items = services.list_assignments(patient, utcnow(), args.get("status"))
-        return {"items": items, "next_cursor": None}
+        page, cursor = paginate_sorted(items, ASSIGNMENT_PAGE_KEYS, args["limit"], args["cursor"])
+        return {"items": page, "next_cursor": cursor}
+
+
+# The order of ``list_assignments``, each key with the way a cursor's string reads back.
+ASSIGNMENT_PAGE_KEYS = (("opens_at", aware_datetime), ("id", uuid.UUID))
 
 
 @me_blp.route("/responses")
@@ -133,7 +138,7 @@ class MyDevice(MethodView):
 
 
 def _locale(principal: Principal) -> str:
-    best = request.accept_languages.best_match(LOCALES)
+    best = accepted_locale(request.accept_languages)
     if best:
         return best
     if principal.is_patient:

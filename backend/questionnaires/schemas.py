@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -33,6 +35,33 @@ class ResponseCreateSchema(ma.Schema):
     answers = fields.Dict(
         keys=fields.String(), required=True, metadata={"description": "item id -> value"}
     )
+
+    def handle_error(self, error: ma.ValidationError, data: Any, **kwargs: Any) -> None:
+        """When another field is refused, the answers' problems are named with it (every bad
+        field at once): the service, which checks them on the way in, is never reached.
+
+        On this error path only, and through the service's own reader of the definition (read
+        once per process, as every answer does): the one place a schema may read."""
+        from backend.questionnaires.services import (
+            clean_free_text,
+            instrument_definition,
+            validate_answers,
+        )
+
+        messages = error.messages
+        if not isinstance(messages, dict) or not isinstance(data, dict):
+            return
+        if messages.keys() & {"instrument", "version", "answers"}:
+            return
+        if not isinstance(data.get("answers"), dict):
+            return
+        definition = instrument_definition(data["instrument"], data["version"])
+        if definition is None:
+            return
+        answers = clean_free_text(definition, data["answers"])
+        for problem in validate_answers(definition, answers):
+            item = problem["pointer"].removeprefix("/answers/")
+            messages.setdefault("answers", {}).setdefault(item, []).append(problem["detail"])
 
 
 class StaffResponseCreateSchema(ResponseCreateSchema):
@@ -155,7 +184,7 @@ class AssignmentListSchema(ma.Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class AssignmentQueryArgsSchema(ma.Schema):
+class AssignmentQueryArgsSchema(PageArgsSchema):
     status = fields.String(
         validate=validate.OneOf(ASSIGNMENT_STATUSES), metadata={"x-enum-name": "AssignmentStatus"}
     )

@@ -580,7 +580,9 @@ def _check_assignment_accepts(assignment: Assignment, answered_at: datetime, now
 
 def list_assignments(patient: Patient, now: datetime, status: str | None) -> list[Assignment]:
     assignments = db.session.execute(
-        db.select(Assignment).filter_by(patient_id=patient.id).order_by(Assignment.opens_at)
+        db.select(Assignment)
+        .filter_by(patient_id=patient.id)
+        .order_by(Assignment.opens_at, Assignment.id)
     ).scalars()
     return [a for a in assignments if status is None or a.effective_status(now) == status]
 

@@ -30,6 +30,7 @@ from werkzeug.datastructures import MultiDict
 from backend.clock import utcnow
 from backend.errors import Problem, ValidationProblem
 from backend.extensions import db, limiter
+from backend.locales import accepted_locale
 from backend.patients.models import Patient
 from backend.questionnaires import links
 from backend.questionnaires import services as questionnaires
@@ -70,7 +71,7 @@ def _pick_locale(patient_locale: str | None) -> str:
         return asked
     if patient_locale in ("fr", "en"):
         return str(patient_locale)
-    return request.accept_languages.best_match(["fr", "en"]) or "fr"
+    return accepted_locale(request.accept_languages) or "fr"
 
 
 def _page(template: str, status: int = 200, **context: Any) -> Response:

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from backend.auth.models import Site
 from backend.auth.principal import current_principal
 from backend.extensions import db
-from backend.locales import FALLBACK_LOCALE, LOCALES, site_locale, staff_locale
+from backend.locales import FALLBACK_LOCALE, LOCALES, accepted_locale, site_locale, staff_locale
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +349,7 @@ def select_locale() -> str:
     principal = current_principal() if has_request_context() else None
     if principal is not None and principal.is_staff:
         return staff_locale(principal)
-    match = request.accept_languages.best_match(LOCALES)
+    match = accepted_locale(request.accept_languages)
     if match:
         return match
     site = signed_in_site()

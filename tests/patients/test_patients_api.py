@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
 
 from backend.audit.models import AuditEvent
 from backend.extensions import db
+from backend.patients import services
 from backend.patients.models import Patient, Procedure
+from tests.conftest import bearer, login
+from tests.factories import principal_of
 
 MARCEL = {
     "mrn": "LY-0001",
@@ -69,6 +77,40 @@ def test_a_duplicate_mrn_at_the_same_site_is_a_409_but_another_site_may_reuse_it
     assert client.post("/api/v1/patients", json=MARCEL, headers=noe_headers).status_code == 201
 
 
+def test_a_registration_racing_a_twin_with_the_same_mrn_gets_the_409_not_a_500(
+    database_url, committing_app, nurse_ada, clock
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: two registrations cannot interleave")
+    client = committing_app.test_client()
+    headers = bearer(login(client, nurse_ada)["access_token"])
+    db.session.commit()
+    # The twin, written and not yet committed: the request's check cannot see it, and its
+    # insert waits on the twin's row.
+    twin = {**MARCEL, "birth_date": date(1940, 3, 2)}
+    services.create_patient(principal_of(nurse_ada), twin, now=clock.now())
+    holder = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    results: list = []
+    racer = threading.Thread(
+        target=lambda: results.append(client.post("/api/v1/patients", json=MARCEL, headers=headers))
+    )
+    racer.start()
+    waiting = sa.text("SELECT 1 FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))")
+    # Autocommit: within a transaction pg_stat_activity is a snapshot, which would never show
+    # the racer arriving.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+        deadline = time.monotonic() + 10
+        while not watcher.execute(waiting, {"holder": holder}).first():
+            assert time.monotonic() < deadline, "the racing insert never waited on the twin"
+            time.sleep(0.01)
+    db.session.commit()
+    racer.join()
+    assert results[0].status_code == 409, results[0].get_json()
+    assert results[0].get_json()["detail"] == services.MRN_TAKEN
+    db.session.remove()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Patient)).scalar() == 1
+
+
 def test_every_bad_patient_field_is_listed_and_nothing_is_stored(client, ada_headers):
     bad = {
         **MARCEL,
@@ -102,6 +144,25 @@ def test_sms_without_a_phone_number_is_refused(client, ada_headers):
     response = client.post("/api/v1/patients", json=body, headers=ada_headers)
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["pointer"] == "/phone"
+
+
+def test_a_channel_without_its_contact_point_is_named_beside_the_other_bad_fields(
+    client, ada_headers
+):
+    body = {
+        **MARCEL,
+        "birth_date": "2090-01-01",
+        "phone": None,
+        "email": "not-an-address",
+        "contact_channels": ["sms", "email"],
+    }
+    response = client.post("/api/v1/patients", json=body, headers=ada_headers)
+    assert response.status_code == 422
+    errors = {e["pointer"]: e["detail"] for e in response.get_json()["errors"]}
+    assert set(errors) == {"/birth_date", "/phone", "/email"}
+    assert errors["/phone"] == "is required when contact_channels includes sms"
+    assert "required" not in errors["/email"]  # sent, and refused as it is
+    assert db.session.execute(db.select(Patient)).first() is None
 
 
 def test_every_bad_procedure_field_is_listed_against_the_clinical_value_lists(client, ada_headers):

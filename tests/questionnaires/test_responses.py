@@ -195,6 +195,22 @@ def test_a_missing_or_malformed_idempotency_key_is_named(client, phone, day1, cl
     ]
 
 
+def test_a_missing_idempotency_key_and_the_bodys_bad_fields_are_named_in_one_problem(
+    client, phone, nurse_ada, marcel, day1, clock
+):
+    body = {**body_for(day1, clock.now()), "source": "robot", "version": 0}
+    nurse = bearer(login(client, nurse_ada)["access_token"])
+    for path, headers in (
+        ("/api/v1/me/responses", phone()),
+        (f"/api/v1/patients/{marcel.id}/responses", nurse),
+    ):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 422
+        named = [e.get("header") or e["pointer"] for e in response.get_json()["errors"]]
+        assert sorted(named) == ["/source", "/version", "Idempotency-Key"], path
+    assert count_responses() == 0
+
+
 def test_every_invalid_answer_is_listed_and_nothing_is_stored(client, phone, day1, clock):
     answers = {
         "pain_rest": 11,
@@ -220,6 +236,18 @@ def test_every_invalid_answer_is_listed_and_nothing_is_stored(client, phone, day
     }
     assert count_responses() == 0
     assert db.session.get(Assignment, day1.id).status == "pending"
+
+
+def test_invalid_answers_are_listed_beside_another_refused_field_and_nothing_is_stored(
+    client, phone, day1, clock
+):
+    answers = checkin_answers(pain_rest=11, fell="no", mood="good")
+    body = body_for(day1, clock.now(), answers=answers, source="neighbour")
+    response = send(client, phone, body)
+    assert response.status_code == 422
+    pointers = {e["pointer"] for e in response.get_json()["errors"]}
+    assert pointers == {"/source", "/answers/pain_rest", "/answers/fell", "/answers/mood"}
+    assert count_responses() == 0
 
 
 def test_answered_at_more_than_five_minutes_ahead_is_refused(client, phone, day1, clock):
@@ -345,6 +373,32 @@ def test_extra_fields_on_a_response_are_refused(client, phone, day1, clock):
     assert count_responses() == 0
 
 
+def test_the_phones_questionnaire_list_pages_by_limit_and_cursor_like_every_list(
+    client, phone, marcel
+):
+    everything = client.get("/api/v1/me/assignments", headers=phone()).get_json()
+    assert everything["next_cursor"] is None and len(everything["items"]) > 3
+    seen, cursor = [], None
+    while True:
+        query = "limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/v1/me/assignments?{query}", headers=phone()).get_json()
+        assert len(page["items"]) <= 3
+        seen += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [a["id"] for a in everything["items"]]
+    pending = client.get(
+        "/api/v1/me/assignments?status=pending&limit=2", headers=phone()
+    ).get_json()
+    assert [a["status"] for a in pending["items"]] == ["pending", "pending"]
+    assert pending["next_cursor"] is not None
+    for bad in ("limit=201", "limit=0", "cursor=not-a-cursor"):
+        refused = client.get(f"/api/v1/me/assignments?{bad}", headers=phone())
+        assert refused.status_code == 422, bad
+        assert refused.get_json()["errors"][0]["parameter"] == bad.split("=")[0]
+
+
 def test_the_instrument_is_served_in_the_requested_language(client, phone):
     english = client.get(
         "/api/v1/instruments/checkin", headers={**phone(), "Accept-Language": "en"}
@@ -354,6 +408,19 @@ def test_the_instrument_is_served_in_the_requested_language(client, phone):
     assert french["locale"] == "fr"
     assert french["items"][-1]["id"] == "comment"
     assert client.get("/api/v1/instruments/followup/versions/9", headers=phone()).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("header", "locale"),
+    [("en-GB, fr;q=0.9", "en"), ("fr-CA, en;q=0.5", "fr"), ("de-DE, en;q=0.3", "en")],
+)
+def test_the_instrument_comes_in_the_language_the_phone_prefers_most(client, phone, header, locale):
+    # A regional tag asks for its language at its own quality: a less wanted exact match must
+    # not win over it.
+    served = client.get(
+        "/api/v1/instruments/checkin", headers={**phone(), "Accept-Language": header}
+    ).get_json()
+    assert served["locale"] == locale
 
 
 @pytest.mark.parametrize("attempt", range(3))
