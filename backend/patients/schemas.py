@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +11,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, validate, validates, validates_schema
 
 from backend import fields
+from backend.clock import utcnow
 from backend.locales import LOCALES
 from backend.pagination import PageArgsSchema
 from backend.patients.lifecycle import consent_state
@@ -66,7 +67,8 @@ class PatientFieldsMixin(ma.Schema):
 
     @validates("birth_date")
     def _birth_date_plausible(self, value: date, **_: Any) -> None:
-        if value.year < 1900 or value > date.today():
+        # Not after today anywhere on Earth (UTC+14 is the furthest ahead), by the one clock.
+        if value.year < 1900 or value > (utcnow() + timedelta(hours=14)).date():
             raise ValidationError("is not a plausible birth date")
 
 

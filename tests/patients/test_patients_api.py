@@ -268,3 +268,21 @@ def test_another_sites_patient_is_invisible_and_reads_are_audited(
     ]
     assert actions[0] == "patient.create"
     assert "patient.read" in actions and "patient.timeline.read" in actions
+
+
+def test_a_birth_date_after_the_applications_today_is_refused_by_its_clock_not_the_machines(
+    client, ada_headers, clock
+):
+    # The application's clock says 2026-11-23; a date a week later is in its future (the
+    # machine's calendar, whatever it says, is not the one the service decides by).
+    later = (clock.now() + timedelta(days=7)).date().isoformat()
+    response = client.post(
+        "/api/v1/patients", json={**MARCEL, "birth_date": later}, headers=ada_headers
+    )
+    assert response.status_code == 422
+    assert [e["pointer"] for e in response.get_json()["errors"]] == ["/birth_date"]
+    today = clock.now().date().isoformat()
+    accepted = client.post(
+        "/api/v1/patients", json={**MARCEL, "birth_date": today}, headers=ada_headers
+    )
+    assert accepted.status_code == 201, accepted.get_json()
