@@ -132,12 +132,10 @@ def update_patient(
         "email": changes.get("email", patient.email),
     }
     _check_contact_channels(merged)
-    if "mrn" in changes and changes["mrn"] != patient.mrn:
-        clash = db.session.execute(
-            db.select(Patient.id).filter_by(site_id=patient.site_id, mrn=changes["mrn"])
-        ).first()
-        if clash:
-            raise Conflict(MRN_TAKEN)
+    renamed = "mrn" in changes and changes["mrn"] != patient.mrn
+    taken = db.select(Patient.id).filter_by(site_id=patient.site_id, mrn=changes.get("mrn"))
+    if renamed and db.session.execute(taken).first():
+        raise Conflict(MRN_TAKEN)
     changes = dict(changes)
     status = changes.pop("status", None)
     status_reason = changes.pop("status_reason", None)
@@ -145,6 +143,18 @@ def update_patient(
     if status is None and (status_reason is not None or paused_until is not None):
         raise ValidationProblem([field_error("/status", "is required with a reason or a date")])
     moved = "timezone" in changes and changes["timezone"] != patient.timezone
+    if renamed:
+        try:
+            # A twin given the same MRN since the check above (another nurse, a registration):
+            # the unique constraint decides, and the loser gets the same 409, not a 500. (The
+            # savepoint before the change: it flushes what is pending first.)
+            with db.session.begin_nested():
+                patient.mrn = changes["mrn"]
+                db.session.flush()
+        except sa.exc.IntegrityError:
+            if db.session.execute(taken).first():
+                raise Conflict(MRN_TAKEN) from None
+            raise
     for key, value in changes.items():
         setattr(patient, key, value)
     patient.updated_at = now

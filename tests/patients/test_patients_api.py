@@ -286,3 +286,43 @@ def test_a_birth_date_after_the_applications_today_is_refused_by_its_clock_not_t
         "/api/v1/patients", json={**MARCEL, "birth_date": today}, headers=ada_headers
     )
     assert accepted.status_code == 201, accepted.get_json()
+
+
+def test_an_mrn_change_racing_a_twin_given_the_same_mrn_gets_the_409_not_a_500(
+    database_url, committing_app, nurse_ada, clock
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: two writes cannot interleave")
+    client = committing_app.test_client()
+    headers = bearer(login(client, nurse_ada)["access_token"])
+    renamed = services.create_patient(
+        principal_of(nurse_ada), {**MARCEL, "mrn": "OLD-1"}, now=clock.now()
+    ).id
+    db.session.commit()
+    # The twin, written with the MRN and not yet committed: the request's check cannot see it,
+    # and its update waits on the twin's row.
+    twin = {**MARCEL, "birth_date": date(1940, 3, 2)}
+    services.create_patient(principal_of(nurse_ada), twin, now=clock.now())
+    holder = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    results: list = []
+    racer = threading.Thread(
+        target=lambda: results.append(
+            client.patch(
+                f"/api/v1/patients/{renamed}", json={"mrn": MARCEL["mrn"]}, headers=headers
+            )
+        )
+    )
+    racer.start()
+    waiting = sa.text("SELECT 1 FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))")
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+        deadline = time.monotonic() + 10
+        while not watcher.execute(waiting, {"holder": holder}).first():
+            assert time.monotonic() < deadline, "the racing update never waited on the twin"
+            time.sleep(0.01)
+    db.session.commit()
+    racer.join()
+    assert results[0].status_code == 409, results[0].get_json()
+    assert results[0].get_json()["detail"] == services.MRN_TAKEN
+    db.session.remove()
+    mrns = db.session.execute(sa.select(Patient.mrn).order_by(Patient.mrn)).scalars().all()
+    assert mrns == sorted(["OLD-1", MARCEL["mrn"]])
