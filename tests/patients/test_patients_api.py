@@ -77,6 +77,19 @@ def test_a_duplicate_mrn_at_the_same_site_is_a_409_but_another_site_may_reuse_it
     assert client.post("/api/v1/patients", json=MARCEL, headers=noe_headers).status_code == 201
 
 
+def wait_until_blocked_by(holder: int) -> None:
+    """Until a PostgreSQL backend waits on a lock that backend ``holder`` holds (the racing
+    request has reached the twin's row)."""
+    waiting = sa.text("SELECT 1 FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))")
+    # Autocommit: within a transaction pg_stat_activity is a snapshot, which would never show
+    # the racer arriving.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+        deadline = time.monotonic() + 10
+        while not watcher.execute(waiting, {"holder": holder}).first():
+            assert time.monotonic() < deadline, "the racing request never waited on the twin"
+            time.sleep(0.01)
+
+
 def test_a_registration_racing_a_twin_with_the_same_mrn_gets_the_409_not_a_500(
     database_url, committing_app, nurse_ada, clock
 ):
@@ -95,14 +108,7 @@ def test_a_registration_racing_a_twin_with_the_same_mrn_gets_the_409_not_a_500(
         target=lambda: results.append(client.post("/api/v1/patients", json=MARCEL, headers=headers))
     )
     racer.start()
-    waiting = sa.text("SELECT 1 FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))")
-    # Autocommit: within a transaction pg_stat_activity is a snapshot, which would never show
-    # the racer arriving.
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
-        deadline = time.monotonic() + 10
-        while not watcher.execute(waiting, {"holder": holder}).first():
-            assert time.monotonic() < deadline, "the racing insert never waited on the twin"
-            time.sleep(0.01)
+    wait_until_blocked_by(holder)
     db.session.commit()
     racer.join()
     assert results[0].status_code == 409, results[0].get_json()
@@ -313,12 +319,7 @@ def test_an_mrn_change_racing_a_twin_given_the_same_mrn_gets_the_409_not_a_500(
         )
     )
     racer.start()
-    waiting = sa.text("SELECT 1 FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))")
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
-        deadline = time.monotonic() + 10
-        while not watcher.execute(waiting, {"holder": holder}).first():
-            assert time.monotonic() < deadline, "the racing update never waited on the twin"
-            time.sleep(0.01)
+    wait_until_blocked_by(holder)
     db.session.commit()
     racer.join()
     assert results[0].status_code == 409, results[0].get_json()
