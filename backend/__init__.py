@@ -226,6 +226,7 @@ def _connect_signals(app: Flask) -> None:
         (signals.response_recorded, (alerts.on_response,)),
         (signals.questionnaire_missed, (alerts.on_missed,)),
         (signals.alert_raised, (alert_jobs.announce,)),
+        (signals.alert_news, (alert_jobs.announce_news,)),
         (signals.response_advice, (alerts.emergency_advice,)),
         (
             signals.scheduler_jobs,

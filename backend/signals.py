@@ -104,6 +104,18 @@ alert_raised: NamedSignal = _signals.signal(
     high alerts through the outbox (``alerts.jobs.announce``).""",
 )
 
+alert_news: NamedSignal = _signals.signal(
+    "alert-news",
+    doc="""New evidence came to an alert a nurse has acknowledged (its severity unchanged: a rise
+    is ``alert_raised``), in the transaction of that change. The nurse may be acting on what she
+    read then (a call, advice given) and would not look again before resolving it.
+
+    Sender: the application. Arguments: ``alert`` (``Alert``, flushed, its evidence the new
+    one), ``response_id`` (``str``: the latest answer that brought the evidence), ``now`` (aware
+    UTC ``datetime``). Returns nothing. Required: the nurses are e-mailed about urgent and high
+    alerts through the outbox, once per answer (``alerts.jobs.announce_news``).""",
+)
+
 response_advice: NamedSignal = _signals.signal(
     "response-advice",
     doc="""What the phone must show at once after a response (``advice`` of the response).
@@ -134,7 +146,7 @@ staff_texts: NamedSignal = _signals.signal(
 
     Sender: the application. Arguments: none. Returns a mapping of text key to ``{locale:
     Text}``, one ``Text`` for each of ``backend.locales.LOCALES``, with no health content.
-    Required: the alert engine's texts (``alert_opened``, ``alert_overdue``,
+    Required: the alert engine's texts (``alert_opened``, ``alert_news``, ``alert_overdue``,
     ``alerts_digest``: ``alerts.jobs.staff_texts``).""",
 )
 
@@ -146,6 +158,7 @@ REQUIRED: dict[NamedSignal, str] = {
     response_recorded: "the alert engine's evaluation of every stored response",
     questionnaire_missed: "the alert engine's evaluation of every missed questionnaire",
     alert_raised: "the nurses' e-mail about an urgent or high alert",
+    alert_news: "the nurses' e-mail about new evidence on an acknowledged alert",
     response_advice: "the emergency advice after a red flag",
     scheduler_jobs: "the alert escalations and digests, the research and FHIR Bulk exports",
     staff_texts: "the alert e-mails' texts",

@@ -41,6 +41,7 @@ def test_every_required_signal_has_a_receiver_in_the_application(app):
         "response-recorded": {alerts.on_response},
         "questionnaire-missed": {alerts.on_missed},
         "alert-raised": {alert_jobs.announce},
+        "alert-news": {alert_jobs.announce_news},
         "response-advice": {alerts.emergency_advice},
         "scheduler-jobs": {
             alert_jobs.scheduler_jobs,

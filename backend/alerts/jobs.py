@@ -1,7 +1,8 @@
 """Telling staff about alerts, through the outbox, with no health content.
 
 - Urgent and high alerts: each nurse of the site is e-mailed at once ("a new alert to review",
-  a link to it), when the alert opens or its severity rises to high or urgent.
+  a link to it), when the alert opens or its severity rises to high or urgent; and ("new
+  information on an alert") when an answer adds evidence to one a nurse has acknowledged.
 - Routine alerts: one digest a day per site, at ``ALERT_DIGEST_LOCAL_TIME`` site time.
 - Overdue alerts: the site's physicians are e-mailed once (``escalated_at`` marks it).
 Each e-mail is deduplicated by the outbox on (event, person), so a retried job or a second
@@ -31,6 +32,17 @@ STAFF_TEXTS: dict[str, dict[str, Text]] = {
             "Une nouvelle alerte attend votre examen dans l'outil de suivi.",
         ),
         "en": Text("New alert to review", "A new alert is waiting for your review."),
+    },
+    "alert_news": {
+        "fr": Text(
+            "Nouvelles informations sur une alerte",
+            "Une alerte déjà prise en charge a reçu de nouvelles informations dans l'outil de "
+            "suivi.",
+        ),
+        "en": Text(
+            "New information on an alert",
+            "An alert that was acknowledged has new information in the follow-up tool.",
+        ),
     },
     "alert_overdue": {
         "fr": Text(
@@ -81,6 +93,22 @@ def announce(_app: object, *, alert: Alert, opened: bool, now: datetime) -> None
         dedupe_key=f"alert:{alert.id}:{alert.severity}",
     )
     alert.nurses_notified_at = now
+
+
+def announce_news(_app: object, *, alert: Alert, response_id: str, now: datetime) -> None:
+    """``alert_news`` receiver: e-mail the nurses at once about new evidence on an acknowledged
+    urgent or high alert, once per answer that brought it."""
+    if alert.severity not in {"urgent", "high"}:
+        return
+    enqueue_staff_notification(
+        alert.site_id,
+        ["nurse"],
+        "alert_news",
+        now=now,
+        subject_key="alert_news",
+        link=_link(alert),
+        dedupe_key=f"alert:{alert.id}:news:{response_id}",
+    )
 
 
 def send_routine_digests(now: datetime) -> int:

@@ -545,6 +545,11 @@ def _apply_plan(
         alert.severity, alert.severity_rank = plan.severity, SEVERITY_RANK[plan.severity]
         alert.due_at = min(alert.due_at, alert.created_at + _target(plan.severity))
         signals.send(signals.alert_raised, alert=alert, opened=False, now=now)
+    elif new and alert.status == "acknowledged":
+        # A nurse took it on what it said then: she must hear that there is more (a second red
+        # flag while she arranges the first). An open alert is still waiting to be read.
+        latest = new[-1].get("response", {}).get("id") or alert.id
+        signals.send(signals.alert_news, alert=alert, response_id=str(latest), now=now)
     return alert
 
 

@@ -72,3 +72,49 @@ def test_two_missed_questionnaires_raise_no_response_when_the_windows_close(lyon
     assert kinds == {"no_response"}
     [alert] = db.session.execute(db.select(Alert).filter_by(kind="no_response")).scalars()
     assert alert.severity == "routine"
+
+
+def test_a_new_red_flag_on_an_acknowledged_alert_emails_the_nurses_once_per_answer(lyon, nurse_ada):
+    from backend.alerts import services as alerts
+    from tests.factories import principal_of
+
+    record(lyon, at_day(3), answers=checkin_answers(symptoms=["numbness"]))
+    [alert] = alerts_of(lyon)
+    # Still open: a second report joins it and waits in the queue with it, no e-mail again.
+    record(lyon, at_day(3, 11), answers=checkin_answers(symptoms=["numbness"]))
+    assert staff_notifications("alert_news") == []
+    alerts.acknowledge(principal_of(nurse_ada), alert, at_day(3, 12))
+    db.session.commit()
+    # Acknowledged: the nurse acted on what it said then; a new red flag must reach her.
+    worse = record(lyon, at_day(3, 15), answers=checkin_answers(symptoms=["bladder_bowel"]))
+    news = staff_notifications("alert_news")
+    assert len(news) == 2  # Ada and Zoé, not the physician
+    assert all(n.link.endswith(f"/alerts/{alert.id}") for n in news)
+    assert all(n.dedupe_key.startswith(f"alert:{alert.id}:news:{worse.id}:") for n in news)
+    # The same evaluation again (a retried job, a re-evaluation) tells nobody twice.
+    alerts.evaluate_patient(lyon, lyon.procedures[0], at_day(3, 16))
+    db.session.commit()
+    assert len(staff_notifications("alert_news")) == 2
+    # Another answer with news: told again; one without: not.
+    record(lyon, at_day(4), answers=checkin_answers(symptoms=["leg_weakness"]))
+    record(lyon, at_day(4, 11), answers=checkin_answers())
+    assert len(staff_notifications("alert_news")) == 4
+    [still] = alerts_of(lyon)
+    assert still.status == "acknowledged" and still.id == alert.id
+    for text in STAFF_TEXTS["alert_news"].values():
+        for word in ("bladder", "vessie", "numb", "Marcel", "Dupont", "red flag", "urgence"):
+            assert word not in text.title + text.body
+
+
+def test_new_evidence_on_an_acknowledged_routine_alert_waits_for_the_nurses_like_the_alert(
+    lyon, nurse_ada
+):
+    from backend.alerts import services as alerts
+    from tests.factories import principal_of
+
+    record(lyon, at_day(3), answers=checkin_answers(change="much_worse"))
+    [alert] = alerts_of(lyon)
+    alerts.acknowledge(principal_of(nurse_ada), alert, at_day(3, 12))
+    db.session.commit()
+    record(lyon, at_day(4), answers=checkin_answers(change="much_worse", fell=True))
+    assert staff_notifications("alert_news") == []
