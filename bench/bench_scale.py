@@ -645,6 +645,9 @@ def ingest(db_url: str) -> dict[str, Any]:
         }
         half = statistics.median(p["baseline"]["rps"] for p in pairs) / 2
         out["half_load"] = half_load(work, env, half)
+        out["own_half_load"] = own_half_load(
+            work, env, statistics.median(p["service"]["rps"] for p in pairs) / 2
+        )
         one = statistics.median(p["service"]["rps"] for p in pairs)
         out["instances"] = instances(work, env, one)
     finally:
@@ -690,6 +693,20 @@ def half_load(work: Path, env: dict[str, str], rate: float) -> dict[str, Any]:
         f"req/s ({service['non2xx']} non-2xx), ratio {result['p99_ratio']}"
     )
     return result
+
+
+def own_half_load(work: Path, env: dict[str, str], rate: float) -> dict[str, Any]:
+    """The service's latency at half its own saturation throughput (a figure: what phones wait
+    under a heavy load the instance holds; the goal's half load is the baseline's)."""
+    seconds = float(os.environ.get("BENCH_PACED_SECONDS", "15"))
+    with gunicorn("wsgi:app", env) as server:
+        wrk(server.base, work / "post-paced.lua", env, 3, rate=rate)  # warm-up
+        run = wrk(server.base, work / "post-paced.lua", env, seconds, rate=rate)
+    print(
+        f"the service at half its own saturation ({rate:.0f} req/s asked): p50 {run['p50']:.1f} "
+        f"ms, p99 {run['p99']:.1f} ms at {run['rps']:.0f} req/s ({run['non2xx']} non-2xx)"
+    )
+    return {"target_rps": round(rate, 1), "seconds": seconds, "service": run}
 
 
 def instances(work: Path, env: dict[str, str], one_rps: float) -> dict[str, Any]:

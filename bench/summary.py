@@ -191,6 +191,25 @@ def goals() -> tuple[list[Goal], dict[str, Any]]:
         )
     else:
         out.append(g)
+    own = _get(ingest, "own_half_load")
+    g = Goal(
+        "ingest.own_half_load_p99_ms",
+        "ingest",
+        "ingest: p99 at half its own saturation (a figure)",
+        "",
+        None,
+        "ms",
+        source="scale.json",
+    )
+    run = _get(own, "service") or {}
+    out.append(
+        _measure(
+            g,
+            run.get("p99"),
+            f"{run.get('p99', 0):.1f} ms (p50 {run.get('p50', 0):.1f}; "
+            f"{_get(own, 'target_rps')} req/s asked, {run.get('rps', 0):.0f} achieved)",
+        )
+    )
     inst = _get(ingest, "instances")
     g = Goal(
         "ingest.two_instances_speedup",
