@@ -199,6 +199,13 @@ def render_error(status: int, title: str, detail: str | None = None, **kwargs: A
     return response
 
 
+# One title per status whichever layer refused the request (RFC 9457: the title does not
+# change from occurrence to occurrence): werkzeug still says "Unprocessable Entity" for a 422
+# that webargs raises, where our own problems say RFC 9110's "Unprocessable Content".
+_TITLES = {
+    problem.status: problem.title
+    for problem in (BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationProblem)
+}
 _SLUGS = {
     400: "bad-request",
     401: "unauthorized",
@@ -289,7 +296,12 @@ class ProblemApi(Api):
         if status == 429 and retry_after is not None:
             headers["Retry-After"] = str(int(retry_after))
         return render_error(
-            status, error.name, detail, slug=_SLUGS.get(status), errors=errors, headers=headers
+            status,
+            _TITLES.get(status, error.name),
+            detail,
+            slug=_SLUGS.get(status),
+            errors=errors,
+            headers=headers,
         )
 
 

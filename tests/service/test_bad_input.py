@@ -417,3 +417,13 @@ def test_every_schema_uses_the_shared_field_types(app):
                     offenders.append(f"{cls.__module__}.{cls.__name__}.{name}")
     assert not offenders, f"use backend.fields, not marshmallow.fields: {offenders}"
     assert isinstance(ma.fields.Email(), ma.fields.String)  # why Email needs its own check
+
+
+def test_a_422_has_one_title_whether_the_schema_or_the_service_refused_it(client, ada_headers):
+    by_schema = client.get("/api/v1/alerts?limit=0", headers=ada_headers)  # webargs refuses
+    by_service = client.get("/api/v1/alerts?cursor=not-a-cursor", headers=ada_headers)
+    assert by_schema.status_code == by_service.status_code == 422
+    assert [e["parameter"] for e in by_schema.get_json()["errors"]] == ["limit"]
+    assert [e["parameter"] for e in by_service.get_json()["errors"]] == ["cursor"]
+    assert by_schema.get_json()["title"] == by_service.get_json()["title"]
+    assert by_schema.get_json()["title"] == "Unprocessable Content"  # RFC 9110's name
