@@ -81,34 +81,31 @@ def _link(alert: Alert | None = None) -> str:
 
 def announce(_app: object, *, alert: Alert, opened: bool, now: datetime) -> None:
     """``alert_raised`` receiver: e-mail the nurses at once about urgent and high alerts."""
-    if alert.severity not in {"urgent", "high"}:
-        return
-    enqueue_staff_notification(
-        alert.site_id,
-        ["nurse"],
-        "alert_opened",
-        now=now,
-        subject_key="alert_opened",
-        link=_link(alert),
-        dedupe_key=f"alert:{alert.id}:{alert.severity}",
-    )
-    alert.nurses_notified_at = now
+    if _tell_nurses(alert, "alert_opened", f"alert:{alert.id}:{alert.severity}", now):
+        alert.nurses_notified_at = now
 
 
 def announce_news(_app: object, *, alert: Alert, response_id: str, now: datetime) -> None:
     """``alert_news`` receiver: e-mail the nurses at once about new evidence on an acknowledged
     urgent or high alert, once per answer that brought it."""
+    _tell_nurses(alert, "alert_news", f"alert:{alert.id}:news:{response_id}", now)
+
+
+def _tell_nurses(alert: Alert, text_key: str, dedupe_key: str, now: datetime) -> bool:
+    """E-mail the site's nurses ``text_key`` with a link to an urgent or high alert (routine
+    ones wait for the digest); whether it was one to tell."""
     if alert.severity not in {"urgent", "high"}:
-        return
+        return False
     enqueue_staff_notification(
         alert.site_id,
         ["nurse"],
-        "alert_news",
+        text_key,
         now=now,
-        subject_key="alert_news",
+        subject_key=text_key,
         link=_link(alert),
-        dedupe_key=f"alert:{alert.id}:news:{response_id}",
+        dedupe_key=dedupe_key,
     )
+    return True
 
 
 def send_routine_digests(now: datetime) -> int:
