@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -77,6 +78,22 @@ def test_a_duplicate_mrn_at_the_same_site_is_a_409_but_another_site_may_reuse_it
     assert client.post("/api/v1/patients", json=MARCEL, headers=noe_headers).status_code == 201
 
 
+def raced_by_an_uncommitted_twin(nurse_ada: Any, clock: Any, send: Any) -> Any:
+    """The response to ``send()`` (a request, in a thread) made while a twin holding MARCEL's MRN
+    is written and not yet committed: the request's check cannot see it, and its write waits on
+    the twin's row until the twin commits."""
+    twin = {**MARCEL, "birth_date": date(1940, 3, 2)}
+    services.create_patient(principal_of(nurse_ada), twin, now=clock.now())
+    holder = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    results: list = []
+    racer = threading.Thread(target=lambda: results.append(send()))
+    racer.start()
+    wait_until_blocked_by(holder)
+    db.session.commit()
+    racer.join()
+    return results[0]
+
+
 def wait_until_blocked_by(holder: int) -> None:
     """Until a PostgreSQL backend waits on a lock that backend ``holder`` holds (the racing
     request has reached the twin's row)."""
@@ -98,21 +115,11 @@ def test_a_registration_racing_a_twin_with_the_same_mrn_gets_the_409_not_a_500(
     client = committing_app.test_client()
     headers = bearer(login(client, nurse_ada)["access_token"])
     db.session.commit()
-    # The twin, written and not yet committed: the request's check cannot see it, and its
-    # insert waits on the twin's row.
-    twin = {**MARCEL, "birth_date": date(1940, 3, 2)}
-    services.create_patient(principal_of(nurse_ada), twin, now=clock.now())
-    holder = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-    results: list = []
-    racer = threading.Thread(
-        target=lambda: results.append(client.post("/api/v1/patients", json=MARCEL, headers=headers))
+    refused = raced_by_an_uncommitted_twin(
+        nurse_ada, clock, lambda: client.post("/api/v1/patients", json=MARCEL, headers=headers)
     )
-    racer.start()
-    wait_until_blocked_by(holder)
-    db.session.commit()
-    racer.join()
-    assert results[0].status_code == 409, results[0].get_json()
-    assert results[0].get_json()["detail"] == services.MRN_TAKEN
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["detail"] == services.MRN_TAKEN
     db.session.remove()
     assert db.session.execute(sa.select(sa.func.count()).select_from(Patient)).scalar() == 1
 
@@ -305,25 +312,15 @@ def test_an_mrn_change_racing_a_twin_given_the_same_mrn_gets_the_409_not_a_500(
         principal_of(nurse_ada), {**MARCEL, "mrn": "OLD-1"}, now=clock.now()
     ).id
     db.session.commit()
-    # The twin, written with the MRN and not yet committed: the request's check cannot see it,
-    # and its update waits on the twin's row.
-    twin = {**MARCEL, "birth_date": date(1940, 3, 2)}
-    services.create_patient(principal_of(nurse_ada), twin, now=clock.now())
-    holder = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-    results: list = []
-    racer = threading.Thread(
-        target=lambda: results.append(
-            client.patch(
-                f"/api/v1/patients/{renamed}", json={"mrn": MARCEL["mrn"]}, headers=headers
-            )
-        )
+    refused = raced_by_an_uncommitted_twin(
+        nurse_ada,
+        clock,
+        lambda: client.patch(
+            f"/api/v1/patients/{renamed}", json={"mrn": MARCEL["mrn"]}, headers=headers
+        ),
     )
-    racer.start()
-    wait_until_blocked_by(holder)
-    db.session.commit()
-    racer.join()
-    assert results[0].status_code == 409, results[0].get_json()
-    assert results[0].get_json()["detail"] == services.MRN_TAKEN
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["detail"] == services.MRN_TAKEN
     db.session.remove()
     mrns = db.session.execute(sa.select(Patient.mrn).order_by(Patient.mrn)).scalars().all()
     assert mrns == sorted(["OLD-1", MARCEL["mrn"]])
