@@ -48,6 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         render_as_batch=True,
         compare_type=True,
     )
+    # Registered before the limiter's own hook, so it runs after it (Flask runs them in reverse).
+    app.after_request(_retry_after_only_when_refused)
     limiter.init_app(app)
     # One Api per application (not a module singleton): tests build many apps.
     api = ProblemApi(app)
@@ -83,6 +85,16 @@ def _project_root() -> Any:
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent
+
+
+def _retry_after_only_when_refused(response: Response) -> Response:
+    """``Retry-After`` only on the answers that ask the client to wait (429, 503). Flask-Limiter
+    sets it on every answer of a limited route to the end of the window: a phone honouring it
+    would wait 15 minutes to retype a mistyped enrollment code (a 400). The ``X-RateLimit-*``
+    headers stay: they say what is left without asking anyone to wait."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def _derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:

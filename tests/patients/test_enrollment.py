@@ -111,6 +111,23 @@ def test_claim_attempts_are_rate_limited(client, ada_headers, marcel):
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
 
 
+def test_a_refused_code_does_not_tell_the_phone_to_wait_only_the_rate_limit_does(
+    client, ada_headers, marcel
+):
+    # A mistyped code (400): the patient may type it again at once. A phone honouring
+    # Retry-After on it would wait for the whole window.
+    typo = client.post("/api/v1/enrollment/claim", json={"code": "WRONG-CODE1", "device": IPHONE})
+    assert typo.status_code == 400
+    assert "Retry-After" not in typo.headers
+    assert int(typo.headers["X-RateLimit-Remaining"]) == 2  # what is left is still said
+    for _ in range(2):
+        client.post("/api/v1/enrollment/claim", json={"code": "WRONG-CODE1", "device": IPHONE})
+    limited = client.post(
+        "/api/v1/enrollment/claim", json={"code": "WRONG-CODE1", "device": IPHONE}
+    )
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+
+
 def test_the_phone_updates_its_push_token(client, ada_headers, marcel):
     from backend.extensions import db
     from backend.patients.models import Device
