@@ -87,12 +87,17 @@ def _project_root() -> Any:
     return Path(__file__).resolve().parent.parent
 
 
+# The answers whose ``Retry-After`` asks the client to wait: too many requests, unavailable, a
+# FHIR Bulk export still in progress (202, its polling interval), redirects (RFC 9110).
+_WAIT_STATUSES = frozenset({202, 429, 503, *range(300, 400)})
+
+
 def _retry_after_only_when_refused(response: Response) -> Response:
-    """``Retry-After`` only on the answers that ask the client to wait (429, 503). Flask-Limiter
-    sets it on every answer of a limited route to the end of the window: a phone honouring it
-    would wait 15 minutes to retype a mistyped enrollment code (a 400). The ``X-RateLimit-*``
-    headers stay: they say what is left without asking anyone to wait."""
-    if response.status_code not in (429, 503):
+    """``Retry-After`` only on the answers that ask the client to wait (``_WAIT_STATUSES``).
+    Flask-Limiter sets it on every answer of a limited route to the end of the window: a phone
+    honouring it would wait 15 minutes to retype a mistyped enrollment code (a 400). The
+    ``X-RateLimit-*`` headers stay: they say what is left without asking anyone to wait."""
+    if response.status_code not in _WAIT_STATUSES:
         response.headers.pop("Retry-After", None)
     return response
 
