@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -302,22 +303,15 @@ CHECKIN: dict[str, Any] = {
     "instrument": "checkin",
     "version": 1,
     "source": "patient",
-    "answers": {
-        "pain_rest": 2,
-        "pain_walking": 3,
-        "analgesics": "non_opioid",
-        "walking_aid": "cane",
-        "fell": False,
-        "symptoms": [],
-        "change": "much_improved",
-        "call_request": False,
-    },
+    "answers": dataset.answers(random.Random(17)),  # a stable patient's, the same at every run
 }
+# The body as JSON around its answered_at, which wrk writes at each request.
+_BODY_HEAD, _BODY_TAIL = json.dumps({**CHECKIN, "answered_at": "@"}).split('"@"')
 WRK_SCRIPT = """
 local tokens = {}
 for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
-local body_head = '{"assignment_id": null, "instrument": "checkin", "version": 1, "answered_at": "'
-local body_tail = '", "source": "patient", "answers": ANSWERS}'
+local body_head = 'BODY_HEAD"'
+local body_tail = '"BODY_TAIL'
 local counter = 0
 local thread_id = 0
 function setup(thread) thread_id = thread_id + 1; thread:set("tid", thread_id) end
@@ -339,7 +333,7 @@ function post_response()
   }, body)
 end
 request = post_response
-""".replace("ANSWERS", json.dumps(CHECKIN["answers"]))
+""".replace("BODY_HEAD", _BODY_HEAD).replace("BODY_TAIL", _BODY_TAIL)
 BASELINE_SCRIPT = """
 wrk.method = 'POST'
 wrk.headers['Content-Type'] = 'application/json'
